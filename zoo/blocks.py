@@ -85,8 +85,7 @@ def check_activation(activation: str | None) -> str:
         name = "silu"
     if name not in ACTIVATIONS:
         raise ValueError(
-            f"activation={activation!r} is not one of the accepted names: "
-            f"{', '.join(ACTIVATIONS)}."
+            f"activation={activation!r} is not one of the accepted names: {', '.join(ACTIVATIONS)}."
         )
     return name
 
@@ -298,9 +297,14 @@ def pool_features(x, pooling: str | None, *, name: str):
 
 def logits_layer(x, num_classes: int, *, regularizer=None, max_norm=None, name: str):
     """The final Dense that outputs logits (or the regression value for
-    ``num_classes=1``). It computes in float32 even under a mixed-precision policy."""
+    ``num_classes=1``). It computes in float32 even under a mixed-precision policy.
+
+    Its kernel starts small (normal, std 0.01), so the logits start near zero and the
+    loss at initialization is what it should be: log(C) for C balanced classes.
+    """
     return layers.Dense(
         num_classes,
+        kernel_initializer=keras.initializers.RandomNormal(stddev=0.01),
         kernel_regularizer=get_regularizer(regularizer),
         kernel_constraint=get_constraint(max_norm),
         dtype="float32",
@@ -437,7 +441,13 @@ def bottleneck_block(
     y = conv_bn_act(x, filters, 1, 1, **kw, name=f"{name}_1")
     y = conv_bn_act(y, filters, 3, strides, **kw, name=f"{name}_2")
     y = conv_bn_act(
-        y, out_filters, 1, 1, activation=None, zero_gamma=zero_init_residual, **kw,
+        y,
+        out_filters,
+        1,
+        1,
+        activation=None,
+        zero_gamma=zero_init_residual,
+        **kw,
         name=f"{name}_3",
     )
     y = layers.Add(name=f"{name}_add")([short, y])

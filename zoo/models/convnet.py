@@ -6,6 +6,7 @@ stage but the last, then global average pooling and the logits.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import keras
@@ -79,9 +80,5 @@ def convnet(
     )
 
 
-def tiny_convnet(
-    input_shape: Sequence[int] = (8, 8, 1), num_classes: int = 10, **kwargs
-) -> keras.Model:
-    """The baseline convnet: ``convnet`` with ``TINY_STAGES``."""
-    kwargs.setdefault("name", "tiny_convnet")
-    return convnet(input_shape, num_classes, stages=TINY_STAGES, **kwargs)
+#: The baseline convnet: ``convnet`` with ``TINY_STAGES``.
+tiny_convnet = functools.partial(convnet, stages=TINY_STAGES, name="tiny_convnet")

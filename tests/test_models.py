@@ -1,0 +1,164 @@
+"""Every registered model against its contract (keras-hub's test_case, for the zoo)."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from zoo import count_macs, count_params, create_model, list_models, model_info
+from zoo.registry import get_spec
+
+# torchvision's published forward cost in GMACs (its "GFLOPS" column).
+TORCHVISION_GMACS = {
+    "resnet18": 1.81,
+    "resnet34": 3.66,
+    "resnet50": 4.09,
+    "resnet101": 7.80,
+    "resnet152": 11.51,
+    "vgg11": 7.61,
+    "vgg13": 11.31,
+    "vgg16": 15.47,
+    "vgg19": 19.63,
+    "vgg11_bn": 7.61,
+    "vgg13_bn": 11.31,
+    "vgg16_bn": 15.47,
+    "vgg19_bn": 19.63,
+}
+# The figures the issue names, written out once more so that a change to the registry
+# table cannot move them silently.
+PUBLISHED = {
+    "resnet18": 11_689_512,
+    "resnet50": 25_557_032,
+    "vgg16": 138_357_544,
+    "cifar_resnet20": 269_722,
+    "cifar_resnet56": 853_018,
+}
+# The deepest of each family run the slow contract tests only: their code paths are
+# the shallower rows of the same table, and they cost most of the time.
+DEEP = {"resnet101", "resnet152", "cifar_resnet110", "vgg19", "vgg19_bn"}
+ALL = list_models()
+FAST_FIRST = [pytest.param(n, marks=pytest.mark.slow) if n in DEEP else n for n in ALL]
+
+
+def small_variant(name: str, **extra):
+    """The model at a small size, for the fast contract tests."""
+    family = get_spec(name).family
+    kwargs = {"num_classes": 3}
+    if family in ("vgg", "resnet"):
+        kwargs.update(input_shape=(32, 32, 3), width_multiplier=0.125)
+    if family == "vgg":
+        kwargs.update(dropout=0.0)
+    if family == "cifar_resnet":
+        kwargs.update(input_shape=(16, 16, 3), width_multiplier=0.5)
+    kwargs.update(extra)
+    return create_model(name, **kwargs)
+
+
+def batch_for(model, n=8, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0, 1, size=(n, *model.input_shape[1:])).astype("float32")
+    y = rng.integers(0, model.output_shape[-1], size=(n,))
+    return x, y
+
+
+def test_published_figures_are_the_registry_figures():
+    for name, params in PUBLISHED.items():
+        assert model_info(name)["params"] == params
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_exact_size_at_default_input(name):
+    model = create_model(name)
+    spec = get_spec(name)
+    assert model.input_shape[1:] == spec.input_shape
+    assert model.output_shape == (None, spec.num_classes)
+    assert count_params(model) == spec.params
+    assert count_macs(model) == spec.macs
+    if name in TORCHVISION_GMACS:
+        assert spec.macs / 1e9 == pytest.approx(TORCHVISION_GMACS[name], abs=0.006)
+
+
+@pytest.mark.parametrize("name", FAST_FIRST)
+def test_one_training_step_lowers_the_loss(name):
+    # Plain SGD with a small step must lower the loss measured in the same (training)
+    # mode; train_on_batch reports the loss of the weights it starts from.
+    model = small_variant(name)
+    x, y = batch_for(model)
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.01),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    before = model.train_on_batch(x, y)
+    after = model.train_on_batch(x, y)
+    assert np.isfinite(before) and np.isfinite(after)
+    assert after < before
+
+
+@pytest.mark.parametrize("name", FAST_FIRST)
+def test_config_round_trip(name):
+    model = small_variant(name)
+    restored = keras.models.model_from_json(json.dumps(json.loads(model.to_json())))
+    assert [layer.name for layer in restored.layers] == [layer.name for layer in model.layers]
+    restored.set_weights(model.get_weights())
+    x, _ = batch_for(model, n=2)
+    np.testing.assert_allclose(
+        restored.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-5, atol=1e-5
+    )
+
+
+@pytest.mark.parametrize("name", FAST_FIRST)
+def test_keras_file_round_trip_in_safe_mode(name, tmp_path):
+    model = small_variant(name)
+    path = tmp_path / f"{name}.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    x, _ = batch_for(model, n=2)
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_forward_under_mixed_bfloat16(name):
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    model = small_variant(name)
+    x, _ = batch_for(model, n=2)
+    out = model(x, training=False)
+    assert out.dtype == "float32"  # logits stay float32 for a stable loss
+    assert np.all(np.isfinite(keras.ops.convert_to_numpy(out)))
+    assert any(w.dtype == "float32" for w in model.weights)  # variables stay float32
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_regularizer_adds_to_losses(name):
+    plain = small_variant(name)
+    assert not plain.losses
+    model = small_variant(name, regularizer="l2:1e-3")
+    kernels = [w for layer in model.layers if hasattr(layer, "kernel") for w in [layer.kernel]]
+    assert len(model.losses) == len(kernels)
+    assert float(keras.ops.sum(keras.ops.stack(model.losses))) > 0
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_layers_are_named_explicitly(name):
+    model = small_variant(name)
+    names = [layer.name for layer in model.layers]
+    assert len(names) == len(set(names))
+    # Keras' automatic names look like "conv2d_3" or "dense"; none may appear.
+    auto = [
+        n
+        for n in names
+        if n.split("_")[0]
+        in {"conv2d", "dense", "batch", "activation", "add", "max", "dropout", "flatten"}
+    ]
+    assert not auto, auto
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_no_bias_before_batch_norm(name):
+    model = small_variant(name)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            node = layer._inbound_nodes[0]
+            parent = node.parent_nodes[0].operation
+            if isinstance(parent, (keras.layers.Conv2D, keras.layers.Dense)):
+                assert not parent.use_bias, f"{parent.name} has a bias before {layer.name}"

@@ -1,0 +1,18 @@
+"""zoo: a Keras 3 model zoo and training templates that run the recipe's sanity checks.
+
+Importing ``zoo`` is cheap: TensorFlow and Keras load only when a model is built or
+trained.
+"""
+
+from zoo.registry import count_macs, count_params, create_model, list_models, model_info
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "__version__",
+    "count_macs",
+    "count_params",
+    "create_model",
+    "list_models",
+    "model_info",
+]
