@@ -1,0 +1,4 @@
+"""Keras Tuner hypermodels and random search over zoo models (``zoo tune``).
+
+This package depends on ``zoo``; nothing in ``zoo`` imports it.
+"""
