@@ -57,10 +57,15 @@ def test_recipe_end_to_end_on_tiny_budget(tmp_path, capsys):
     assert 0.0 <= metrics["test"]["accuracy"] <= 1.0 and metrics["epochs_run"] == 2
 
 
-def test_recipe_unknown_data_set_names_the_choices(capsys):
-    assert main(["recipe", "digitz", "--epochs", "1"]) == 2
-    err = capsys.readouterr().err
-    assert "digits" in err and "Did you mean" in err
+@pytest.mark.parametrize(
+    "argv,words",
+    [(["digitz"], "Did you mean digits"), (["--model", "resnet05"], "Did you mean resnet50")],
+)
+def test_recipe_bad_input_is_named_and_writes_nothing(argv, words, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["recipe", *argv, "--epochs", "1"]) == 2
+    assert words in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.slow

@@ -103,7 +103,11 @@ def main(argv: list[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return 0
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # TensorFlow's C++ logging: hide info and warnings; on a machine with no NVIDIA
+    # driver also hide the harmless "failed call to cuInit" error it prints at start.
+    os.environ.setdefault(
+        "TF_CPP_MIN_LOG_LEVEL", "2" if os.path.exists("/proc/driver/nvidia") else "3"
+    )
     if getattr(args, "model", "") is None:
         args.model = "convnet" if args.source == "digits" else "mlp"
     try:
@@ -111,6 +115,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as err:
         print(f"zoo {args.command}: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `zoo models | head`
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

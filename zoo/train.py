@@ -50,15 +50,16 @@ def train_and_export(
 
     from zoo.export import export_savedmodel, serving_model, verify_savedmodel
     from zoo.plots import plot_history
-    from zoo.registry import create_model
+    from zoo.registry import create_model, get_spec
 
     config = config or TrainConfig()
+    data = load_bundled(config.data)  # bad input fails here, before anything is written
+    get_spec(config.model)
     keras.utils.set_random_seed(config.seed)
     run_dir = Path(run_dir) if run_dir else new_run_dir(f"{config.model}-{config.data}")
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.json").write_text(json.dumps(asdict(config), indent=2) + "\n")
 
-    data = load_bundled(config.data)
     classification = data.task == "classification"
     train, val, test = split_indices(
         data.y,
