@@ -46,7 +46,7 @@ def small_variant(name: str, **extra):
     family = get_spec(name).family
     kwargs = {"num_classes": 3}
     if family in ("vgg", "resnet"):
-        kwargs.update(input_shape=(32, 32, 3), width_multiplier=0.125)
+        kwargs.update(input_shape=(64, 64, 3), width_multiplier=0.125)
     if family == "vgg":
         kwargs.update(dropout=0.0)
     if family == "cifar_resnet":
@@ -82,11 +82,13 @@ def test_exact_size_at_default_input(name):
 @pytest.mark.parametrize("name", FAST_FIRST)
 def test_one_training_step_lowers_the_loss(name):
     # Plain SGD with a small step must lower the loss measured in the same (training)
-    # mode; train_on_batch reports the loss of the weights it starts from.
+    # mode; train_on_batch reports the loss of the weights it starts from. The batch is
+    # 32 and ImageNet models see 64x64: with 8 examples and 1x1 maps, BatchNormalization
+    # over near-constant channels makes deep, narrow nets' loss jump under tiny steps.
     model = small_variant(name)
-    x, y = batch_for(model)
+    x, y = batch_for(model, n=32)
     model.compile(
-        optimizer=keras.optimizers.SGD(0.01),
+        optimizer=keras.optimizers.SGD(1e-3),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     )
     before = model.train_on_batch(x, y)
