@@ -39,7 +39,9 @@ def _cmd_models(args) -> int:
 def _cmd_recipe(args) -> int:
     from zoo.train import TrainConfig, train_and_export
 
-    config = TrainConfig(data=args.source, model=args.model, epochs=args.epochs, seed=args.seed)
+    config = TrainConfig(
+        data=args.source, model=args.model, epochs=args.epochs, seed=args.seed, label=args.label
+    )
     print(f"[1/3] data: {config.data}; model: {config.model}; seed {config.seed}", flush=True)
     print("[2/3] training with early stopping on validation loss", flush=True)
     result = train_and_export(config, run_dir=args.run_dir, verbose=2 if args.verbose else 0)
@@ -73,7 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
         "source",
         nargs="?",
         default="digits",
-        help="bundled data set: digits (default), breast_cancer, wine, iris, diabetes",
+        help="bundled data set (digits, the default; breast_cancer, wine, iris, diabetes) "
+        "or a CSV file",
     )
     p.add_argument(
         "--model",
@@ -83,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--epochs", type=int, default=100, help="most epochs (early stopping ends sooner)"
     )
+    p.add_argument("--label", default=None, help="label column of a CSV source (default: label)")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument(
         "--run-dir", default=None, help="run folder (default runs/<model>-<data>-<time>)"

@@ -13,7 +13,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from zoo.data import DEFAULT_SOURCE, load_bundled, preprocessing_layer, split_indices
+from zoo.data import DEFAULT_SOURCE, load
 
 
 @dataclass
@@ -27,6 +27,7 @@ class TrainConfig:
     seed: int = 42
     val_fraction: float = 0.1
     test_fraction: float = 0.1
+    label: str | None = None  # the label column of a CSV source
 
 
 def new_run_dir(name: str, root: str | Path = "runs") -> Path:
@@ -53,29 +54,25 @@ def train_and_export(
     from zoo.registry import create_model, get_spec
 
     config = config or TrainConfig()
-    data = load_bundled(config.data)  # bad input fails here, before anything is written
+    # Bad input fails here, before anything is written.
     get_spec(config.model)
+    loaded = load(
+        config.data,
+        val_fraction=config.val_fraction,
+        test_fraction=config.test_fraction,
+        batch_size=config.batch_size,
+        seed=config.seed,
+        label=config.label,
+    )
+    info, preprocess = loaded.info, loaded.preprocess
+    classification = info.task == "classification"
     keras.utils.set_random_seed(config.seed)
-    run_dir = Path(run_dir) if run_dir else new_run_dir(f"{config.model}-{config.data}")
+    name = Path(info.source).stem
+    run_dir = Path(run_dir) if run_dir else new_run_dir(f"{config.model}-{name}")
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.json").write_text(json.dumps(asdict(config), indent=2) + "\n")
 
-    classification = data.task == "classification"
-    train, val, test = split_indices(
-        data.y,
-        val_fraction=config.val_fraction,
-        test_fraction=config.test_fraction,
-        seed=config.seed,
-        stratify=classification,
-    )
-    preprocess = preprocessing_layer(data, data.x[train])
-
-    def prepared(index):
-        return keras.ops.convert_to_numpy(preprocess(data.x[index])), data.y[index]
-
-    (x_train, y_train), (x_val, y_val), (x_test, y_test) = map(prepared, (train, val, test))
-
-    model = create_model(config.model, input_shape=data.input_shape, num_classes=data.num_classes)
+    model = create_model(config.model, input_shape=info.input_shape, num_classes=info.num_classes)
     if classification:
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
         metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
@@ -96,11 +93,10 @@ def train_and_export(
     ]
     start = time.perf_counter()
     history = model.fit(
-        x_train,
-        y_train,
-        validation_data=(x_val, y_val),
+        loaded.train,
+        validation_data=loaded.val,
         epochs=config.epochs,
-        batch_size=config.batch_size,
+        shuffle=False,  # the training pipeline shuffles, with the seed
         callbacks=callbacks,
         verbose=verbose,
     )
@@ -108,10 +104,10 @@ def train_and_export(
     plot_history(history.history, run_dir / "curves.png")
     model.save(run_dir / "model.keras")
 
-    test_scores = model.evaluate(x_test, y_test, verbose=0, return_dict=True)
-    serving = serving_model(model, preprocess, data.task)
+    test_scores = model.evaluate(loaded.test, verbose=0, return_dict=True)
+    serving = serving_model(model, preprocess, info.task)
     export_path = export_savedmodel(serving, run_dir / "export")
-    sample = data.x[test][:16]
+    sample = loaded.arrays("test", preprocessed=False)[0][:16]
     expected = {k: keras.ops.convert_to_numpy(v) for k, v in serving(sample).items()}
     diffs = verify_savedmodel(export_path, sample, expected)
 
@@ -122,7 +118,7 @@ def train_and_export(
         "train_seconds": round(train_seconds, 2),
         "test": {k: float(v) for k, v in test_scores.items()},
         "export": {"path": str(export_path), "max_abs_diff": diffs},
-        "num_examples": {"train": len(train), "val": len(val), "test": len(test)},
+        "num_examples": info.num_examples,
     }
     (run_dir / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
     result["run_dir"] = str(run_dir)
