@@ -87,3 +87,9 @@ def test_missing_file_and_unknown_name(tmp_path):
         load(tmp_path / "nope.csv")
     with pytest.raises(DataError, match="Did you mean digits"):
         load("digit")
+
+
+def test_constant_feature_is_named_in_a_warning(tmp_path):
+    rows = ["a,flat,label"] + [f"{i},7,{i % 2}" for i in range(30)]
+    with pytest.warns(UserWarning, match="flat"):
+        load(write(tmp_path, "\n".join(rows)))

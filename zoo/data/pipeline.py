@@ -8,6 +8,7 @@ the same layer inside the served model so that serving takes raw values.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,9 +87,10 @@ def preprocessing_layer(data: Dataset, x_train: np.ndarray):
             data.feature_names[i] if data.feature_names else str(i)
             for i in np.flatnonzero(std == 0)
         ]
-        print(
-            f"warning: {data.name}: feature(s) {', '.join(constant)} are constant on the "
-            "training split; they carry no information (drop them)."
+        warnings.warn(
+            f"{data.name}: feature(s) {', '.join(constant)} are constant on the training "
+            "split; they carry no information (drop them).",
+            stacklevel=3,
         )
     norm = keras.layers.Normalization(axis=-1, name="standardize")
     norm.adapt(x_train)
