@@ -36,6 +36,58 @@ def _cmd_models(args) -> int:
     return 0
 
 
+def _image_size(text: str | None):
+    if not text:
+        return None
+    bad = f"--image-size {text!r}: give HEIGHTxWIDTH (e.g. 64x64) or one number."
+    try:
+        parts = [int(v) for v in text.lower().replace("x", ",").split(",")]
+    except ValueError:
+        raise ValueError(bad) from None
+    if len(parts) not in (1, 2):
+        raise ValueError(bad)
+    return tuple(parts * 2) if len(parts) == 1 else tuple(parts)
+
+
+def _cmd_inspect(args) -> int:
+    from pathlib import Path
+
+    from zoo.data import inspect_data
+    from zoo.train import new_run_dir
+
+    size = _image_size(args.image_size)
+    name = Path(str(args.source).rstrip("/")).stem.replace("tfds:", "") or "data"
+    run_dir = Path(args.run_dir) if args.run_dir else None
+    if run_dir is None:
+        # Read first so that bad input fails before a folder is made.
+        from zoo.data import read_source
+
+        read_source(
+            args.source,
+            label=args.label,
+            data_dir=args.data_dir,
+            image_size=size,
+            allow_missing=True,
+        )
+        run_dir = new_run_dir(f"inspect-{name}")
+    report = inspect_data(
+        args.source,
+        run_dir,
+        label=args.label,
+        data_dir=args.data_dir,
+        image_size=size,
+        seed=args.seed,
+    )
+    print(f"data report: {args.source}")
+    for finding in sorted(
+        report.findings, key=lambda f: -("ok", "note", "warning", "problem").index(f.level)
+    ):
+        print("  " + finding.line())
+    plots = ", ".join(p.name for p in report.plots.values())
+    print(f"report: {run_dir / 'report.md'} (plots: {plots})")
+    return 0
+
+
 def _cmd_recipe(args) -> int:
     from zoo.train import TrainConfig, train_and_export
 
@@ -66,6 +118,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--family", help="only this family (resnet, vgg, cifar_resnet, ...)")
     p.add_argument("--sources", action="store_true", help="also say where each figure is from")
     p.set_defaults(func=_cmd_models)
+
+    p = sub.add_parser(
+        "inspect",
+        help="the data report: classes, duplicates and leakage, feature scales, outliers, plots",
+    )
+    p.add_argument(
+        "source",
+        nargs="?",
+        default="digits",
+        help="bundled data set (digits, the default; breast_cancer, wine, iris, diabetes), "
+        "tfds:NAME, a folder of class folders of images, or a CSV file",
+    )
+    p.add_argument("--label", default=None, help="label column of a CSV source (default: label)")
+    p.add_argument("--data-dir", default=None, help="TFDS data folder (default $TFDS_DATA_DIR)")
+    p.add_argument("--image-size", default=None, help="decode images to HxW (e.g. 64x64)")
+    p.add_argument("--seed", type=int, default=42, help="the split seed (as in recipe)")
+    p.add_argument(
+        "--run-dir", default=None, help="output folder (default runs/inspect-<data>-<time>)"
+    )
+    p.set_defaults(func=_cmd_inspect)
 
     p = sub.add_parser(
         "recipe",

@@ -36,3 +36,111 @@ def plot_history(history: dict[str, list[float]], path: str | os.PathLike) -> Pa
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def _save(fig, path: str | os.PathLike) -> Path:
+    plt = _pyplot()
+    path = Path(path)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def image_grid(
+    images,
+    titles: list[str],
+    path: str | os.PathLike,
+    *,
+    title: str = "",
+    ncols: int = 8,
+    value_range: tuple[float, float] | None = None,
+) -> Path:
+    """A grid of images drawn on one shared value range (``value_range``, else the
+    range of all of them), so that brightness differences between images are real."""
+    import numpy as np
+
+    plt = _pyplot()
+    images = np.asarray(images, "float32")
+    n = len(images)
+    ncols = max(1, min(ncols, n))
+    nrows = max(1, -(-n // ncols))
+    lo, hi = value_range if value_range else (float(images.min()), float(images.max()))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(1.4 * ncols, 1.55 * nrows + 0.4))
+    for i, ax in enumerate(np.atleast_1d(axes).ravel()):
+        ax.axis("off")
+        if i >= n:
+            continue
+        image = (images[i] - lo) / (hi - lo) if hi > lo else images[i] * 0
+        image = np.clip(image, 0, 1)
+        if image.shape[-1] == 1:
+            ax.imshow(image[..., 0], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        else:
+            ax.imshow(image[..., :3], interpolation="nearest")
+        ax.set_title(titles[i], fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def table_figure(
+    rows: list[list[str]], columns: list[str], path: str | os.PathLike, *, title: str = ""
+) -> Path:
+    """A table of values as a picture (for a batch of tabular inputs)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(min(1.0 * len(columns) + 1, 30), 0.28 * len(rows) + 0.9))
+    ax.axis("off")
+    table = ax.table(cellText=rows, colLabels=columns, loc="center", cellLoc="right")
+    table.auto_set_font_size(False)
+    table.set_fontsize(7)
+    if title:
+        ax.set_title(title, fontsize=9)
+    return _save(fig, path)
+
+
+def class_counts(
+    counts: dict[str, list[int]], class_names: list[str], path: str | os.PathLike
+) -> Path:
+    """Examples per class, one bar group per split."""
+    import numpy as np
+
+    plt = _pyplot()
+    splits = [s for s in counts if sum(counts[s])]
+    x = np.arange(len(class_names))
+    width = 0.8 / max(1, len(splits))
+    fig, ax = plt.subplots(figsize=(max(5, 0.45 * len(class_names) + 2), 3.4))
+    for i, split in enumerate(splits):
+        ax.bar(x + i * width, counts[split], width, label=split)
+    ax.set_xticks(x + width * (len(splits) - 1) / 2, class_names, rotation=60, fontsize=7)
+    ax.set_ylabel("examples")
+    ax.set_title("examples per class")
+    ax.legend()
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def histograms(
+    columns, names: list[str], path: str | os.PathLike, *, title: str = "", ncols: int = 5
+) -> Path:
+    """One histogram per column of ``columns`` (a 2-D array), titled by ``names``."""
+    import numpy as np
+
+    plt = _pyplot()
+    columns = np.asarray(columns, "float64")
+    n = columns.shape[1]
+    ncols = max(1, min(ncols, n))
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(2.6 * ncols, 1.9 * nrows + 0.4))
+    for i, ax in enumerate(np.atleast_1d(axes).ravel()):
+        if i >= n:
+            ax.axis("off")
+            continue
+        values = columns[:, i]
+        ax.hist(values[np.isfinite(values)], bins=30, color="C0")
+        ax.set_title(names[i], fontsize=8)
+        ax.tick_params(labelsize=6)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return _save(fig, path)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -29,10 +30,20 @@ class Dataset:
     feature_names: list[str] = field(default_factory=list)
     kind: str = "tabular"  # "image" or "tabular"
     pixel_max: float | None = None  # for images: the largest raw pixel value
+    # Rows that form the source's own test split (a TFDS "test" split), if it has one.
+    test_index: np.ndarray | None = None
+    # File-backed sources (image folders): ``x`` is None, ``files`` holds one path per
+    # example, decoded to ``file_shape`` in the pipeline; ``scan`` says what was found.
+    files: np.ndarray | None = None
+    file_shape: tuple[int, ...] | None = None
+    scan: Any = None
 
     @property
     def input_shape(self) -> tuple[int, ...]:
-        return tuple(self.x.shape[1:])
+        return tuple(self.file_shape) if self.files is not None else tuple(self.x.shape[1:])
+
+    def __len__(self) -> int:
+        return len(self.y)
 
     @property
     def num_classes(self) -> int:

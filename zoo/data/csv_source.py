@@ -13,11 +13,18 @@ from zoo.data.errors import DataError
 MAX_CLASSES_FROM_INTEGERS = 50
 
 
-def read_csv(path: str | Path, label: str | None = None, task: str | None = None):
+def read_csv(
+    path: str | Path,
+    label: str | None = None,
+    task: str | None = None,
+    *,
+    allow_missing: bool = False,
+):
     """Return ``(x, y, feature_names, class_names, task)`` from a CSV file.
 
-    Every column but ``label`` must be numeric with no missing value; an error names the
-    column, the row and the value otherwise. String labels, or at most 50 distinct
+    Every column but ``label`` must be numeric with no missing value (unless
+    ``allow_missing``: they become NaN); an error names the column, the row and the
+    value otherwise. String labels, or at most 50 distinct
     integer labels, make a classification task (override with ``task``).
     """
     path = Path(path)
@@ -60,7 +67,9 @@ def read_csv(path: str | Path, label: str | None = None, task: str | None = None
                     f"CSV file {path}, column {name!r}, line {r}: {cell!r} is not a number. "
                     "Encode text columns as numbers first (one-hot or ordinal), or drop them."
                 )
-            if value is None or math.isnan(value):
+            if (value is None or math.isnan(value)) and allow_missing:
+                value = math.nan
+            elif value is None or math.isnan(value):
                 missing = sum(
                     1
                     for row2 in rows[1:]

@@ -18,7 +18,10 @@ import numpy as np
 from zoo.data.bundled import BUNDLED, DEFAULT_SOURCE, Dataset, load_bundled
 from zoo.data.csv_source import read_csv
 from zoo.data.errors import DataError
+from zoo.data.images import decode_fn, image_shape, scan_image_folder
 from zoo.data.splits import split_indices
+from zoo.data.tfds_source import PREFIX as TFDS_PREFIX
+from zoo.data.tfds_source import read_tfds
 
 
 @dataclass
@@ -49,38 +52,101 @@ class Loaded:
     def arrays(self, split: str, preprocessed: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """``(x, y)`` of one split as arrays, preprocessed or raw."""
         index = self.indices[split]
-        x = self.data.x[index]
+        x, y = materialize(self.data, index)
         if preprocessed:
             import keras
 
             x = keras.ops.convert_to_numpy(self.preprocess(x))
-        return x, self.data.y[index]
+        return x, y
 
 
-def read_source(source: str, *, label: str | None = None, task: str | None = None) -> Dataset:
-    """Raw arrays of a bundled data set name or a CSV file path."""
+def materialize(data: Dataset, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The raw ``(x, y)`` of rows ``index`` in memory, decoding files if need be."""
+    if data.files is None:
+        return data.x[index], data.y[index]
+    x = np.zeros((len(index), *data.input_shape), "uint8")
+    for i, (image, _) in enumerate(raw_examples(data, index).as_numpy_iterator()):
+        x[i] = image
+    return x, data.y[index]
+
+
+def read_source(
+    source: str | Path,
+    *,
+    label: str | None = None,
+    task: str | None = None,
+    data_dir: str | Path | None = None,
+    image_size: tuple[int, int] | int | None = None,
+    allow_missing: bool = False,
+) -> Dataset:
+    """The raw examples of a source: a bundled name, ``tfds:<name>``, a folder of
+    class folders of images, or a ``.csv`` file."""
     source = str(source)
     if source in BUNDLED:
         return load_bundled(source)
+    if source.startswith(TFDS_PREFIX):
+        return read_tfds(source, data_dir)
     path = Path(source)
     if path.suffix.lower() == ".csv":
-        x, y, features, classes, task = read_csv(path, label=label, task=task)
+        x, y, features, classes, task = read_csv(
+            path, label=label, task=task, allow_missing=allow_missing
+        )
         return Dataset(path.stem, x, y, task, class_names=classes, feature_names=features)
+    if path.is_dir():
+        scan = scan_image_folder(path)
+        return Dataset(
+            path.name or str(path),
+            None,
+            scan.labels,
+            "classification",
+            class_names=scan.class_names,
+            kind="image",
+            pixel_max=255.0,
+            files=np.array(scan.paths),
+            file_shape=image_shape(scan, image_size),
+            scan=scan,
+        )
     if path.exists():
         raise DataError(
-            f"{source}: this kind of source is not read yet; use a bundled data set "
-            f"({', '.join(BUNDLED)}) or a .csv file."
+            f"{source}: a file zoo cannot read. Sources are a bundled data set "
+            f"({', '.join(BUNDLED)}), tfds:<name>, a folder of class folders of images, "
+            "or a .csv file."
         )
+    if any(sep in source for sep in ("/", "\\")) or path.suffix:
+        raise DataError(f"{source} does not exist; check the path.")
     return load_bundled(source)  # raises with the close matches among bundled names
 
 
-def preprocessing_layer(data: Dataset, x_train: np.ndarray):
-    """The layer that maps raw inputs to what the model trains on: images scaled to
-    [0, 1], tabular features standardized with statistics of ``x_train`` only."""
+NORMALIZATIONS = {"image": ("scale", "per_channel"), "tabular": ("standardize", "none")}
+
+
+def preprocessing_layer(
+    data: Dataset, train_index: np.ndarray, normalize: str = "auto", *, batch_size: int = 256
+):
+    """The layer that maps raw inputs to what the model trains on, fitted on the
+    training rows only. Images: scaled to [0, 1] (``"scale"``), then optionally
+    standardized per channel (``"per_channel"``). Tabular features: standardized
+    (``"standardize"``) or passed through (``"none"``)."""
     import keras
 
+    choices = NORMALIZATIONS[data.kind]
+    if normalize == "auto":
+        normalize = choices[0]
+    if normalize not in choices:
+        raise DataError(
+            f"normalize={normalize!r} does not apply to {data.kind} data; use one of "
+            f"{', '.join(('auto',) + choices)}."
+        )
     if data.kind == "image":
-        return keras.layers.Rescaling(1.0 / (data.pixel_max or 255.0), name="scale")
+        scale = keras.layers.Rescaling(1.0 / (data.pixel_max or 255.0), name="scale")
+        if normalize == "scale":
+            return scale
+        norm = keras.layers.Normalization(axis=-1, name="per_channel")
+        norm.adapt(raw_examples(data, train_index).batch(batch_size).map(lambda x, y: scale(x)))
+        return keras.Sequential([scale, norm], name="preprocess")
+    if normalize == "none":
+        return keras.layers.Identity(name="preprocess")
+    x_train = data.x[train_index]
     std = x_train.std(axis=0)
     if np.any(std == 0):
         constant = [
@@ -97,34 +163,96 @@ def preprocessing_layer(data: Dataset, x_train: np.ndarray):
     return norm
 
 
-def pipeline(x, y, preprocess, *, batch_size: int, shuffle: bool, seed: int):
-    """Raw arrays -> cached, (shuffled), batched, preprocessed in parallel, prefetched."""
+AUGMENTATIONS = ("flip", "translate", "rotate", "zoom", "contrast")
+
+
+def augmentation(spec: str | list[str] | tuple[str, ...] | None, seed: int = 42):
+    """Keras preprocessing layers for ``spec``, a comma-separated string or a list of
+    ``flip`` (horizontal), ``translate`` (10%), ``rotate`` (+-18 degrees), ``zoom``
+    (10%), ``contrast`` (20%); None when ``spec`` is empty. Geometric changes keep the
+    class label. Off by default, as the recipe says: add it once the model overfits.
+    Horizontal flips are wrong for data whose meaning depends on handedness (digits,
+    text)."""
+    import keras
+    from keras import layers
+
+    if not spec:
+        return None
+    names = [s.strip() for s in spec.split(",")] if isinstance(spec, str) else list(spec)
+    unknown = [n for n in names if n not in AUGMENTATIONS]
+    if unknown:
+        raise DataError(
+            f"augment: unknown {', '.join(map(repr, unknown))}; choose from "
+            f"{', '.join(AUGMENTATIONS)}."
+        )
+    make = {
+        "flip": lambda s: layers.RandomFlip("horizontal", seed=s, name="flip"),
+        "translate": lambda s: layers.RandomTranslation(
+            0.1, 0.1, fill_mode="nearest", seed=s, name="translate"
+        ),
+        "rotate": lambda s: layers.RandomRotation(0.05, fill_mode="nearest", seed=s, name="rotate"),
+        "zoom": lambda s: layers.RandomZoom(0.1, fill_mode="nearest", seed=s, name="zoom"),
+        "contrast": lambda s: layers.RandomContrast(0.2, seed=s, name="contrast"),
+    }
+    return keras.Sequential([make[n](seed + i) for i, n in enumerate(names)], name="augment")
+
+
+def raw_examples(data: Dataset, index: np.ndarray, *, shuffle_seed: int | None = None):
+    """Unbatched raw ``(x, y)`` examples of the rows ``index``: sliced from memory, or
+    read and decoded from files in parallel (shuffled first when ``shuffle_seed``, so
+    that only file names are shuffled)."""
     import tensorflow as tf
 
-    ds = tf.data.Dataset.from_tensor_slices((x, y)).cache()
-    if shuffle:
-        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    if data.files is None:
+        ds = tf.data.Dataset.from_tensor_slices((data.x[index], data.y[index]))
+        return ds.shuffle(len(index), seed=shuffle_seed) if shuffle_seed is not None else ds
+    ds = tf.data.Dataset.from_tensor_slices((data.files[index], data.y[index]))
+    if shuffle_seed is not None:
+        ds = ds.shuffle(len(index), seed=shuffle_seed, reshuffle_each_iteration=True)
+    decode = decode_fn(data.file_shape)
+    return ds.map(lambda p, y: (decode(p), y), num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def pipeline(
+    data: Dataset,
+    index: np.ndarray,
+    preprocess,
+    *,
+    batch_size: int,
+    shuffle: bool,
+    seed: int,
+    cache: bool | str = True,
+    augment=None,
+):
+    """Rows ``index`` of ``data`` -> (decoded, cached,) shuffled, batched, augmented and
+    preprocessed in parallel, prefetched. Images from files are cached after decoding
+    (in memory, or in the file ``cache`` names); ``cache=False`` decodes every epoch."""
+    import tensorflow as tf
+
+    cached = data.files is not None and cache is not False
+    late_shuffle = shuffle and (cached or data.files is None)
+    ds = raw_examples(data, index, shuffle_seed=seed if shuffle and not late_shuffle else None)
+    if cached:
+        ds = ds.cache(cache if isinstance(cache, str) else "")
+    if late_shuffle:
+        ds = ds.shuffle(len(index), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size)
-    ds = ds.map(lambda a, b: (preprocess(a), b), num_parallel_calls=tf.data.AUTOTUNE)
+    if augment is not None:
+        ds = ds.map(
+            lambda a, b: (preprocess(augment(a, training=True)), b),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
+    else:
+        ds = ds.map(lambda a, b: (preprocess(a), b), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def load(
-    source: str = DEFAULT_SOURCE,
-    *,
-    val_fraction: float = 0.1,
-    test_fraction: float = 0.1,
-    batch_size: int = 32,
-    seed: int = 42,
-    label: str | None = None,
-    task: str | None = None,
-) -> Loaded:
-    """Load ``source`` (a bundled name or a CSV path) into train / validation / test
-    pipelines. Splits are stratified for classification and fixed by ``seed``; the
-    preprocessing statistics come from the training split alone."""
-    if int(batch_size) < 1:
-        raise DataError(f"batch_size={batch_size!r} must be >= 1.")
-    data = read_source(source, label=label, task=task)
+def make_splits(
+    data: Dataset, val_fraction: float, test_fraction: float, seed: int, *, source: str = ""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Train / validation / test rows of ``data``: stratified for classification,
+    fixed by ``seed``; a source's own test split (TFDS) stays the test split."""
+    source = source or data.name
     classification = data.task == "classification"
     if classification:
         counts = np.bincount(data.y, minlength=data.num_classes)
@@ -139,14 +267,61 @@ def load(
                 f"{source}: class(es) {', '.join(too_few)} have fewer than 3 examples, too few "
                 "for a stratified train / validation / test split; add examples or drop them."
             )
-    train, val, test = split_indices(
-        data.y,
-        val_fraction=val_fraction,
-        test_fraction=test_fraction,
-        seed=seed,
-        stratify=classification,
-    )
-    preprocess = preprocessing_layer(data, data.x[train])
+    if data.test_index is not None:
+        rest = np.setdiff1d(np.arange(len(data)), data.test_index)
+        train, val, _ = split_indices(
+            data.y[rest],
+            val_fraction=val_fraction,
+            test_fraction=0.0,
+            seed=seed,
+            stratify=classification,
+        )
+        train, val, test = rest[train], rest[val], data.test_index
+    else:
+        train, val, test = split_indices(
+            data.y,
+            val_fraction=val_fraction,
+            test_fraction=test_fraction,
+            seed=seed,
+            stratify=classification,
+        )
+    return train, val, test
+
+
+def load(
+    source: str | Path = DEFAULT_SOURCE,
+    *,
+    val_fraction: float = 0.1,
+    test_fraction: float = 0.1,
+    batch_size: int = 32,
+    seed: int = 42,
+    label: str | None = None,
+    task: str | None = None,
+    data_dir: str | Path | None = None,
+    image_size: tuple[int, int] | int | None = None,
+    normalize: str = "auto",
+    augment: str | list[str] | None = None,
+    cache: bool | str = True,
+) -> Loaded:
+    """Load ``source`` into train / validation / test pipelines of preprocessed batches.
+
+    ``source``: a bundled name (``digits``, the default; ``breast_cancer``, ``wine``,
+    ``iris``, ``diabetes``), ``tfds:<name>`` prepared in ``data_dir``, a folder with one
+    sub-folder of images per class (decoded to ``image_size`` if given), or a ``.csv``
+    file with a ``label`` column. Splits are stratified for classification and fixed by
+    ``seed``; a TFDS test split stays the test split. The preprocessing statistics come
+    from the training split alone (see ``preprocessing_layer`` for ``normalize``).
+    ``augment`` (see ``augmentation``) applies to the training pipeline only.
+    """
+    if int(batch_size) < 1:
+        raise DataError(f"batch_size={batch_size!r} must be >= 1.")
+    data = read_source(source, label=label, task=task, data_dir=data_dir, image_size=image_size)
+    augment_layer = augmentation(augment, seed)
+    if augment_layer is not None and data.kind != "image":
+        raise DataError(f"augment={augment!r}: augmentation applies to images only.")
+    classification = data.task == "classification"
+    train, val, test = make_splits(data, val_fraction, test_fraction, seed, source=source)
+    preprocess = preprocessing_layer(data, train, normalize)
     indices = {"train": train, "val": val, "test": test}
     stats: dict[str, Any] = {}
     for split, index in indices.items():
@@ -169,12 +344,14 @@ def load(
     )
     sets = {
         split: pipeline(
-            data.x[index],
-            data.y[index],
+            data,
+            index,
             preprocess,
             batch_size=batch_size,
             shuffle=split == "train",
             seed=seed,
+            cache=cache,
+            augment=augment_layer if split == "train" else None,
         )
         for split, index in indices.items()
     }
