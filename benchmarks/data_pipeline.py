@@ -9,9 +9,10 @@ work), then measures in one run:
    from the folder with zoo's default ``cache=True`` (decoded once), against training
    from in-memory tensors.
 
-The target is a pipeline that never holds training back: pipeline / model >= 0.95 and
-cached / folder epoch time >= 0.95. The script prints what it measured; it asserts
-nothing.
+The target is a pipeline that never holds training back: pipeline / model >= 0.95,
+and an epoch from the (cached) folder within 5% of one from memory. Decoding every
+epoch costs CPU time that a machine with few cores takes from the training step; the
+uncached row shows how much. The script prints what it measured; it asserts nothing.
 
     python benchmarks/data_pipeline.py [--model convnet] [--stored-size 48] [--size 32]
 """
@@ -143,11 +144,10 @@ def main() -> None:
         ("memory / folder epoch time", f"{times['memory'] / times['folder']:.2f}"),
         ("epoch from folder, cached (default)", f"{times['folder, cached']:.2f} s"),
         ("memory / cached-folder epoch time", f"{times['memory'] / times['folder, cached']:.2f}"),
+        ("pipeline / model >= 0.95", "met" if pipeline_rate / model_rate >= 0.95 else "NOT met"),
         (
-            "target (both ratios >= 0.95)",
-            "met"
-            if pipeline_rate / model_rate >= 0.95 and times["memory"] / times["folder"] >= 0.95
-            else "NOT met",
+            "cached-folder epoch >= 0.95 of memory",
+            "met" if times["memory"] / times["folder, cached"] >= 0.95 else "NOT met",
         ),
     ]
     width = max(len(r[0]) for r in rows)
