@@ -14,7 +14,9 @@ def wine():
 
 def test_export_takes_raw_inputs_and_verifies_in_a_fresh_process(wine, tmp_path):
     model = create_model("mlp", input_shape=wine.input_shape, num_classes=3, hidden=(8,))
-    serving = serving_model(model, preprocessing_layer(wine, wine.x), "classification")
+    serving = serving_model(
+        model, preprocessing_layer(wine, np.arange(len(wine))), "classification"
+    )
     path = export_savedmodel(serving, tmp_path / "export")
     x = wine.x[:5]
     expected = {k: keras.ops.convert_to_numpy(v) for k, v in serving(x).items()}
@@ -46,7 +48,7 @@ def test_failed_export_keeps_the_previous_one(wine, tmp_path):
 def test_regression_export(tmp_path):
     data = load_bundled("diabetes")
     model = create_model("mlp", input_shape=data.input_shape, num_classes=1, hidden=(4,))
-    serving = serving_model(model, preprocessing_layer(data, data.x), "regression")
+    serving = serving_model(model, preprocessing_layer(data, np.arange(len(data))), "regression")
     path = export_savedmodel(serving, tmp_path / "export")
     expected = {"prediction": keras.ops.convert_to_numpy(serving(data.x[:4])["prediction"])}
     verify_savedmodel(path, data.x[:4], expected)

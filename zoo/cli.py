@@ -92,9 +92,16 @@ def _cmd_recipe(args) -> int:
     from zoo.train import TrainConfig, train_and_export
 
     config = TrainConfig(
-        data=args.source, model=args.model, epochs=args.epochs, seed=args.seed, label=args.label
+        data=args.source,
+        model=args.model,
+        epochs=args.epochs,
+        seed=args.seed,
+        label=args.label,
+        image_size=_image_size(args.image_size),
+        data_dir=args.data_dir,
     )
-    print(f"[1/3] data: {config.data}; model: {config.model}; seed {config.seed}", flush=True)
+    model = config.model or "convnet for images, mlp for tables"
+    print(f"[1/3] data: {config.data}; model: {model}; seed {config.seed}", flush=True)
     print("[2/3] training with early stopping on validation loss", flush=True)
     result = train_and_export(config, run_dir=args.run_dir, verbose=2 if args.verbose else 0)
     test = result["test"]
@@ -147,8 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
         "source",
         nargs="?",
         default="digits",
-        help="bundled data set (digits, the default; breast_cancer, wine, iris, diabetes) "
-        "or a CSV file",
+        help="bundled data set (digits, the default; breast_cancer, wine, iris, diabetes), "
+        "tfds:NAME, a folder of class folders of images, or a CSV file",
     )
     p.add_argument(
         "--model",
@@ -159,6 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--epochs", type=int, default=100, help="most epochs (early stopping ends sooner)"
     )
     p.add_argument("--label", default=None, help="label column of a CSV source (default: label)")
+    p.add_argument("--data-dir", default=None, help="TFDS data folder (default $TFDS_DATA_DIR)")
+    p.add_argument("--image-size", default=None, help="decode images to HxW (e.g. 64x64)")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument(
         "--run-dir", default=None, help="run folder (default runs/<model>-<data>-<time>)"
@@ -184,8 +193,6 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault(
         "TF_CPP_MIN_LOG_LEVEL", "2" if os.path.exists("/proc/driver/nvidia") else "3"
     )
-    if getattr(args, "model", "") is None:
-        args.model = "convnet" if args.source == "digits" else "mlp"
     try:
         return args.func(args)
     except ValueError as err:

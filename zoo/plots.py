@@ -144,3 +144,66 @@ def histograms(
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     return _save(fig, path)
+
+
+def prediction_dynamics(history, path: str | os.PathLike, *, targets=None) -> Path:
+    """Predictions on a fixed batch across epochs (rows: epoch 0 = before training):
+    one line per example, the probability of its true class (or the prediction, with
+    the targets as dashes)."""
+    import numpy as np
+
+    plt = _pyplot()
+    history = np.asarray(history)
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    epochs = np.arange(len(history))
+    for i in range(history.shape[1]):
+        ax.plot(epochs, history[:, i], color=f"C{i % 10}", alpha=0.6, lw=1)
+        if targets is not None:
+            ax.axhline(float(np.ravel(targets)[i]), color=f"C{i % 10}", ls="--", lw=0.6)
+    ax.set_xlabel("epoch (0 = before training)")
+    if targets is None:
+        ax.set_ylabel("probability of the true class")
+        ax.set_ylim(-0.02, 1.02)
+    else:
+        ax.set_ylabel("prediction (dashes: target)")
+    ax.set_title(f"prediction dynamics on {history.shape[1]} fixed examples")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def dead_units(fractions: dict[str, float], path: str | os.PathLike) -> Path:
+    """Fraction of ReLU units that never fire on a fixed batch, per layer."""
+    plt = _pyplot()
+    names = list(fractions)
+    fig, ax = plt.subplots(figsize=(6.5, 0.28 * len(names) + 1.2))
+    ax.barh(range(len(names)), [fractions[n] for n in names], color="C3")
+    ax.set_yticks(range(len(names)), names, fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("fraction of units that never fire")
+    ax.set_title("dead ReLU units per layer")
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def conv_filters(kernel, path: str | os.PathLike, *, title: str = "") -> Path:
+    """First-layer conv filters, ``kernel`` of shape (kh, kw, in, out): one tile per
+    output filter (RGB when the input has 3 channels, else the mean over inputs)."""
+    import numpy as np
+
+    kernel = np.asarray(kernel, "float32")
+    if kernel.shape[2] == 3:
+        tiles = np.transpose(kernel, (3, 0, 1, 2))
+    else:
+        tiles = kernel.mean(axis=2).transpose(2, 0, 1)[..., None]
+    lo, hi = float(tiles.min()), float(tiles.max())
+    return image_grid(
+        tiles,
+        [str(i) for i in range(len(tiles))],
+        path,
+        ncols=min(16, len(tiles)),
+        value_range=(lo, hi),
+        title=title or f"first-layer filters ({kernel.shape[0]}x{kernel.shape[1]})",
+    )

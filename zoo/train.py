@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from zoo.data import DEFAULT_SOURCE, load
@@ -19,7 +19,7 @@ from zoo.data import DEFAULT_SOURCE, load
 @dataclass
 class TrainConfig:
     data: str = DEFAULT_SOURCE
-    model: str = "convnet"
+    model: str | None = None  # None: convnet for images, mlp for tabular data
     epochs: int = 100
     batch_size: int = 32
     learning_rate: float = 3e-4
@@ -28,6 +28,8 @@ class TrainConfig:
     val_fraction: float = 0.1
     test_fraction: float = 0.1
     label: str | None = None  # the label column of a CSV source
+    image_size: tuple[int, int] | None = None  # decode an image folder to this size
+    data_dir: str | None = None  # TFDS data folder
 
 
 def new_run_dir(name: str, root: str | Path = "runs") -> Path:
@@ -55,7 +57,8 @@ def train_and_export(
 
     config = config or TrainConfig()
     # Bad input fails here, before anything is written.
-    get_spec(config.model)
+    if config.model is not None:
+        get_spec(config.model)
     loaded = load(
         config.data,
         val_fraction=config.val_fraction,
@@ -63,11 +66,15 @@ def train_and_export(
         batch_size=config.batch_size,
         seed=config.seed,
         label=config.label,
+        image_size=config.image_size,
+        data_dir=config.data_dir,
     )
+    if config.model is None:
+        config = replace(config, model="convnet" if loaded.data.kind == "image" else "mlp")
     info, preprocess = loaded.info, loaded.preprocess
     classification = info.task == "classification"
     keras.utils.set_random_seed(config.seed)
-    name = Path(info.source).stem
+    name = loaded.data.name
     run_dir = Path(run_dir) if run_dir else new_run_dir(f"{config.model}-{name}")
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.json").write_text(json.dumps(asdict(config), indent=2) + "\n")
@@ -107,7 +114,7 @@ def train_and_export(
     test_scores = model.evaluate(loaded.test, verbose=0, return_dict=True)
     serving = serving_model(model, preprocess, info.task)
     export_path = export_savedmodel(serving, run_dir / "export")
-    sample = loaded.arrays("test", preprocessed=False)[0][:16]
+    sample = loaded.arrays("test", preprocessed=False)[0][:16].astype("float32")
     expected = {k: keras.ops.convert_to_numpy(v) for k, v in serving(sample).items()}
     diffs = verify_savedmodel(export_path, sample, expected)
 

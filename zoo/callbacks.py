@@ -1,0 +1,275 @@
+"""Callbacks and learning-rate schedules.
+
+Keras has most pieces; ``standard`` wires them the way the recipe advises (early
+stopping on validation loss with the best weights restored, a best-model checkpoint,
+resumable training, a CSV history, TensorBoard, a stop on NaN) and adds what Keras
+lacks: the learning rate in the logs, ``PredictionDynamics`` (predictions on one fixed
+batch, epoch by epoch) and ``DeadUnitMonitor`` (ReLU units that never fire).
+
+Schedules by name (``learning_rate``): ``constant`` (the default, as the recipe says),
+``step`` (piecewise: x0.1 at 50% and again at 75% of the steps), ``exponential`` (to 1%
+of the start by the end), ``cosine`` (linear warm-up, then cosine decay to 0) and
+``plateau`` (constant, cut by ``ReduceLROnPlateau`` when validation loss stalls).
+``check_schedule`` warns when a schedule would drive the rate below 1% of its start
+before half the planned steps: "secretly driving your learning rate to zero".
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+SCHEDULES = ("constant", "step", "exponential", "cosine", "plateau")
+
+
+def learning_rate(
+    name: str = "constant",
+    initial: float = 3e-4,
+    total_steps: int | None = None,
+    *,
+    warmup_steps: int | None = None,
+):
+    """A float (``constant``, ``plateau``) or a Keras ``LearningRateSchedule`` over
+    ``total_steps`` optimizer steps (epochs x steps per epoch)."""
+    import keras
+
+    schedules = keras.optimizers.schedules
+    if name not in SCHEDULES:
+        raise ValueError(f"schedule={name!r} is not one of {', '.join(SCHEDULES)}.")
+    if not initial > 0:
+        raise ValueError(f"learning rate {initial!r} must be positive.")
+    if name in ("constant", "plateau"):
+        return float(initial)
+    if not total_steps or total_steps < 2:
+        raise ValueError(f"schedule {name!r} needs total_steps >= 2 (got {total_steps!r}).")
+    if name == "step":
+        bounds = [int(total_steps * 0.5), int(total_steps * 0.75)]
+        return schedules.PiecewiseConstantDecay(bounds, [initial, initial * 0.1, initial * 0.01])
+    if name == "exponential":
+        return schedules.ExponentialDecay(initial, decay_steps=total_steps, decay_rate=0.01)
+    warmup = int(total_steps * 0.05) if warmup_steps is None else int(warmup_steps)
+    return schedules.CosineDecay(
+        initial_learning_rate=0.0 if warmup else initial,
+        decay_steps=max(1, total_steps - warmup),
+        warmup_target=initial if warmup else None,
+        warmup_steps=warmup,
+    )
+
+
+def rate_at(schedule, step: int) -> float:
+    """The learning rate a float or schedule gives at optimizer step ``step``."""
+    if isinstance(schedule, int | float):
+        return float(schedule)
+    import keras
+
+    return float(keras.ops.convert_to_numpy(schedule(step)))
+
+
+def check_schedule(schedule, total_steps: int, *, warn: bool = True) -> str | None:
+    """A message if ``schedule`` falls below 1% of its peak before half of
+    ``total_steps``; None when it does not. Warns too, unless ``warn=False``."""
+    import keras
+
+    if not isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
+        return None  # a constant rate (a float or a variable)
+    if total_steps < 2:
+        return None
+    half = max(1, total_steps // 2)
+    steps = np.unique(np.linspace(0, half - 1, num=min(half, 200)).astype(int))
+    rates = np.array([rate_at(schedule, int(s)) for s in steps])
+    peak = rates.max()
+    low = np.flatnonzero((rates < 0.01 * peak) & (steps > np.argmax(rates)))
+    if not len(low):
+        return None
+    step = int(steps[low[0]])
+    message = (
+        f"the learning rate falls below 1% of its peak ({peak:.3g}) at step {step}, before "
+        f"half of the {total_steps} planned steps: the rest of training barely moves the "
+        "weights. Lengthen the decay, or use a constant rate (the recipe's default)."
+    )
+    if warn:
+        warnings.warn(message, stacklevel=2)
+    return message
+
+
+def _callback_base():
+    import keras
+
+    return keras.callbacks.Callback
+
+
+class LearningRateLogger(_callback_base()):
+    """Adds ``learning_rate`` to the epoch logs (so CSV and TensorBoard show it); put it
+    before the loggers."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None:
+            return
+        import keras
+
+        # For a schedule, Keras evaluates it at the optimizer's current step.
+        lr = self.model.optimizer.learning_rate
+        logs["learning_rate"] = float(keras.ops.convert_to_numpy(lr))
+
+
+class PredictionDynamics(_callback_base()):
+    """Predictions on one fixed batch after every epoch, to see how they move: for
+    classification the probability of the true class, for regression the prediction.
+    ``history`` is ``(epochs + 1, examples)``, row 0 before training. With ``path``,
+    the plot is written when training ends."""
+
+    def __init__(self, x, y, *, path: str | os.PathLike | None = None, task: str | None = None):
+        super().__init__()
+        self.x, self.y = np.asarray(x), np.asarray(y)
+        self.path = Path(path) if path else None
+        self.task = task
+        self.history: list[np.ndarray] = []
+
+    def _predict(self) -> np.ndarray:
+        import keras
+
+        out = keras.ops.convert_to_numpy(self.model(self.x, training=False)).astype("float64")
+        task = self.task or ("regression" if out.shape[-1] == 1 else "classification")
+        if task == "regression":
+            return out.reshape(len(out))
+        if out.shape[-1] == 1:  # one logit: binary
+            p = 1 / (1 + np.exp(-out[:, 0]))
+            return np.where(self.y.reshape(-1) == 1, p, 1 - p)
+        out = out - out.max(axis=-1, keepdims=True)
+        probs = np.exp(out) / np.exp(out).sum(axis=-1, keepdims=True)
+        return probs[np.arange(len(probs)), self.y.reshape(-1).astype(int)]
+
+    def on_train_begin(self, logs=None):
+        self.history = [self._predict()]
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.history.append(self._predict())
+
+    def on_train_end(self, logs=None):
+        if self.path is not None:
+            from zoo.plots import prediction_dynamics
+
+            regression = (self.task or "") == "regression"
+            prediction_dynamics(
+                np.array(self.history), self.path, targets=self.y if regression else None
+            )
+
+
+class DeadUnitMonitor(_callback_base()):
+    """Per ReLU layer, the fraction of units (channels) that output zero for every
+    example of a fixed batch: dead units no longer learn. ``fractions`` holds the last
+    measurement; ``logs["dead_units"]`` the largest fraction of any layer."""
+
+    def __init__(self, x, *, path: str | os.PathLike | None = None, every: int = 1):
+        super().__init__()
+        self.x = np.asarray(x)
+        self.path = Path(path) if path else None
+        self.every = max(1, int(every))
+        self.fractions: dict[str, float] = {}
+        self._probe = None
+
+    @staticmethod
+    def relu_layers(model) -> list:
+        """Layers whose output passes through a ReLU (Activation/ReLU layers, and
+        Dense/Conv layers built with ``activation="relu"``)."""
+        import keras
+
+        found = []
+        for layer in _all_layers(model):
+            activation = getattr(layer, "activation", None)
+            name = getattr(activation, "__name__", "")
+            if isinstance(layer, keras.layers.ReLU) or name == "relu":
+                found.append(layer)
+        return found
+
+    def measure(self, model=None) -> dict[str, float]:
+        import keras
+
+        model = model or self.model
+        layers = self.relu_layers(model)
+        if not layers:
+            self.fractions = {}
+            return {}
+        if self._probe is None:
+            self._probe = keras.Model(model.inputs, [layer.output for layer in layers])
+        outputs = self._probe(self.x, training=False)
+        outputs = outputs if isinstance(outputs, list | tuple) else [outputs]
+        fractions = {}
+        for layer, out in zip(layers, outputs, strict=True):
+            out = keras.ops.convert_to_numpy(out)
+            fired = (out > 0).reshape(-1, out.shape[-1]).any(axis=0)
+            fractions[layer.name] = float(1.0 - fired.mean())
+        self.fractions = fractions
+        return fractions
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) % self.every == 0 or not self.fractions:
+            fractions = self.measure()
+            if logs is not None and fractions:
+                logs["dead_units"] = max(fractions.values())
+
+    def on_train_end(self, logs=None):
+        fractions = self.measure()
+        if self.path is not None and fractions:
+            from zoo.plots import dead_units
+
+            dead_units(fractions, self.path)
+
+
+def _all_layers(model):
+    for layer in model.layers:
+        if hasattr(layer, "layers") and layer.layers:
+            yield from _all_layers(layer)
+        else:
+            yield layer
+
+
+def standard(
+    run_dir: str | os.PathLike,
+    *,
+    monitor: str = "val_loss",
+    patience: int = 10,
+    min_delta: float = 1e-4,
+    schedule: str = "constant",
+    tensorboard: bool = True,
+    backup: bool = True,
+    extra: list | None = None,
+) -> list:
+    """The default callbacks, writing into ``run_dir``: learning-rate logging,
+    ``TerminateOnNaN``, ``EarlyStopping`` (best weights restored), ``best.keras``,
+    ``BackupAndRestore`` in ``backup/`` (start the same run folder again and a killed
+    run resumes from its last finished epoch; the folder is removed when training
+    completes), ``history.csv`` (appended across resumes), and ``tensorboard/``. With
+    ``schedule="plateau"``, also ``ReduceLROnPlateau``. ``extra`` callbacks go before
+    the loggers, so what they add to the logs is recorded."""
+    import keras
+
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    cbs = [LearningRateLogger(), keras.callbacks.TerminateOnNaN()]
+    if schedule == "plateau":
+        cbs.append(
+            keras.callbacks.ReduceLROnPlateau(
+                monitor=monitor, factor=0.2, patience=max(1, patience // 3), min_lr=1e-7
+            )
+        )
+    cbs += list(extra or [])
+    cbs.append(
+        keras.callbacks.EarlyStopping(
+            monitor=monitor, patience=patience, min_delta=min_delta, restore_best_weights=True
+        )
+    )
+    cbs.append(
+        keras.callbacks.ModelCheckpoint(
+            run_dir / "best.keras", monitor=monitor, save_best_only=True
+        )
+    )
+    if backup:
+        cbs.append(keras.callbacks.BackupAndRestore(str(run_dir / "backup")))
+    cbs.append(keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True))
+    if tensorboard:
+        cbs.append(keras.callbacks.TensorBoard(str(run_dir / "tensorboard"), write_graph=False))
+    return cbs

@@ -1,0 +1,538 @@
+"""The recipe's sanity checks. Each returns a ``CheckResult``: ``name``, ``passed``,
+``measured``, ``expected`` and a ``message`` a person can act on.
+
+A check takes ``build`` (a zero-argument callable returning a fresh compiled
+``keras.Model``) and/or a model, and data as ``tf.data`` batches or ``(x, y)`` arrays,
+already preprocessed (what enters the model). Thresholds are set so that correct
+setups pass on every seed tried (digits/convnet, breast_cancer/mlp, diabetes/mlp) and
+the silent bugs the notes list fail; ``tests/test_recipe_checks.py`` holds them to both.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class CheckResult:
+    name: str
+    passed: bool
+    measured: Any
+    expected: Any
+    message: str
+    seconds: float = 0.0
+    details: dict = field(default_factory=dict)
+
+    def line(self) -> str:
+        mark = "pass" if self.passed else "FAIL"
+        return f"[{mark}] {self.name}: {self.message}"
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def as_arrays(data, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``(x, y)`` arrays from ``(x, y)`` or a ``tf.data`` dataset of batches, at most
+    ``limit`` examples."""
+    if isinstance(data, tuple | list) and len(data) == 2:
+        x, y = (np.asarray(v) for v in data)
+        return (x[:limit], y[:limit]) if limit else (x, y)
+    xs, ys, n = [], [], 0
+    for xb, yb in data:
+        xs.append(np.asarray(xb))
+        ys.append(np.asarray(yb))
+        n += len(xs[-1])
+        if limit and n >= limit:
+            break
+    if not xs:
+        raise ValueError("The data has no batches; nothing to check.")
+    x, y = np.concatenate(xs), np.concatenate(ys)
+    return (x[:limit], y[:limit]) if limit else (x, y)
+
+
+def loss_kind(model) -> str:
+    """``"softmax"`` (sparse or one-hot cross-entropy), ``"binary"`` or ``"regression"``."""
+    import keras
+
+    loss = model.loss
+    if isinstance(loss, keras.losses.BinaryCrossentropy):
+        return "binary"
+    if isinstance(
+        loss, keras.losses.SparseCategoricalCrossentropy | keras.losses.CategoricalCrossentropy
+    ):
+        return "softmax"
+    return "regression"
+
+
+def from_logits(model) -> bool:
+    loss = model.loss
+    kwargs = getattr(loss, "_fn_kwargs", {}) or {}
+    return bool(getattr(loss, "from_logits", kwargs.get("from_logits", False)))
+
+
+def output_layer(model):
+    """The last layer with a kernel and a bias (the logits layer of a zoo model)."""
+    for layer in reversed(list(_leaf_layers(model))):
+        if getattr(layer, "bias", None) is not None and getattr(layer, "kernel", None) is not None:
+            return layer
+    return None
+
+
+def _leaf_layers(model):
+    for layer in model.layers:
+        if hasattr(layer, "layers") and layer.layers:
+            yield from _leaf_layers(layer)
+        else:
+            yield layer
+
+
+def final_activation(model) -> str:
+    """Name of the activation applied last in the model ("linear" if none)."""
+    for layer in reversed(list(_leaf_layers(model))):
+        activation = getattr(layer, "activation", None)
+        if activation is not None:
+            return getattr(activation, "__name__", str(activation))
+        if getattr(layer, "weights", None):
+            return "linear"
+    return "linear"
+
+
+def data_loss(model, x, y, batch_size: int = 256) -> float:
+    """The compiled loss on ``(x, y)`` without regularization penalties, inference mode."""
+    import keras
+
+    total, n = 0.0, 0
+    for i in range(0, len(x), batch_size):
+        xb, yb = x[i : i + batch_size], y[i : i + batch_size]
+        pred = model(xb, training=False)
+        value = keras.ops.convert_to_numpy(model.loss(yb, pred))
+        total += float(value) * len(xb)
+        n += len(xb)
+    return total / max(n, 1)
+
+
+def _prior(y: np.ndarray, classes: int) -> np.ndarray:
+    counts = np.bincount(y.astype(int).reshape(-1), minlength=classes).astype("float64")
+    return counts / counts.sum()
+
+
+def _fit_steps(model, x, y, steps: int, batch_size: int, seed: int = 0) -> list[float]:
+    """``steps`` optimizer steps on shuffled mini-batches of ``(x, y)``; the losses."""
+    rng = np.random.default_rng(seed)
+    losses, order = [], np.array([], int)
+    for _ in range(steps):
+        if len(order) < batch_size:
+            order = np.concatenate([order, rng.permutation(len(x))])
+        idx, order = order[:batch_size], order[batch_size:]
+        out = model.train_on_batch(x[idx], y[idx], return_dict=True)
+        losses.append(float(out["loss"]))
+    return losses
+
+
+def _timed(fn):
+    def wrapper(*args, **kwargs) -> CheckResult:
+        start = time.perf_counter()
+        result = fn(*args, **kwargs)
+        result.seconds = round(time.perf_counter() - start, 2)
+        return result
+
+    wrapper.__name__, wrapper.__doc__ = fn.__name__, fn.__doc__
+    return wrapper
+
+
+# ---------------------------------------------------------------- fixes
+
+
+def init_output_bias(model, y_train, task: str | None = None) -> np.ndarray:
+    """Set the output layer's bias from the training labels, so the model starts at
+    the loss of predicting the label distribution: log class priors (softmax), the
+    logit of the positive rate (one sigmoid output), the target mean (regression).
+    Returns the bias set."""
+    layer = output_layer(model)
+    if layer is None:
+        raise ValueError("The model has no output layer with a bias to initialize.")
+    y = np.asarray(y_train)
+    task = task or ("regression" if loss_kind(model) == "regression" else "classification")
+    units = int(layer.bias.shape[0])
+    if task == "regression":
+        target = y.reshape(len(y), -1).mean(axis=0)
+        bias = np.broadcast_to(target, (units,)).astype("float32")
+    elif units == 1:
+        p = float(np.clip(np.mean(y), 1e-6, 1 - 1e-6))
+        bias = np.array([math.log(p / (1 - p))], "float32")
+    else:
+        labels = y.argmax(axis=-1) if y.ndim > 1 else y
+        prior = np.clip(_prior(labels, units), 1e-6, None)
+        bias = np.log(prior)
+        bias = (bias - bias.mean()).astype("float32")
+    layer.bias.assign(bias)
+    return bias
+
+
+# ---------------------------------------------------------------- checks
+
+
+@_timed
+def reproducibility(
+    build: Callable, train, *, steps: int = 5, seed: int = 1234, batch_size: int = 32
+) -> CheckResult:
+    """Two short runs with the same seed must give identical losses."""
+    import keras
+
+    x, y = as_arrays(train, limit=batch_size * steps)
+    runs = []
+    for _ in range(2):
+        keras.utils.set_random_seed(seed)
+        model = build()
+        runs.append(_fit_steps(model, x, y, steps, batch_size, seed=seed))
+    a, b = np.array(runs[0]), np.array(runs[1])
+    diff = float(np.max(np.abs(a - b)))
+    passed = diff <= 1e-6 * max(1.0, float(np.max(np.abs(a))))
+    return CheckResult(
+        "reproducibility",
+        passed,
+        diff,
+        0.0,
+        f"two seeded runs of {steps} steps agree (max loss difference {diff:.1e})"
+        if passed
+        else f"two runs with the same seed differ by up to {diff:.3g} in loss; something is "
+        "not seeded (call keras.utils.set_random_seed, seed every shuffle and random layer) "
+        "or an op is nondeterministic (tf.config.experimental.enable_op_determinism())",
+        details={"losses": [runs[0], runs[1]]},
+    )
+
+
+def expected_initial_loss(model, y) -> tuple[float, str]:
+    """The loss a model should have at initialization given its output bias: the
+    cross-entropy of the labels under the distribution the bias alone predicts
+    (``log(C)`` when the bias is 0, the label entropy when it is the log prior), or for
+    regression the mean squared distance of the targets from the bias."""
+    layer = output_layer(model)
+    bias = (
+        np.asarray(layer.bias.numpy(), "float64")
+        if layer is not None
+        else np.zeros(model.output_shape[-1])
+    )
+    kind = loss_kind(model)
+    y = np.asarray(y)
+    if kind == "regression":
+        name = type(model.loss).__name__
+        err = y.reshape(len(y), -1) - bias
+        if "Absolute" in name:
+            return float(np.mean(np.abs(err))), "mean |target - output bias|"
+        if "Huber" in name:
+            a = np.abs(err)
+            return float(np.mean(np.where(a <= 1, 0.5 * a**2, a - 0.5))), "Huber of target - bias"
+        return float(np.mean(err**2)), "mean squared (target - output bias)"
+    if kind == "binary":
+        p = float(np.mean(y))
+        q = 1 / (1 + math.exp(-float(bias[0])))
+        return -(p * math.log(q) + (1 - p) * math.log(1 - q)), "label cross-entropy under the bias"
+    labels = y.argmax(axis=-1) if y.ndim > 1 else y
+    prior = _prior(labels, len(bias))
+    logq = bias - bias.max() - np.log(np.sum(np.exp(bias - bias.max())))
+    expected = float(-(prior * logq).sum())
+    if np.allclose(bias, bias[0]):
+        return expected, f"log({len(bias)}) for a zero output bias"
+    return expected, "label cross-entropy under the output bias (log prior: the label entropy)"
+
+
+@_timed
+def loss_at_init(model, train, *, tolerance: float = 0.1, limit: int = 1024) -> CheckResult:
+    """The loss before training must match what the output bias implies (within
+    ``tolerance``, relative)."""
+    x, y = as_arrays(train, limit=limit)
+    measured = data_loss(model, x, y)
+    expected, what = expected_initial_loss(model, y)
+    activation = final_activation(model)
+    kind = loss_kind(model)
+    if kind != "regression" and from_logits(model) and activation in ("softmax", "sigmoid"):
+        return CheckResult(
+            "loss_at_init",
+            False,
+            measured,
+            expected,
+            f"the model ends in {activation} but the loss takes logits (from_logits=True): "
+            "it applies softmax/sigmoid a second time, which caps how confident the model "
+            f"can be. Remove the final {activation} (zoo models output logits).",
+        )
+    if kind != "regression" and not from_logits(model) and activation == "linear":
+        return CheckResult(
+            "loss_at_init",
+            False,
+            measured,
+            expected,
+            "the model outputs logits but the loss expects probabilities "
+            "(from_logits=False); pass from_logits=True to the loss.",
+        )
+    gap = abs(measured - expected) / max(expected, 1e-3)
+    passed = gap <= tolerance
+    if passed:
+        message = f"initial loss {measured:.4g}, expected {expected:.4g} ({what})"
+    elif measured > expected:
+        message = (
+            f"initial loss {measured:.4g} is {gap:.0%} above the expected {expected:.4g} "
+            f"({what}): the final layer starts too large (initialize it near zero), the labels "
+            "do not match the outputs (one-hot vs integer labels, wrong number of classes), "
+            "or the output bias was not set for an imbalanced or offset target "
+            "(zoo.recipe.init_output_bias)"
+        )
+    else:
+        message = (
+            f"initial loss {measured:.4g} is {gap:.0%} below the expected {expected:.4g} "
+            f"({what}): the loss is clipped or scaled, or the labels leak into the inputs"
+        )
+    return CheckResult(
+        "loss_at_init", passed, measured, expected, message, details={"relative_gap": gap}
+    )
+
+
+def _floor(x: np.ndarray, y: np.ndarray, kind: str) -> float:
+    """The lowest loss any model can reach on ``(x, y)``: above 0 only when identical
+    inputs carry different labels."""
+    groups: dict[str, list[int]] = {}
+    for i, row in enumerate(np.ascontiguousarray(x.reshape(len(x), -1))):
+        groups.setdefault(hashlib.blake2b(row.tobytes(), digest_size=12).hexdigest(), []).append(i)
+    total = 0.0
+    for rows in groups.values():
+        t = y[rows]
+        if kind == "regression":
+            total += float(((t - t.mean(axis=0)) ** 2).sum())
+        else:
+            _, counts = np.unique(t, return_counts=True, axis=0)
+            p = counts / counts.sum()
+            total += float(-(counts * np.log(p)).sum())
+    return total / len(x)
+
+
+@_timed
+def overfit_one_batch(
+    build: Callable, train, *, examples: int = 16, max_steps: int = 1000, target: float = 0.05
+) -> CheckResult:
+    """A fresh model trained on one small batch must drive its loss close to the floor
+    (zero unless identical inputs have different labels): below ``target`` for
+    classification, below ``target`` x the initial loss for regression."""
+    x, y = as_arrays(train, limit=examples)
+    model = build()
+    kind = loss_kind(model)
+    init_output_bias(model, y)
+    start = data_loss(model, x, y)
+    floor = _floor(x, y, kind)
+    goal = floor + (target * start if kind == "regression" else target)
+    losses = []
+    reached = None
+    for step in range(1, max_steps + 1):
+        model.train_on_batch(x, y)
+        if step % 10 == 0 or step == max_steps:
+            losses.append(data_loss(model, x, y))
+            if losses[-1] <= goal:
+                reached = step
+                break
+    measured = losses[-1]
+    passed = reached is not None
+    if passed:
+        message = (
+            f"loss on {len(x)} examples fell from {start:.4g} to {measured:.4g} in {reached} steps"
+        )
+    else:
+        message = (
+            f"after {max_steps} steps on {len(x)} examples the loss is {measured:.4g} "
+            f"(started {start:.4g}, goal <= {goal:.3g}): the model cannot memorize one batch. "
+            "Common causes: frozen or non-trainable layers, a learning rate far too small, "
+            "regularization or dropout so strong nothing fits, a clipped loss, softmax "
+            "applied before a from-logits loss, labels that do not match the inputs' order, "
+            "or too little capacity"
+        )
+    return CheckResult(
+        "overfit_one_batch",
+        passed,
+        measured,
+        goal,
+        message,
+        details={"losses": losses, "start": start, "floor": floor},
+    )
+
+
+@_timed
+def loss_decreasing(
+    build: Callable,
+    train,
+    *,
+    steps: int = 60,
+    batch_size: int = 32,
+    total_steps: int | None = None,
+    min_drop: float = 0.1,
+) -> CheckResult:
+    """A short run on real batches must lower the training loss by ``min_drop``
+    (relative, first tenth of the steps against the last), and the learning-rate
+    schedule must not fall below 1% of its peak before half of ``total_steps``."""
+    from zoo.callbacks import check_schedule
+
+    model = build()
+    x, y = as_arrays(train, limit=4096)
+    init_output_bias(model, y)
+    losses = _fit_steps(model, x, y, steps, batch_size)
+    k = max(1, steps // 10)
+    first, last = float(np.mean(losses[:k])), float(np.mean(losses[-k:]))
+    drop = (first - last) / max(abs(first), 1e-12)
+    schedule = model.optimizer._learning_rate
+    warning = check_schedule(schedule, total_steps or steps * 20, warn=False)
+    passed = drop >= min_drop and warning is None
+    if warning:
+        message = f"learning-rate schedule: {warning}"
+    elif passed:
+        message = f"training loss fell {drop:.0%} in {steps} steps ({first:.4g} -> {last:.4g})"
+    else:
+        message = (
+            f"training loss moved {-drop:+.0%} in {steps} steps ({first:.4g} -> {last:.4g}); "
+            "expected a drop of at least "
+            f"{min_drop:.0%}. Check the learning rate (too small, or a schedule already near "
+            "zero), frozen layers, and that the loss is not clipped"
+        )
+    return CheckResult(
+        "loss_decreasing",
+        passed,
+        last,
+        f"<= {(1 - min_drop) * first:.4g}",
+        message,
+        details={"losses": losses, "drop": drop},
+    )
+
+
+@_timed
+def batch_independence(model, train, *, examples: int = 4) -> CheckResult:
+    """In inference mode, the gradient of example i's output with respect to the whole
+    input batch must be non-zero only at example i: nothing mixes examples."""
+    import tensorflow as tf
+
+    x, _ = as_arrays(train, limit=examples)
+    x = tf.constant(x.astype("float32"))
+    leaks = []
+    for i in range(len(x)):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            out = model(x, training=False)
+            target = tf.reduce_sum(out[i])
+        grad = tape.gradient(target, x)
+        if grad is None:
+            return CheckResult(
+                "batch_independence",
+                False,
+                None,
+                0.0,
+                "the output has no gradient with respect to the input: the input is not "
+                "connected to the output (a stop_gradient, or the input is ignored)",
+            )
+        g = np.abs(grad.numpy()).reshape(len(x), -1).sum(axis=1)
+        own = g[i]
+        others = float(np.delete(g, i).sum())
+        leaks.append(others / max(own + others, 1e-30))
+        if own == 0 and others == 0:
+            return CheckResult(
+                "batch_independence",
+                False,
+                0.0,
+                "> 0",
+                f"example {i}'s output does not depend on any input: the input is cut off "
+                "(zeroed or disconnected)",
+            )
+    worst = float(max(leaks))
+    passed = worst <= 1e-6
+    return CheckResult(
+        "batch_independence",
+        passed,
+        worst,
+        0.0,
+        f"each example's output depends on its own input only ({len(x)} examples checked)"
+        if passed
+        else f"an example's output depends on other examples in the batch ({worst:.1%} of "
+        "its input gradient lies elsewhere): an operation mixes examples, e.g. a reshape or "
+        "a reduction over axis 0 where a transpose or a per-example op was meant",
+        details={"leak_fractions": leaks},
+    )
+
+
+def _majority_or_mean(y_train, y_eval, kind: str) -> tuple[str, float]:
+    if kind == "regression":
+        mean = np.mean(y_train, axis=0)
+        return "mse", float(np.mean((y_eval - mean) ** 2))
+    labels = y_train.argmax(-1) if y_train.ndim > 1 else y_train
+    evals = y_eval.argmax(-1) if y_eval.ndim > 1 else y_eval
+    majority = np.bincount(labels.astype(int).reshape(-1)).argmax()
+    return "accuracy", float(np.mean(evals.reshape(-1) == majority))
+
+
+@_timed
+def dumb_baseline(model, train, evaluation) -> CheckResult:
+    """The trained model must beat predicting the majority class (accuracy) or the
+    training mean (MSE) on ``evaluation``."""
+    x_train, y_train = as_arrays(train)
+    x_eval, y_eval = as_arrays(evaluation)
+    kind = loss_kind(model)
+    metric, baseline = _majority_or_mean(y_train, y_eval, kind)
+    pred = np.asarray(model.predict(x_eval, verbose=0))
+    if kind == "regression":
+        score = float(np.mean((y_eval.reshape(len(y_eval), -1) - pred) ** 2))
+        passed = score < baseline
+        what = "mean predictor"
+    else:
+        if kind == "binary":
+            guess = (pred[:, 0] > 0).astype(int)
+        else:
+            guess = pred.argmax(-1)
+        labels = y_eval.argmax(-1) if y_eval.ndim > 1 else y_eval
+        score = float(np.mean(guess == labels.reshape(-1)))
+        passed = score > baseline
+        what = "majority class"
+    return CheckResult(
+        "dumb_baseline",
+        passed,
+        score,
+        baseline,
+        f"{metric} {score:.4g} beats the {what} ({baseline:.4g})"
+        if passed
+        else f"{metric} {score:.4g} does not beat the {what} ({baseline:.4g}): the model "
+        "learned nothing useful; go back to the checks above",
+    )
+
+
+@_timed
+def input_independent_baseline(
+    build: Callable, train, val, *, steps: int = 300, batch_size: int = 32, margin: float = 0.1
+) -> CheckResult:
+    """The same model trained on zeroed inputs must end clearly worse on validation
+    (by ``margin``, relative) than when trained on the real inputs; otherwise the model
+    does not use its input."""
+    import keras
+
+    x, y = as_arrays(train)
+    xv, yv = as_arrays(val)
+    scores = {}
+    for name, (xt, xe) in {"real": (x, xv), "zeros": (np.zeros_like(x), np.zeros_like(xv))}.items():
+        keras.utils.set_random_seed(7)
+        model = build()
+        init_output_bias(model, y)
+        _fit_steps(model, xt, y, steps, batch_size, seed=7)
+        scores[name] = data_loss(model, xe, yv)
+    real, zeros = scores["real"], scores["zeros"]
+    passed = real <= (1 - margin) * zeros
+    return CheckResult(
+        "input_independent_baseline",
+        passed,
+        real,
+        f"<= {(1 - margin) * zeros:.4g}",
+        f"validation loss {real:.4g} with real inputs against {zeros:.4g} with zeroed inputs"
+        if passed
+        else f"validation loss with real inputs ({real:.4g}) is not clearly below that with "
+        f"all inputs zeroed ({zeros:.4g}): the model does not use its input. Look for "
+        "preprocessing that zeroes or constant-fills the inputs, labels shuffled against "
+        "the inputs, or an input that is not connected",
+        details=scores,
+    )

@@ -1,0 +1,106 @@
+"""``run_checks``: the recipe's sanity checks in order, on a model that ``build``
+makes fresh each time."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from zoo.recipe import checks as C
+
+
+@dataclass
+class ChecksReport:
+    results: list[C.CheckResult] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return all(r.passed for r in self.results)
+
+    @property
+    def failed(self) -> list[C.CheckResult]:
+        return [r for r in self.results if not r.passed]
+
+    def __getitem__(self, name: str) -> C.CheckResult:
+        for r in self.results:
+            if r.name == name:
+                return r
+        raise KeyError(name)
+
+    def markdown(self) -> str:
+        rows = ["| check | result | measured | expected | seconds |", "|---|---|---|---|---|"]
+        for r in self.results:
+            rows.append(
+                f"| {r.name} | {'pass' if r.passed else '**FAIL**'} | {_fmt(r.measured)} | "
+                f"{_fmt(r.expected)} | {r.seconds:.1f} |"
+            )
+        notes = [f"- **{r.name}**: {r.message}" for r in self.results]
+        return "\n".join(rows) + "\n\n" + "\n".join(notes) + "\n"
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+ALL_CHECKS = (
+    "reproducibility",
+    "loss_at_init",
+    "overfit_one_batch",
+    "batch_independence",
+    "loss_decreasing",
+    "input_independent_baseline",
+)
+
+
+def run_checks(
+    build: Callable,
+    train,
+    val=None,
+    *,
+    total_steps: int | None = None,
+    checks: tuple[str, ...] = ALL_CHECKS,
+    batch_size: int = 32,
+    progress: Callable[[C.CheckResult], None] | None = None,
+) -> ChecksReport:
+    """Run the sanity checks on models from ``build`` (a zero-argument callable that
+    returns a fresh compiled model) with ``train`` (and ``val``) as ``tf.data`` batches
+    or ``(x, y)`` arrays of model inputs. ``total_steps`` is the planned length of
+    training, for the learning-rate schedule check. ``progress`` is called with each
+    result as it comes. Without ``val``, a fifth of ``train`` is held out for the
+    input-independent baseline."""
+    unknown = set(checks) - set(ALL_CHECKS)
+    if unknown:
+        raise ValueError(f"Unknown check(s) {sorted(unknown)}; choose from {ALL_CHECKS}.")
+    x, y = C.as_arrays(train)
+    if val is None:
+        cut = max(1, len(x) // 5)
+        (x, y), val = (x[cut:], y[cut:]), (x[:cut], y[:cut])
+    train = (x, y)
+    report = ChecksReport()
+
+    def add(result: C.CheckResult) -> None:
+        report.results.append(result)
+        if progress:
+            progress(result)
+
+    for name in checks:
+        if name == "reproducibility":
+            add(C.reproducibility(build, train, batch_size=batch_size))
+        elif name == "loss_at_init":
+            model = build()
+            C.init_output_bias(model, y)
+            add(C.loss_at_init(model, train))
+        elif name == "overfit_one_batch":
+            add(C.overfit_one_batch(build, train))
+        elif name == "batch_independence":
+            add(C.batch_independence(build(), train))
+        elif name == "loss_decreasing":
+            add(C.loss_decreasing(build, train, total_steps=total_steps, batch_size=batch_size))
+        elif name == "input_independent_baseline":
+            add(C.input_independent_baseline(build, train, val, batch_size=batch_size))
+    return report
+
+
+__all__ = ["ALL_CHECKS", "ChecksReport", "run_checks"]
