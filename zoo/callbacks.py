@@ -194,7 +194,7 @@ class DeadUnitMonitor(_callback_base()):
             self.fractions = {}
             return {}
         if self._probe is None:
-            self._probe = keras.Model(model.inputs, [layer.output for layer in layers])
+            self._probe = keras.Model(model.input, [layer.output for layer in layers])
         outputs = self._probe(self.x, training=False)
         outputs = outputs if isinstance(outputs, list | tuple) else [outputs]
         fractions = {}

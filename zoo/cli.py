@@ -88,29 +88,83 @@ def _cmd_inspect(args) -> int:
     return 0
 
 
-def _cmd_recipe(args) -> int:
-    from zoo.train import TrainConfig, train_and_export
+def _config(args):
+    from zoo.train import TrainConfig
 
-    config = TrainConfig(
+    return TrainConfig(
         data=args.source,
         model=args.model,
         epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.lr,
+        optimizer=args.optimizer,
+        schedule=args.schedule,
         seed=args.seed,
         label=args.label,
         image_size=_image_size(args.image_size),
         data_dir=args.data_dir,
+        augment=args.augment,
     )
-    model = config.model or "convnet for images, mlp for tables"
-    print(f"[1/3] data: {config.data}; model: {model}; seed {config.seed}", flush=True)
-    print("[2/3] training with early stopping on validation loss", flush=True)
+
+
+def _cmd_recipe(args) -> int:
+    from zoo.recipe.main import run_recipe
+
+    result = run_recipe(_config(args), run_dir=args.run_dir, verbose=2 if args.verbose else 0)
+    print(f"run folder: {result['run_dir']} (report.html, report.md, metrics.json, export/)")
+    print(f"total {result['total_seconds']:.0f}s")
+    if not result["passed"]:
+        failed = [k for k, v in result["checks"].items() if not v["passed"]]
+        print(f"checks failed: {', '.join(failed)} (see report.md)", file=sys.stderr)
+        return 1 if args.strict else 0
+    return 0
+
+
+def _cmd_train(args) -> int:
+    from zoo.train import train_and_export
+
+    config = _config(args)
+    print(f"training {config.model or 'convnet/mlp'} on {config.data}", flush=True)
     result = train_and_export(config, run_dir=args.run_dir, verbose=2 if args.verbose else 0)
-    test = result["test"]
-    score = ", ".join(f"{k} {v:.4f}" for k, v in test.items())
-    print(f"      {result['epochs_run']} epochs in {result['train_seconds']:.1f}s; test: {score}")
+    test = ", ".join(f"{k} {v:.4f}" for k, v in result["test"].items())
+    print(f"{result['epochs_run']} epochs in {result['train_seconds']:.1f}s; test: {test}")
     diff = max(result["export"]["max_abs_diff"].values())
-    print(f"[3/3] exported and verified in a fresh TensorFlow process (max |diff| {diff:.1e})")
+    print(f"exported and verified in a fresh TensorFlow process (max |diff| {diff:.1e})")
     print(f"run folder: {result['run_dir']}")
     return 0
+
+
+def _training_args(p) -> None:
+    p.add_argument(
+        "source",
+        nargs="?",
+        default="digits",
+        help="bundled data set (digits, the default; breast_cancer, wine, iris, diabetes), "
+        "tfds:NAME, a folder of class folders of images, or a CSV file",
+    )
+    p.add_argument(
+        "--model",
+        default=None,
+        help="registered model (default: convnet for images, mlp for tabular data)",
+    )
+    p.add_argument(
+        "--epochs", type=int, default=100, help="most epochs (early stopping ends sooner)"
+    )
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=3e-4, help="learning rate (default 3e-4)")
+    p.add_argument("--optimizer", default="adam", help="adam, adamw, sgd or rmsprop")
+    p.add_argument(
+        "--schedule",
+        default="constant",
+        help="constant (default), step, exponential, cosine or plateau",
+    )
+    p.add_argument("--augment", default=None, help="e.g. flip,translate,rotate (images only)")
+    p.add_argument("--label", default=None, help="label column of a CSV source (default: label)")
+    p.add_argument("--data-dir", default=None, help="TFDS data folder (default $TFDS_DATA_DIR)")
+    p.add_argument("--image-size", default=None, help="decode images to HxW (e.g. 64x64)")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--run-dir", default=None, help="run folder (default runs/<name>-<time>)")
+    p.add_argument("-v", "--verbose", action="store_true", help="a line per epoch")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -148,32 +202,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "recipe",
-        help="train a zoo model on bundled data, evaluate on test, export and verify",
+        help="the whole recipe: data report, sanity checks, training, export (the main job)",
     )
+    _training_args(p)
     p.add_argument(
-        "source",
-        nargs="?",
-        default="digits",
-        help="bundled data set (digits, the default; breast_cancer, wine, iris, diabetes), "
-        "tfds:NAME, a folder of class folders of images, or a CSV file",
+        "--strict", action="store_true", help="exit with status 1 when a sanity check fails"
     )
-    p.add_argument(
-        "--model",
-        default=None,
-        help="registered model (default: convnet for images, mlp for tabular data)",
-    )
-    p.add_argument(
-        "--epochs", type=int, default=100, help="most epochs (early stopping ends sooner)"
-    )
-    p.add_argument("--label", default=None, help="label column of a CSV source (default: label)")
-    p.add_argument("--data-dir", default=None, help="TFDS data folder (default $TFDS_DATA_DIR)")
-    p.add_argument("--image-size", default=None, help="decode images to HxW (e.g. 64x64)")
-    p.add_argument("--seed", type=int, default=42)
-    p.add_argument(
-        "--run-dir", default=None, help="run folder (default runs/<model>-<data>-<time>)"
-    )
-    p.add_argument("-v", "--verbose", action="store_true", help="a line per epoch")
     p.set_defaults(func=_cmd_recipe)
+
+    p = sub.add_parser("train", help="train, evaluate on test, export and verify (no checks)")
+    _training_args(p)
+    p.set_defaults(func=_cmd_train)
     return parser
 
 

@@ -1,14 +1,17 @@
-"""Train a zoo model on a data set and export it: the short path from data to a
-verified SavedModel, writing everything into one run folder.
+"""Train a zoo model on a data set and export it, writing everything into one run
+folder. The pieces (``build_fn``, ``fit``, ``export_and_verify``) are what the recipe
+runner and the templates call; ``train_and_export`` strings them together.
 
 A run folder holds ``config.json``, ``history.csv``, ``curves.png``, ``best.keras``
-(the checkpoint with the lowest validation loss), ``model.keras``, ``export/`` (the
-SavedModel taking raw inputs) and ``metrics.json`` (test metrics under ``test``).
+(the checkpoint with the lowest validation loss), ``model.keras``, ``tensorboard/``,
+``export/`` (the SavedModel taking raw inputs) and ``metrics.json`` (test metrics
+under ``test``). While training runs, ``backup/`` lets a killed run resume.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -23,6 +26,9 @@ class TrainConfig:
     epochs: int = 100
     batch_size: int = 32
     learning_rate: float = 3e-4
+    optimizer: str = "adam"
+    schedule: str = "constant"
+    loss: str | None = None  # None: the task's default (cross-entropy from logits, MSE)
     patience: int = 10
     seed: int = 42
     val_fraction: float = 0.1
@@ -30,12 +36,14 @@ class TrainConfig:
     label: str | None = None  # the label column of a CSV source
     image_size: tuple[int, int] | None = None  # decode an image folder to this size
     data_dir: str | None = None  # TFDS data folder
+    normalize: str = "auto"
+    augment: str | None = None
 
 
 def new_run_dir(name: str, root: str | Path = "runs") -> Path:
     """``runs/<name>-<YYYYmmdd-HHMMSS>``, with a suffix if that exists already."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    base = Path(root) / f"{name}-{stamp}"
+    base = Path(root) / f"{name.replace(':', '-').replace('/', '-')}-{stamp}"
     path, n = base, 1
     while path.exists():
         n += 1
@@ -44,21 +52,12 @@ def new_run_dir(name: str, root: str | Path = "runs") -> Path:
     return path
 
 
-def train_and_export(
-    config: TrainConfig | None = None, run_dir: str | Path | None = None, verbose: int = 2
-) -> dict:
-    """Train ``config.model`` on ``config.data`` with early stopping, evaluate on the
-    test split, export and verify. Returns the metrics written to ``metrics.json``."""
-    import keras
+def load_for(config: TrainConfig):
+    """``zoo.data.load`` with the config's data settings; the model name filled in."""
+    from zoo.registry import get_spec
 
-    from zoo.export import export_savedmodel, serving_model, verify_savedmodel
-    from zoo.plots import plot_history
-    from zoo.registry import create_model, get_spec
-
-    config = config or TrainConfig()
-    # Bad input fails here, before anything is written.
     if config.model is not None:
-        get_spec(config.model)
+        get_spec(config.model)  # an unknown name fails before anything is read
     loaded = load(
         config.data,
         val_fraction=config.val_fraction,
@@ -68,36 +67,51 @@ def train_and_export(
         label=config.label,
         image_size=config.image_size,
         data_dir=config.data_dir,
+        normalize=config.normalize,
+        augment=config.augment,
     )
     if config.model is None:
         config = replace(config, model="convnet" if loaded.data.kind == "image" else "mlp")
-    info, preprocess = loaded.info, loaded.preprocess
-    classification = info.task == "classification"
-    keras.utils.set_random_seed(config.seed)
-    name = loaded.data.name
-    run_dir = Path(run_dir) if run_dir else new_run_dir(f"{config.model}-{name}")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.json").write_text(json.dumps(asdict(config), indent=2) + "\n")
+    return config, loaded
 
-    model = create_model(config.model, input_shape=info.input_shape, num_classes=info.num_classes)
-    if classification:
-        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-        metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
-    else:
-        loss, metrics = keras.losses.MeanSquaredError(), [keras.metrics.MeanAbsoluteError("mae")]
-    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=loss, metrics=metrics)
-    callbacks = [
-        keras.callbacks.EarlyStopping(
-            monitor="val_loss",
-            min_delta=1e-4,
-            patience=config.patience,
-            restore_best_weights=True,
-        ),
-        keras.callbacks.ModelCheckpoint(
-            run_dir / "best.keras", monitor="val_loss", save_best_only=True
-        ),
-        keras.callbacks.CSVLogger(run_dir / "history.csv"),
-    ]
+
+def build_fn(config: TrainConfig, loaded, **model_kwargs):
+    """A zero-argument callable returning a fresh model compiled as ``config`` says,
+    its learning-rate schedule planned over ``config.epochs``."""
+    from zoo.callbacks import learning_rate
+    from zoo.optim import compile_model
+    from zoo.registry import create_model
+
+    info = loaded.info
+    steps = config.epochs * max(1, math.ceil(info.num_examples["train"] / config.batch_size))
+
+    def build():
+        model = create_model(
+            config.model,
+            input_shape=info.input_shape,
+            num_classes=info.num_classes,
+            **model_kwargs,
+        )
+        lr = learning_rate(config.schedule, config.learning_rate, steps)
+        return compile_model(
+            model, info.task, optimizer=config.optimizer, learning_rate=lr, loss=config.loss
+        )
+
+    build.total_steps = steps
+    return build
+
+
+def fit(model, loaded, config: TrainConfig, run_dir: Path, *, extra=(), verbose: int = 2):
+    """Train with the standard callbacks; returns ``(history dict, seconds)``."""
+    import keras
+
+    from zoo.callbacks import standard
+    from zoo.plots import plot_history
+
+    keras.utils.set_random_seed(config.seed)
+    callbacks = standard(
+        run_dir, patience=config.patience, schedule=config.schedule, extra=list(extra)
+    )
     start = time.perf_counter()
     history = model.fit(
         loaded.train,
@@ -107,25 +121,55 @@ def train_and_export(
         callbacks=callbacks,
         verbose=verbose,
     )
-    train_seconds = time.perf_counter() - start
+    seconds = time.perf_counter() - start
     plot_history(history.history, run_dir / "curves.png")
     model.save(run_dir / "model.keras")
+    return history.history, seconds
 
-    test_scores = model.evaluate(loaded.test, verbose=0, return_dict=True)
-    serving = serving_model(model, preprocess, info.task)
+
+def export_and_verify(model, loaded, run_dir: Path) -> dict:
+    """The SavedModel taking raw inputs in ``run_dir/export``, checked in a fresh
+    TensorFlow process; returns its path and the largest differences."""
+    import keras
+
+    from zoo.export import export_savedmodel, serving_model, verify_savedmodel
+
+    serving = serving_model(model, loaded.preprocess, loaded.info.task)
     export_path = export_savedmodel(serving, run_dir / "export")
     sample = loaded.arrays("test", preprocessed=False)[0][:16].astype("float32")
     expected = {k: keras.ops.convert_to_numpy(v) for k, v in serving(sample).items()}
     diffs = verify_savedmodel(export_path, sample, expected)
+    return {"path": str(export_path), "max_abs_diff": diffs}
 
+
+def train_and_export(
+    config: TrainConfig | None = None, run_dir: str | Path | None = None, verbose: int = 2
+) -> dict:
+    """Train ``config.model`` on ``config.data`` with the standard callbacks (the output
+    bias set from the training labels), evaluate on the test split, export and verify.
+    Returns the metrics written to ``metrics.json``."""
+    from zoo.recipe.checks import init_output_bias
+
+    config, loaded = load_for(config or TrainConfig())
+    run_dir = Path(run_dir) if run_dir else new_run_dir(f"{config.model}-{loaded.data.name}")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.json").write_text(json.dumps(asdict(config), indent=2) + "\n")
+
+    import keras
+
+    keras.utils.set_random_seed(config.seed)
+    model = build_fn(config, loaded)()
+    init_output_bias(model, loaded.data.y[loaded.indices["train"]])
+    history, seconds = fit(model, loaded, config, run_dir, verbose=verbose)
+    test_scores = model.evaluate(loaded.test, verbose=0, return_dict=True)
     result = {
         "data": config.data,
         "model": config.model,
-        "epochs_run": len(history.history["loss"]),
-        "train_seconds": round(train_seconds, 2),
+        "epochs_run": len(history["loss"]),
+        "train_seconds": round(seconds, 2),
         "test": {k: float(v) for k, v in test_scores.items()},
-        "export": {"path": str(export_path), "max_abs_diff": diffs},
-        "num_examples": info.num_examples,
+        "export": export_and_verify(model, loaded, run_dir),
+        "num_examples": loaded.info.num_examples,
     }
     (run_dir / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
     result["run_dir"] = str(run_dir)

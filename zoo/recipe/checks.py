@@ -240,8 +240,11 @@ def expected_initial_loss(model, y) -> tuple[float, str]:
     logq = bias - bias.max() - np.log(np.sum(np.exp(bias - bias.max())))
     expected = float(-(prior * logq).sum())
     if np.allclose(bias, bias[0]):
-        return expected, f"log({len(bias)}) for a zero output bias"
-    return expected, "label cross-entropy under the output bias (log prior: the label entropy)"
+        return expected, f"log({len(bias)}), the output bias being zero"
+    logp = np.log(np.clip(prior, 1e-6, None))
+    if np.allclose(bias - bias.mean(), logp - logp.mean(), atol=1e-3):
+        return expected, "the entropy of the class prior, the output bias set from it"
+    return expected, "the labels' cross-entropy under the output bias"
 
 
 @_timed
