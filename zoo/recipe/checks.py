@@ -247,6 +247,27 @@ def expected_initial_loss(model, y) -> tuple[float, str]:
     return expected, "the labels' cross-entropy under the output bias"
 
 
+def best_initial_loss(model, y) -> float:
+    """The loss of predicting the label distribution (or target mean) from the bias
+    alone: the label entropy, the target variance."""
+    kind = loss_kind(model)
+    y = np.asarray(y)
+    if kind == "regression":
+        err = y.reshape(len(y), -1) - y.reshape(len(y), -1).mean(axis=0)
+        name = type(model.loss).__name__
+        if "Absolute" in name:  # the median minimizes L1
+            err = y.reshape(len(y), -1) - np.median(y.reshape(len(y), -1), axis=0)
+            return float(np.mean(np.abs(err)))
+        return float(np.mean(err**2))
+    if kind == "binary":
+        p = float(np.clip(np.mean(y), 1e-9, 1 - 1e-9))
+        return -(p * math.log(p) + (1 - p) * math.log(1 - p))
+    labels = y.argmax(axis=-1) if y.ndim > 1 else y
+    prior = _prior(labels, model.output_shape[-1])
+    prior = prior[prior > 0]
+    return float(-(prior * np.log(prior)).sum())
+
+
 @_timed
 def loss_at_init(model, train, *, tolerance: float = 0.1, limit: int = 1024) -> CheckResult:
     """The loss before training must match what the output bias implies (within
@@ -277,6 +298,19 @@ def loss_at_init(model, train, *, tolerance: float = 0.1, limit: int = 1024) -> 
         )
     gap = abs(measured - expected) / max(expected, 1e-3)
     passed = gap <= tolerance
+    best = best_initial_loss(model, y)
+    if passed and expected > (1 + tolerance) * best:
+        return CheckResult(
+            "loss_at_init",
+            False,
+            measured,
+            best,
+            f"initial loss {measured:.4g} where {best:.4g} is reachable by setting the output "
+            "bias from the training labels (the class prior, or the target mean): the first "
+            "iterations will only learn that bias, a hockey-stick loss curve. Call "
+            "zoo.recipe.init_output_bias(model, y_train)",
+            details={"bias_implied": expected},
+        )
     if passed:
         message = f"initial loss {measured:.4g}, expected {expected:.4g} ({what})"
     elif measured > expected:

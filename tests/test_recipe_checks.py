@@ -1,0 +1,189 @@
+"""Each silent bug the notes list, planted on purpose, and the check that catches it;
+and correct setups that pass."""
+
+import keras
+import numpy as np
+import pytest
+from keras import layers, ops
+
+from zoo import create_model
+from zoo.data import load
+from zoo.optim import compile_model
+from zoo.recipe import (
+    batch_independence,
+    init_output_bias,
+    input_independent_baseline,
+    loss_at_init,
+    loss_decreasing,
+    overfit_one_batch,
+    reproducibility,
+    run_checks,
+)
+
+
+@pytest.fixture(scope="module")
+def cancer():
+    data = load("breast_cancer", seed=5)
+    return data.arrays("train"), data.arrays("val")
+
+
+def mlp(**kw):
+    def build():
+        model = create_model("mlp", input_shape=(30,), num_classes=2, **kw)
+        return compile_model(model, "classification")
+
+    return build
+
+
+def dense_model(*, head_activation=None, middle=None, trainable=True):
+    inputs = keras.Input((30,))
+    x = layers.Dense(32, activation="relu")(inputs)
+    if middle is not None:
+        x = middle(x)
+    outputs = layers.Dense(2, activation=head_activation, name="logits")(x)
+    model = keras.Model(inputs, outputs)
+    model.trainable = trainable
+    return model
+
+
+def compiled(model, loss=None, lr=3e-4):
+    model.compile(
+        optimizer=keras.optimizers.Adam(lr),
+        loss=loss or keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    return model
+
+
+def test_correct_setup_passes_every_check(cancer):
+    train, val = cancer
+    report = run_checks(mlp(), train, val, total_steps=2000)
+    assert report.passed, [r.line() for r in report.failed]
+    assert [r.name for r in report.results] == [
+        "reproducibility",
+        "loss_at_init",
+        "overfit_one_batch",
+        "batch_independence",
+        "loss_decreasing",
+        "input_independent_baseline",
+    ]
+
+
+def test_labels_shuffled_against_inputs_fail_the_input_independent_baseline(cancer):
+    (x, y), (xv, yv) = cancer
+    rng = np.random.default_rng(0)
+    result = input_independent_baseline(mlp(), (x, rng.permutation(y)), (xv, yv))
+    assert not result.passed and "does not use its input" in result.message
+    assert input_independent_baseline(mlp(), (x, y), (xv, yv)).passed
+
+
+def test_inputs_zeroed_by_broken_preprocessing_fail_the_input_independent_baseline(cancer):
+    (x, y), (xv, yv) = cancer
+    result = input_independent_baseline(mlp(), (x * 0, y), (xv * 0, yv))
+    assert not result.passed
+
+
+def test_softmax_before_a_from_logits_loss(cancer):
+    train, _ = cancer
+    result = loss_at_init(compiled(dense_model(head_activation="softmax")), train)
+    assert not result.passed and "ends in softmax" in result.message
+
+
+def test_an_op_that_mixes_examples_fails_batch_independence(cancer):
+    train, _ = cancer
+    # Meant: transpose each example's features; done: transpose the whole batch matrix
+    # and reshape it back, which moves values between examples.
+    mix = layers.Lambda(lambda t: ops.reshape(ops.transpose(t), ops.shape(t)))
+    result = batch_independence(compiled(dense_model(middle=mix)), train)
+    assert not result.passed and "mixes examples" in result.message
+    assert batch_independence(compiled(dense_model()), train).passed
+
+
+class ClippedCrossentropy(keras.losses.SparseCategoricalCrossentropy):
+    """The bug: the loss clipped (meant: clip the gradients)."""
+
+    def call(self, y_true, y_pred):
+        return ops.minimum(super().call(y_true, y_pred), 0.5)
+
+
+def test_a_clipped_loss_is_caught(cancer):
+    train, _ = cancer
+    build = lambda: compiled(dense_model(), ClippedCrossentropy(from_logits=True))  # noqa: E731
+    model = build()
+    model.get_layer("logits").bias.assign([3.0, -3.0])  # start where the clip bites
+    result = loss_at_init(model, train)
+    assert not result.passed and "clipped" in result.message
+
+
+def test_regularization_so_strong_nothing_fits_fails_overfit_one_batch(cancer):
+    train, _ = cancer
+    result = overfit_one_batch(mlp(regularizer="l2:10"), train, max_steps=400)
+    assert not result.passed and "cannot memorize one batch" in result.message
+
+
+def test_a_frozen_model_fails_overfit_and_loss_decreasing(cancer):
+    train, _ = cancer
+    build = lambda: compiled(dense_model(trainable=False))  # noqa: E731
+    assert not overfit_one_batch(build, train, max_steps=200).passed
+    assert not loss_decreasing(build, train).passed
+
+
+def test_a_schedule_decaying_to_zero_early_fails_loss_decreasing(cancer):
+    train, _ = cancer
+    schedule = keras.optimizers.schedules.ExponentialDecay(3e-4, decay_steps=20, decay_rate=0.01)
+    build = lambda: compiled(dense_model(), lr=schedule)  # noqa: E731
+    result = loss_decreasing(build, train, total_steps=1000)
+    assert not result.passed and "below 1% of its peak" in result.message
+
+
+def test_imbalanced_binary_without_the_bias_set_fails_loss_at_init():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 5)).astype("float32")
+    y = (rng.random(400) < 0.05).astype("int64")  # 5% positives
+    inputs = keras.Input((5,))
+    model = keras.Model(inputs, layers.Dense(1, kernel_initializer="zeros", name="logits")(inputs))
+    model.compile(optimizer="adam", loss=keras.losses.BinaryCrossentropy(from_logits=True))
+    result = loss_at_init(model, (x, y))
+    assert not result.passed and "init_output_bias" in result.message
+    init_output_bias(model, y)
+    assert loss_at_init(model, (x, y)).passed
+    assert float(model.get_layer("logits").bias.numpy()[0]) == pytest.approx(
+        np.log(y.mean() / (1 - y.mean())), rel=1e-4
+    )
+
+
+def test_regression_bias_at_the_target_mean_gives_the_variance():
+    data = load("diabetes")
+    (x, y) = data.arrays("train")
+    model = compile_model(create_model("mlp", input_shape=(10,), num_classes=1), "regression")
+    assert not loss_at_init(model, (x, y)).passed  # bias 0, target mean 150
+    init_output_bias(model, y)
+    result = loss_at_init(model, (x, y))
+    assert result.passed and result.expected == pytest.approx(y.var(), rel=0.01)
+
+
+def test_unseeded_randomness_fails_reproducibility(cancer):
+    train, _ = cancer
+
+    def build():
+        model = dense_model(
+            middle=layers.Dropout(0.5, seed=int(np.random.SeedSequence().entropy % 1000))
+        )
+        return compiled(model)
+
+    assert not reproducibility(build, train).passed
+    assert reproducibility(mlp(), train).passed
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "source,model", [("digits", "convnet"), ("breast_cancer", "mlp"), ("diabetes", "mlp")]
+)
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_no_false_alarms_on_correct_setups(source, model, seed):
+    from zoo.train import TrainConfig, build_fn, load_for
+
+    config, loaded = load_for(TrainConfig(data=source, model=model, seed=seed))
+    keras.utils.set_random_seed(seed)
+    build = build_fn(config, loaded)
+    report = run_checks(build, loaded.train, loaded.val, total_steps=build.total_steps)
+    assert report.passed, [r.line() for r in report.failed]
