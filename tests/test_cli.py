@@ -42,7 +42,9 @@ def test_recipe_end_to_end_on_tiny_budget(tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["recipe", "iris", "--epochs", "2", "--run-dir", str(run)]) == 0
     out = capsys.readouterr().out
-    assert "[3/3] exported and verified" in out
+    for stage in ("[1/4] data", "[2/4] skeleton", "[3/4] train", "[4/4] export"):
+        assert stage in out
+    assert "[pass] overfit_one_batch" in out and "6/6 checks passed" in out
     for name in [
         "config.json",
         "history.csv",
@@ -50,11 +52,39 @@ def test_recipe_end_to_end_on_tiny_budget(tmp_path, capsys):
         "best.keras",
         "model.keras",
         "metrics.json",
+        "report.md",
+        "report.html",
+        "batch.png",
+        "prediction_dynamics.png",
+        "data/report.md",
         "export/saved_model.pb",
     ]:
         assert (run / name).exists(), name
+    assert not (run / "backup").exists()  # removed once training completed
     metrics = json.loads((run / "metrics.json").read_text())
     assert 0.0 <= metrics["test"]["accuracy"] <= 1.0 and metrics["epochs_run"] == 2
+    assert metrics["checks"]["loss_at_init"]["passed"]
+    page = (run / "report.html").read_text()
+    assert page.count("data:image/png;base64,") >= 3 and "<table>" in page
+
+
+def test_recipe_strict_exits_nonzero_when_a_check_fails(tmp_path, capsys):
+    rows = ["a,b,label"] + [f"{i % 7},{(i * 3) % 5},{i % 2}" for i in range(120)]
+    path = tmp_path / "noise.csv"
+    path.write_text("\n".join(rows))  # labels unrelated to the features
+    code = main(
+        ["recipe", str(path), "--epochs", "2", "--strict", "--run-dir", str(tmp_path / "r")]
+    )
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "checks failed" in err and "input_independent_baseline" in err
+    assert "FAIL" in (tmp_path / "r" / "report.md").read_text()
+
+
+def test_train_command(tmp_path, capsys):
+    assert main(["train", "wine", "--epochs", "2", "--run-dir", str(tmp_path / "t")]) == 0
+    assert "exported and verified" in capsys.readouterr().out
+    assert (tmp_path / "t" / "tensorboard").is_dir()
 
 
 @pytest.mark.parametrize(
@@ -69,8 +99,8 @@ def test_recipe_bad_input_is_named_and_writes_nothing(argv, words, tmp_path, mon
 
 
 @pytest.mark.slow
-def test_recipe_defaults_reach_98_percent_on_digits(tmp_path):
-    from zoo.train import TrainConfig, train_and_export
+def test_recipe_defaults_reach_99_percent_on_digits_with_every_check_passing(tmp_path):
+    from zoo.recipe.main import run_recipe
 
-    result = train_and_export(TrainConfig(), run_dir=tmp_path / "run", verbose=0)
-    assert result["test"]["accuracy"] >= 0.98
+    result = run_recipe(run_dir=tmp_path / "run", say=lambda line: None)
+    assert result["passed"] and result["test"]["accuracy"] >= 0.99
