@@ -1,0 +1,135 @@
+import csv
+
+import keras
+import numpy as np
+import pytest
+
+from zoo import create_model
+from zoo.callbacks import (
+    DeadUnitMonitor,
+    PredictionDynamics,
+    check_schedule,
+    learning_rate,
+    rate_at,
+    standard,
+)
+from zoo.optim import compile_model, get_loss, get_optimizer
+
+
+def small_data(n=64, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 4)).astype("float32")
+    return x, (x[:, 0] > 0).astype("int64")
+
+
+def small_model(lr=1e-2):
+    model = create_model("mlp", input_shape=(4,), num_classes=2, hidden=(8,))
+    return compile_model(model, "classification", learning_rate=lr)
+
+
+@pytest.mark.parametrize("name", ["step", "exponential", "cosine"])
+def test_schedules_start_at_the_rate_and_decay(name):
+    schedule = learning_rate(name, 1e-3, 1000)
+    peak = max(rate_at(schedule, s) for s in range(0, 1000, 10))
+    assert peak == pytest.approx(1e-3, rel=1e-3)
+    assert rate_at(schedule, 999) < 0.05 * peak
+    assert check_schedule(schedule, 1000, warn=False) is None  # none dies before halfway
+    assert learning_rate("constant", 1e-3) == 1e-3
+
+
+def test_cosine_warms_up_linearly():
+    schedule = learning_rate("cosine", 1e-3, 1000, warmup_steps=100)
+    assert rate_at(schedule, 0) == pytest.approx(0.0, abs=1e-9)
+    assert rate_at(schedule, 50) == pytest.approx(5e-4, rel=1e-2)
+    assert rate_at(schedule, 100) == pytest.approx(1e-3, rel=1e-3)
+
+
+def test_a_schedule_dead_before_halfway_is_flagged():
+    fast = keras.optimizers.schedules.ExponentialDecay(1e-3, decay_steps=50, decay_rate=0.01)
+    with pytest.warns(UserWarning, match="below 1% of its peak"):
+        assert "before half of the 1000 planned steps" in check_schedule(fast, 1000)
+
+
+def test_bad_names_are_refused():
+    with pytest.raises(ValueError, match="constant, step"):
+        learning_rate("linear")
+    with pytest.raises(ValueError, match="adam, adamw"):
+        get_optimizer("adagrad")
+    with pytest.raises(ValueError, match="mae, mse"):
+        get_loss("hinge")
+    assert get_loss("l1").__class__.__name__ == "MeanAbsoluteError"
+    assert get_loss("binary_crossentropy").get_config()["from_logits"] is True
+
+
+def test_standard_callbacks_log_the_rate_and_write_the_run_folder(tmp_path):
+    x, y = small_data()
+    model = small_model()
+    history = model.fit(
+        x, y, validation_data=(x, y), epochs=3, verbose=0, callbacks=standard(tmp_path)
+    )
+    assert history.history["learning_rate"] == pytest.approx([1e-2] * 3)
+    rows = list(csv.DictReader((tmp_path / "history.csv").open()))
+    assert len(rows) == 3 and "learning_rate" in rows[0]
+    assert (tmp_path / "best.keras").exists() and (tmp_path / "tensorboard").is_dir()
+    assert not (tmp_path / "backup").exists()  # removed after a completed run
+
+
+class Interrupt(keras.callbacks.Callback):
+    def __init__(self, at):
+        super().__init__()
+        self.at = at
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.at:
+            raise KeyboardInterrupt
+
+
+def test_a_killed_run_resumes_from_its_last_epoch(tmp_path):
+    x, y = small_data()
+    model = small_model()
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(
+            x,
+            y,
+            validation_data=(x, y),
+            epochs=6,
+            verbose=0,
+            callbacks=standard(tmp_path, patience=100, extra=[Interrupt(2)]),
+        )
+    assert (tmp_path / "backup").exists()
+    resumed = small_model()
+    history = resumed.fit(
+        x,
+        y,
+        validation_data=(x, y),
+        epochs=6,
+        verbose=0,
+        callbacks=standard(tmp_path, patience=100),
+    )
+    # Killed inside epoch 3 before its backup was written: epochs 3-6 run again.
+    assert len(history.history["loss"]) == 4
+    epochs = [int(r["epoch"]) for r in csv.DictReader((tmp_path / "history.csv").open())]
+    assert epochs == [0, 1, 2, 3, 4, 5]
+
+
+def test_prediction_dynamics_tracks_a_fixed_batch(tmp_path):
+    x, y = small_data()
+    model = small_model()
+    dyn = PredictionDynamics(x[:8], y[:8], path=tmp_path / "dyn.png")
+    model.fit(x, y, epochs=5, verbose=0, callbacks=[dyn])
+    history = np.array(dyn.history)
+    assert history.shape == (6, 8)
+    assert history[-1].mean() > history[0].mean()  # the true class grows more likely
+    assert (tmp_path / "dyn.png").stat().st_size > 5000
+
+
+def test_dead_unit_monitor_finds_units_that_never_fire(tmp_path):
+    x, y = small_data()
+    model = small_model()
+    monitor = DeadUnitMonitor(x, path=tmp_path / "dead.png")
+    monitor.set_model(model)
+    assert max(monitor.measure().values()) < 0.5
+    dense = next(la for la in model.layers if isinstance(la, keras.layers.Dense))
+    dense.bias.assign(np.full(dense.bias.shape, -100.0))  # every unit off
+    monitor._probe = None
+    assert max(monitor.measure().values()) == 1.0
