@@ -132,8 +132,10 @@ class PredictionDynamics(_callback_base()):
         import keras
 
         out = keras.ops.convert_to_numpy(self.model(self.x, training=False)).astype("float64")
-        task = self.task or ("regression" if out.shape[-1] == 1 else "classification")
-        if task == "regression":
+        if self.task is None:  # one output without a binary label: a regression
+            binary = set(np.unique(self.y).tolist()) <= {0, 1}
+            self.task = "classification" if out.shape[-1] > 1 or binary else "regression"
+        if self.task == "regression":
             return out.reshape(len(out))
         if out.shape[-1] == 1:  # one logit: binary
             p = 1 / (1 + np.exp(-out[:, 0]))
