@@ -68,7 +68,9 @@ def run_recipe(
     levels = [f.level for f in data_report.findings]
     counts = ", ".join(f"{levels.count(k)} {k}" for k in ("problem", "warning") if k in levels)
     say(
-        f"[1/4] data: {info.num_examples} examples of {info.input_shape}, {info.task}; "
+        f"[1/4] data: {sum(info.num_examples.values())} examples ("
+        + ", ".join(f"{k} {v}" for k, v in info.num_examples.items())
+        + f") of shape {info.input_shape}, {info.task}; "
         f"{counts or 'no warnings'} ({time.perf_counter() - t:.1f}s; data/report.md)"
     )
     for f in data_report.findings:
