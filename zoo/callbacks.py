@@ -180,7 +180,7 @@ class DeadUnitMonitor(_callback_base()):
         import keras
 
         found = []
-        for layer in _all_layers(model):
+        for layer in leaf_layers(model):
             activation = getattr(layer, "activation", None)
             name = getattr(activation, "__name__", "")
             if isinstance(layer, keras.layers.ReLU) or name == "relu":
@@ -221,10 +221,11 @@ class DeadUnitMonitor(_callback_base()):
             dead_units(fractions, self.path)
 
 
-def _all_layers(model):
+def leaf_layers(model):
+    """Every layer of ``model``, descending into nested models."""
     for layer in model.layers:
         if hasattr(layer, "layers") and layer.layers:
-            yield from _all_layers(layer)
+            yield from leaf_layers(layer)
         else:
             yield layer
 

@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from zoo.callbacks import leaf_layers
+
 
 @dataclass
 class CheckResult:
@@ -79,23 +81,15 @@ def from_logits(model) -> bool:
 
 def output_layer(model):
     """The last layer with a kernel and a bias (the logits layer of a zoo model)."""
-    for layer in reversed(list(_leaf_layers(model))):
+    for layer in reversed(list(leaf_layers(model))):
         if getattr(layer, "bias", None) is not None and getattr(layer, "kernel", None) is not None:
             return layer
     return None
 
 
-def _leaf_layers(model):
-    for layer in model.layers:
-        if hasattr(layer, "layers") and layer.layers:
-            yield from _leaf_layers(layer)
-        else:
-            yield layer
-
-
 def final_activation(model) -> str:
     """Name of the activation applied last in the model ("linear" if none)."""
-    for layer in reversed(list(_leaf_layers(model))):
+    for layer in reversed(list(leaf_layers(model))):
         activation = getattr(layer, "activation", None)
         if activation is not None:
             return getattr(activation, "__name__", str(activation))
