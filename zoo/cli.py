@@ -134,7 +134,7 @@ def _cmd_train(args) -> int:
     return 0
 
 
-def _training_args(p) -> None:
+def _data_args(p) -> None:
     p.add_argument(
         "source",
         nargs="?",
@@ -142,6 +142,13 @@ def _training_args(p) -> None:
         help="bundled data set (digits, the default; breast_cancer, wine, iris, diabetes), "
         "tfds:NAME, a folder of class folders of images, or a CSV file",
     )
+    p.add_argument("--label", default=None, help="label column of a CSV source (default: label)")
+    p.add_argument("--data-dir", default=None, help="TFDS data folder (default $TFDS_DATA_DIR)")
+    p.add_argument("--image-size", default=None, help="decode images to HxW (e.g. 64x64)")
+
+
+def _training_args(p) -> None:
+    _data_args(p)
     p.add_argument(
         "--model",
         default=None,
@@ -159,9 +166,6 @@ def _training_args(p) -> None:
         help="constant (default), step, exponential, cosine or plateau",
     )
     p.add_argument("--augment", default=None, help="e.g. flip,translate,rotate (images only)")
-    p.add_argument("--label", default=None, help="label column of a CSV source (default: label)")
-    p.add_argument("--data-dir", default=None, help="TFDS data folder (default $TFDS_DATA_DIR)")
-    p.add_argument("--image-size", default=None, help="decode images to HxW (e.g. 64x64)")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--run-dir", default=None, help="run folder (default runs/<name>-<time>)")
     p.add_argument("-v", "--verbose", action="store_true", help="a line per epoch")
@@ -184,16 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
         "inspect",
         help="the data report: classes, duplicates and leakage, feature scales, outliers, plots",
     )
-    p.add_argument(
-        "source",
-        nargs="?",
-        default="digits",
-        help="bundled data set (digits, the default; breast_cancer, wine, iris, diabetes), "
-        "tfds:NAME, a folder of class folders of images, or a CSV file",
-    )
-    p.add_argument("--label", default=None, help="label column of a CSV source (default: label)")
-    p.add_argument("--data-dir", default=None, help="TFDS data folder (default $TFDS_DATA_DIR)")
-    p.add_argument("--image-size", default=None, help="decode images to HxW (e.g. 64x64)")
+    _data_args(p)
     p.add_argument("--seed", type=int, default=42, help="the split seed (as in recipe)")
     p.add_argument(
         "--run-dir", default=None, help="output folder (default runs/inspect-<data>-<time>)"
