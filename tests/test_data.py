@@ -93,3 +93,20 @@ def test_constant_feature_is_named_in_a_warning(tmp_path):
     rows = ["a,flat,label"] + [f"{i},7,{i % 2}" for i in range(30)]
     with pytest.warns(UserWarning, match="flat"):
         load(write(tmp_path, "\n".join(rows)))
+
+
+def test_fold_splits_partition_the_rows():
+    from zoo.data import load
+
+    tests = []
+    for k in range(5):
+        loaded = load("wine", fold=(k, 5), seed=3)
+        idx = loaded.indices
+        assert not set(idx["train"]) & set(idx["test"]) and not set(idx["val"]) & set(idx["test"])
+        assert len(idx["train"]) + len(idx["val"]) + len(idx["test"]) == 178
+        counts = np.bincount(loaded.data.y[idx["test"]], minlength=3)
+        assert counts.min() >= 9  # stratified: 59/71/48 rows per class, a fifth each
+        tests.append(idx["test"])
+    assert sorted(np.concatenate(tests).tolist()) == list(range(178))
+    with pytest.raises(ValueError, match="fold"):
+        load("wine", fold=(5, 5))

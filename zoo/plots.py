@@ -207,3 +207,123 @@ def conv_filters(kernel, path: str | os.PathLike, *, title: str = "") -> Path:
         value_range=(lo, hi),
         title=title or f"first-layer filters ({kernel.shape[0]}x{kernel.shape[1]})",
     )
+
+
+def confusion_matrix(matrix, class_names: list[str], path: str | os.PathLike) -> Path:
+    """The confusion matrix twice: counts, and normalized by the true class (each row
+    sums to 1, so the diagonal is the per-class recall)."""
+    import numpy as np
+
+    plt = _pyplot()
+    counts = np.asarray(matrix, "float64")
+    rows = counts.sum(axis=1, keepdims=True)
+    normalized = np.divide(counts, rows, out=np.zeros_like(counts), where=rows > 0)
+    n = len(class_names)
+    size = max(3.6, 0.42 * n + 1.6)
+    fig, axes = plt.subplots(1, 2, figsize=(2 * size + 0.8, size))
+    for ax, values, title, fmt in (
+        (axes[0], counts, "counts", "{:.0f}"),
+        (axes[1], normalized, "normalized by true class", "{:.2f}"),
+    ):
+        image = ax.imshow(values, cmap="Blues", vmin=0)
+        ax.set_xticks(range(n), class_names, rotation=60 if n > 4 else 0, fontsize=7)
+        ax.set_yticks(range(n), class_names, fontsize=7)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        ax.set_title(title)
+        if n <= 20:
+            top = values.max() or 1
+            for i in range(n):
+                for j in range(n):
+                    if values[i, j]:
+                        ax.text(
+                            j,
+                            i,
+                            fmt.format(values[i, j]),
+                            ha="center",
+                            va="center",
+                            fontsize=6 if n > 10 else 8,
+                            color="white" if values[i, j] > top / 2 else "black",
+                        )
+        fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def reliability(bins: list[dict], ece: float, path: str | os.PathLike) -> Path:
+    """Reliability diagram: accuracy against mean confidence per confidence bin, the
+    diagonal being perfect calibration, with the bin counts below."""
+    plt = _pyplot()
+    fig, (ax, ax_count) = plt.subplots(
+        2, 1, figsize=(4.6, 5.2), gridspec_kw={"height_ratios": [3, 1]}, sharex=True
+    )
+    centers = [(b["low"] + b["high"]) / 2 for b in bins]
+    widths = [b["high"] - b["low"] for b in bins]
+    ax.bar(
+        centers, [b["accuracy"] for b in bins], widths, edgecolor="k", alpha=0.7, label="accuracy"
+    )
+    ax.plot(
+        [b["confidence"] for b in bins],
+        [b["accuracy"] for b in bins],
+        "o",
+        color="C3",
+        label="(confidence, accuracy)",
+    )
+    ax.plot([0, 1], [0, 1], "k--", lw=1, label="perfect calibration")
+    ax.set_ylabel("accuracy")
+    ax.set_ylim(0, 1.02)
+    ax.set_title(f"reliability (ECE {ece:.3f})")
+    ax.legend(fontsize=7, loc="upper left")
+    ax_count.bar(centers, [b["count"] for b in bins], widths, color="C0")
+    ax_count.set_xlabel("confidence of the predicted class")
+    ax_count.set_ylabel("examples")
+    ax_count.set_xlim(0, 1)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def roc_pr(curves: dict, summary: dict, path: str | os.PathLike) -> Path:
+    """ROC and precision-recall curves of a binary classifier, AUCs in the titles."""
+    plt = _pyplot()
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 4))
+    ax1.plot(curves["roc"]["fpr"], curves["roc"]["tpr"], lw=2)
+    ax1.plot([0, 1], [0, 1], "k--", lw=1)
+    ax1.set_xlabel("false positive rate")
+    ax1.set_ylabel("true positive rate")
+    ax1.set_title(f"ROC (AUC {summary['roc_auc']:.4f})")
+    ax2.plot(curves["pr"]["recall"], curves["pr"]["precision"], lw=2)
+    ax2.set_xlabel("recall")
+    ax2.set_ylabel("precision")
+    ax2.set_title(f"precision-recall (AP {summary['average_precision']:.4f})")
+    for ax in (ax1, ax2):
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1.02)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def residuals(y_true, prediction, path: str | os.PathLike) -> Path:
+    """Regression: predicted against true (the diagonal is perfect) and residuals
+    (true - predicted) against predictions."""
+    import numpy as np
+
+    plt = _pyplot()
+    y = np.asarray(y_true, "float64").reshape(-1)
+    p = np.asarray(prediction, "float64").reshape(-1)
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 4))
+    ax1.scatter(y, p, s=10, alpha=0.6)
+    lo, hi = float(min(y.min(), p.min())), float(max(y.max(), p.max()))
+    ax1.plot([lo, hi], [lo, hi], "k--", lw=1)
+    ax1.set_xlabel("true")
+    ax1.set_ylabel("predicted")
+    ax1.set_title("predicted vs true")
+    ax2.scatter(p, y - p, s=10, alpha=0.6)
+    ax2.axhline(0, color="k", lw=1, ls="--")
+    ax2.set_xlabel("predicted")
+    ax2.set_ylabel("residual (true - predicted)")
+    ax2.set_title("residuals")
+    for ax in (ax1, ax2):
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return _save(fig, path)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from zoo.data import DEFAULT_SOURCE, load
@@ -38,6 +38,8 @@ class TrainConfig:
     data_dir: str | None = None  # TFDS data folder
     normalize: str = "auto"
     augment: str | None = None
+    fold: tuple[int, int] | None = None  # (k, n): test on fold k of n (cross-validation)
+    model_kwargs: dict = field(default_factory=dict)  # e.g. {"dropout": 0.2, "hidden": [64]}
 
 
 def new_run_dir(name: str, root: str | Path = "runs") -> Path:
@@ -69,6 +71,7 @@ def load_for(config: TrainConfig):
         data_dir=config.data_dir,
         normalize=config.normalize,
         augment=config.augment,
+        fold=config.fold,
     )
     if config.model is None:
         config = replace(config, model="convnet" if loaded.data.kind == "image" else "mlp")
@@ -76,14 +79,16 @@ def load_for(config: TrainConfig):
 
 
 def build_fn(config: TrainConfig, loaded, **model_kwargs):
-    """A zero-argument callable returning a fresh model compiled as ``config`` says,
-    its learning-rate schedule planned over ``config.epochs``."""
+    """A zero-argument callable returning a fresh model compiled as ``config`` says
+    (``config.model_kwargs`` updated by ``model_kwargs`` go to the model), its
+    learning-rate schedule planned over ``config.epochs``."""
     from zoo.callbacks import learning_rate
     from zoo.optim import compile_model
     from zoo.registry import create_model
 
     info = loaded.info
     steps = config.epochs * max(1, math.ceil(info.num_examples["train"] / config.batch_size))
+    model_kwargs = {**config.model_kwargs, **model_kwargs}
 
     def build():
         model = create_model(

@@ -19,7 +19,7 @@ from zoo.data.bundled import BUNDLED, DEFAULT_SOURCE, Dataset, load_bundled
 from zoo.data.csv_source import read_csv
 from zoo.data.errors import DataError
 from zoo.data.images import decode_fn, image_shape, scan_image_folder
-from zoo.data.splits import split_indices
+from zoo.data.splits import fold_indices, split_indices
 from zoo.data.tfds_source import PREFIX as TFDS_PREFIX
 from zoo.data.tfds_source import read_tfds
 
@@ -248,10 +248,18 @@ def pipeline(
 
 
 def make_splits(
-    data: Dataset, val_fraction: float, test_fraction: float, seed: int, *, source: str = ""
+    data: Dataset,
+    val_fraction: float,
+    test_fraction: float,
+    seed: int,
+    *,
+    source: str = "",
+    fold: tuple[int, int] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Train / validation / test rows of ``data``: stratified for classification,
-    fixed by ``seed``; a source's own test split (TFDS) stays the test split."""
+    fixed by ``seed``; a source's own test split (TFDS) stays the test split. With
+    ``fold=(k, n)`` the test rows are fold ``k`` of a shuffled ``n``-fold split (for
+    cross-validation) and ``test_fraction`` is not used."""
     source = source or data.name
     classification = data.task == "classification"
     if classification:
@@ -267,6 +275,15 @@ def make_splits(
                 f"{source}: class(es) {', '.join(too_few)} have fewer than 3 examples, too few "
                 "for a stratified train / validation / test split; add examples or drop them."
             )
+    if fold is not None:
+        if data.test_index is not None:
+            raise DataError(
+                f"{source} has its own test split; cross-validation folds (fold={fold!r}) "
+                "apply to sources without one."
+            )
+        return fold_indices(
+            data.y, tuple(fold), val_fraction=val_fraction, seed=seed, stratify=classification
+        )
     if data.test_index is not None:
         rest = np.setdiff1d(np.arange(len(data)), data.test_index)
         train, val, _ = split_indices(
@@ -302,6 +319,7 @@ def load(
     normalize: str = "auto",
     augment: str | list[str] | None = None,
     cache: bool | str = True,
+    fold: tuple[int, int] | None = None,
 ) -> Loaded:
     """Load ``source`` into train / validation / test pipelines of preprocessed batches.
 
@@ -312,6 +330,7 @@ def load(
     ``seed``; a TFDS test split stays the test split. The preprocessing statistics come
     from the training split alone (see ``preprocessing_layer`` for ``normalize``).
     ``augment`` (see ``augmentation``) applies to the training pipeline only.
+    ``fold=(k, n)``: the test split is fold ``k`` of ``n`` (k-fold cross-validation).
     """
     if int(batch_size) < 1:
         raise DataError(f"batch_size={batch_size!r} must be >= 1.")
@@ -320,7 +339,9 @@ def load(
     if augment_layer is not None and data.kind != "image":
         raise DataError(f"augment={augment!r}: augmentation applies to images only.")
     classification = data.task == "classification"
-    train, val, test = make_splits(data, val_fraction, test_fraction, seed, source=source)
+    train, val, test = make_splits(
+        data, val_fraction, test_fraction, seed, source=source, fold=fold
+    )
     preprocess = preprocessing_layer(data, train, normalize)
     indices = {"train": train, "val": val, "test": test}
     stats: dict[str, Any] = {}

@@ -39,3 +39,35 @@ def split_indices(
         rest, test_size=val_fraction / (1 - test_fraction), random_state=seed, stratify=strat
     )
     return train, val, test
+
+
+def fold_indices(
+    y: np.ndarray,
+    fold: tuple[int, int],
+    *,
+    val_fraction: float = 0.1,
+    seed: int = 42,
+    stratify: bool = True,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Fold ``k`` of ``n`` (``fold=(k, n)``) of a shuffled k-fold split (stratified for
+    classification) as the test rows; the other rows split into train and validation,
+    the validation rows ``val_fraction`` of all rows, for early stopping."""
+    from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
+
+    k, n = fold
+    if not (isinstance(n, int) and n >= 2 and isinstance(k, int) and 0 <= k < n):
+        raise ValueError(f"fold={fold!r} must be (k, n) with n >= 2 and 0 <= k < n.")
+    if not 0.0 <= val_fraction < 1.0 - 1.0 / n:
+        raise ValueError(f"val_fraction={val_fraction!r} leaves no training rows with {n} folds.")
+    index = np.arange(len(y))
+    splitter = (StratifiedKFold if stratify else KFold)(n, shuffle=True, random_state=seed)
+    rest, test = list(splitter.split(index, y if stratify else None))[k]
+    if not val_fraction:
+        return rest, rest[:0], test
+    train, val = train_test_split(
+        rest,
+        test_size=val_fraction * n / (n - 1),
+        random_state=seed,
+        stratify=y[rest] if stratify else None,
+    )
+    return train, val, test
