@@ -19,6 +19,7 @@ import numpy as np
 
 from zoo.callbacks import PredictionDynamics
 from zoo.data import inspect_data, show_batch
+from zoo.evaluation import evaluate
 from zoo.recipe import init_output_bias, loss_at_init, overfit_one_batch
 from zoo.train import TrainConfig, build_fn, export_and_verify, fit, load_for, new_run_dir
 
@@ -94,18 +95,23 @@ def main() -> None:
     dynamics = PredictionDynamics(x_val[:16], y_val[:16], path=run / "prediction_dynamics.png")
     history, seconds = fit(model, data, config, run, extra=[dynamics], verbose=2)
 
-    # 5. Evaluate once on the test split; export a SavedModel that takes raw pixels.
-    test = model.evaluate(data.test, verbose=0, return_dict=True)
+    # 5. Evaluate once on the test split, past one number: per-class figures, confusion
+    # matrix, top losses, calibration (or residuals), bias and variance (evaluation.md).
+    evaluation = evaluate(model, data, run_dir=run, write_metrics=False)
+    for line in evaluation.lines():
+        print(line)
+    # Export a SavedModel that takes raw pixels, checked in a fresh TensorFlow process.
     export = export_and_verify(model, data, run)
     metrics = {
-        "test": test,
+        **evaluation.as_metrics(),  # "test", "evaluation", "bias_variance"
         "baseline_accuracy": baseline,
         "epochs": len(history["loss"]),
         "train_seconds": round(seconds, 1),
         "export": export,
     }
     (run / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float) + "\n")
-    print(f"test accuracy {test['accuracy']:.4f} (baseline {baseline:.4f}); run folder {run}")
+    accuracy = evaluation.test["accuracy"]
+    print(f"test accuracy {accuracy:.4f} (baseline {baseline:.4f}); run folder {run}")
 
 
 if __name__ == "__main__":

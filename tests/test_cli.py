@@ -42,7 +42,7 @@ def test_recipe_end_to_end_on_tiny_budget(tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["recipe", "iris", "--epochs", "2", "--run-dir", str(run)]) == 0
     out = capsys.readouterr().out
-    for stage in ("[1/4] data", "[2/4] skeleton", "[3/4] train", "[4/4] export"):
+    for stage in ("[1/5] data", "[2/5] skeleton", "[3/5] train", "[4/5] evaluate", "[5/5] export"):
         assert stage in out
     assert "[pass] overfit_one_batch" in out and "6/6 checks passed" in out
     for name in [
@@ -57,6 +57,9 @@ def test_recipe_end_to_end_on_tiny_budget(tmp_path, capsys):
         "batch.png",
         "prediction_dynamics.png",
         "data/report.md",
+        "evaluation.md",
+        "confusion_matrix.png",
+        "reliability.png",
         "export/saved_model.pb",
     ]:
         assert (run / name).exists(), name
@@ -64,7 +67,9 @@ def test_recipe_end_to_end_on_tiny_budget(tmp_path, capsys):
     metrics = json.loads((run / "metrics.json").read_text())
     assert 0.0 <= metrics["test"]["accuracy"] <= 1.0 and metrics["epochs_run"] == 2
     assert metrics["checks"]["loss_at_init"]["passed"]
+    assert "macro_f1" in metrics["test"] and metrics["bias_variance"]["verdict"]
     page = (run / "report.html").read_text()
+    assert "4. Evaluation" in page and "Bias and variance" in page
     assert page.count("data:image/png;base64,") >= 3 and "<table>" in page
 
 

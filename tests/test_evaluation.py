@@ -94,7 +94,7 @@ def test_regression_figures_match_sklearn():
 def test_bias_variance_verdicts():
     over = bias_variance({"train": 0.001, "val": 0.08, "test": 0.09}, "classification")
     assert over["verdict"] == "overfitting" and "augmentation" in over["diagnosis"]
-    assert over["variance"] == pytest.approx(0.079)
+    assert over["variance"] == pytest.approx(0.089) and over["held_out"] == "test"  # the worse
     under = bias_variance({"train": 0.15, "val": 0.17}, "classification", baseline=0.9)
     assert under["verdict"] == "underfitting" and "bigger model" in under["diagnosis"]
     good = bias_variance({"train": 0.0, "val": 0.005}, "classification")
@@ -173,3 +173,42 @@ def test_evaluate_arrays_need_metadata(tmp_path):
     ev = evaluate(model, (x, y), {"task": "classification", "class_names": ["a", "b", "c"]})
     assert set(ev.details["per_class"]) == {"a", "b", "c"} and ev.bias_variance is None
     assert not any(tmp_path.iterdir())  # nothing written without a run folder
+
+
+def test_cli_evaluate_other_data_and_compare(tmp_path, capsys):
+    import csv
+
+    from sklearn.datasets import load_iris
+
+    from zoo.cli import main
+
+    run = tmp_path / "run"
+    assert main(["train", "iris", "--epochs", "3", "--run-dir", str(run)]) == 0
+    saved = json.loads((run / "metrics.json").read_text())
+    assert {"accuracy", "macro_f1", "ece", "loss"} <= set(saved["test"])
+    assert saved["bias_variance"]["verdict"] and (run / "confusion_matrix.png").exists()
+    assert saved["export"]["max_abs_diff"]  # the export record is kept alongside
+
+    capsys.readouterr()
+    assert main(["evaluate", str(run)]) == 0
+    assert "weakest class" in capsys.readouterr().out
+
+    # Other data with the same classes, labels as names, one class absent.
+    iris = load_iris()
+    table = tmp_path / "more.csv"
+    with table.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow([*iris.feature_names, "label"])
+        for i in range(50, 150, 2):  # versicolor and virginica only
+            w.writerow([*iris.data[i], iris.target_names[iris.target[i]]])
+    assert main(["evaluate", str(run), str(table)]) == 0
+    other = json.loads((run / "eval-more" / "metrics.json").read_text())
+    assert other["test"]["examples"] == 50
+    assert other["evaluation"]["per_class"]["setosa"]["support"] == 0
+    assert other["evaluation"]["per_class"]["virginica"]["support"] == 25
+
+    assert main(["compare", str(run), str(run)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("| run | iris | mlp |") == 2 and "macro_f1" in out
+    assert main(["evaluate", str(tmp_path)]) == 2
+    assert "config.json" in capsys.readouterr().err

@@ -30,6 +30,7 @@ def test_template_runs_and_writes_its_run_folder(name, metric, tmp_path):
     assert "[pass] loss_at_init" in done.stdout
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["epochs"] == 2 and metric in metrics
+    assert metrics["bias_variance"]["diagnosis"] and metrics["test"]["examples"] > 0
     for path in (
         "config.json",
         "history.csv",
@@ -37,6 +38,7 @@ def test_template_runs_and_writes_its_run_folder(name, metric, tmp_path):
         "batch.png",
         "best.keras",
         "prediction_dynamics.png",
+        "evaluation.md",
         "data/report.md",
         "export/saved_model.pb",
     ):

@@ -126,12 +126,37 @@ def _cmd_train(args) -> int:
     config = _config(args)
     print(f"training {config.model or 'convnet/mlp'} on {config.data}", flush=True)
     result = train_and_export(config, run_dir=args.run_dir, verbose=2 if args.verbose else 0)
-    test = ", ".join(f"{k} {v:.4f}" for k, v in result["test"].items())
+    test = ", ".join(f"{k} {v:.4f}" for k, v in result["test"].items() if k in _HEADLINE_METRICS)
     print(f"{result['epochs_run']} epochs in {result['train_seconds']:.1f}s; test: {test}")
+    if result.get("bias_variance"):
+        bv = result["bias_variance"]
+        print(f"{bv['verdict']}: {bv['diagnosis']}")
     diff = max(result["export"]["max_abs_diff"].values())
     print(f"exported and verified in a fresh TensorFlow process (max |diff| {diff:.1e})")
     print(f"run folder: {result['run_dir']}")
     return 0
+
+
+def _cmd_evaluate(args) -> int:
+    from zoo.evaluation import evaluate_run
+
+    ev, folder = evaluate_run(args.run_dir, args.source)
+    print(f"evaluated {args.run_dir}" + (f" on {args.source}" if args.source else ""))
+    for line in ev.lines():
+        print("  " + line)
+    plots = ", ".join(p.name for p in ev.plots.values())
+    print(f"report: {folder / 'evaluation.md'} (plots: {plots}); figures in metrics.json")
+    return 0
+
+
+def _cmd_compare(args) -> int:
+    from zoo.evaluation import compare_runs
+
+    print(compare_runs(args.run_dirs))
+    return 0
+
+
+_HEADLINE_METRICS = ("loss", "accuracy", "macro_f1", "roc_auc", "ece", "mae", "rmse", "r2")
 
 
 def _data_args(p) -> None:
@@ -208,6 +233,24 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train, evaluate on test, export and verify (no checks)")
     _training_args(p)
     p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser(
+        "evaluate",
+        help="per-class figures, confusion matrix, top losses, calibration or residuals, "
+        "bias and variance of a finished run",
+    )
+    p.add_argument("run_dir", help="a run folder written by zoo recipe, zoo train or a template")
+    p.add_argument(
+        "source",
+        nargs="?",
+        default=None,
+        help="other data with the same classes or target (default: the run's test split)",
+    )
+    p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("compare", help="the test figures of several runs side by side")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    p.set_defaults(func=_cmd_compare)
     return parser
 
 

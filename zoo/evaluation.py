@@ -202,13 +202,16 @@ def bias_variance(
     """The notes' bias and variance from the error on each split (``train``, ``val``,
     ``test``; classification error, or for regression the fraction of the target
     variance left unexplained, 1 - R^2). Bias is the training error (against a perfect
-    fit); variance is the gap from training to validation (test if no validation).
-    Returns the figures and a ``diagnosis`` sentence with what the recipe says to try."""
+    fit); variance is the gap from training to the held-out split with the larger error
+    (validation or test: a small validation split that happens to be easy must not hide
+    a worse test error). Returns the figures and a ``diagnosis`` sentence with what the
+    recipe says to try."""
     if "train" not in errors:
         raise ValueError("bias_variance needs the training error (errors['train']).")
-    held = "val" if errors.get("val") is not None else "test"
-    if errors.get(held) is None:
+    held_out = [k for k in ("val", "test") if errors.get(k) is not None]
+    if not held_out:
         raise ValueError("bias_variance needs a validation or test error.")
+    held = max(held_out, key=lambda k: errors[k])
     train, other = float(errors["train"]), float(errors[held])
     gap = other - train
     good = GOOD_ERROR.get(task, 0.02)
@@ -272,6 +275,15 @@ class Evaluation:
 
     def markdown(self) -> str:
         return _markdown(self)
+
+    def as_metrics(self) -> dict[str, Any]:
+        """What goes into ``metrics.json``: the split's figures under its name (``test``),
+        the details under ``evaluation``, and ``bias_variance``."""
+        return {
+            self.split: self.test,
+            "evaluation": {k: v for k, v in self.details.items() if k != "summary"},
+            "bias_variance": self.bias_variance,
+        }
 
     def lines(self) -> list[str]:
         """Short lines for a progress log."""
@@ -360,7 +372,15 @@ def evaluate(
         raise ValueError(
             "evaluate needs metadata (task, class_names) when dataset is not a zoo Loaded."
         )
-    meta = metadata if isinstance(metadata, dict) else vars(metadata)
+    if isinstance(metadata, str | os.PathLike):
+        raise TypeError(
+            f"metadata={metadata!r} looks like a folder: pass the run folder as run_dir=."
+        )
+    meta = (
+        metadata
+        if isinstance(metadata, dict)
+        else {"task": metadata.task, "class_names": metadata.class_names}
+    )
     task = meta.get("task", "classification")
     class_names = meta.get("class_names") or None
     if len(x) == 0:
@@ -410,14 +430,7 @@ def evaluate(
     if run is not None:
         (run / "evaluation.md").write_text(result.markdown())
         if write_metrics:
-            update_metrics(
-                run / "metrics.json",
-                {
-                    split: summary,
-                    "evaluation": {k: v for k, v in details.items() if k != "summary"},
-                    "bias_variance": bv,
-                },
-            )
+            update_metrics(run / "metrics.json", result.as_metrics())
     return result
 
 
@@ -597,3 +610,116 @@ def _markdown(ev: Evaluation) -> str:
             f"**{bv['verdict']}**: {bv['diagnosis']}",
         ]
     return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------------------
+# A finished run folder: `zoo evaluate` and `zoo compare`
+# ---------------------------------------------------------------------------------------
+
+
+def evaluate_run(
+    run_dir: str | os.PathLike, source: str | None = None, *, out_dir=None
+) -> tuple[Evaluation, Path]:
+    """Evaluate the model saved in ``run_dir`` (``model.keras``, else ``best.keras``).
+
+    With no ``source``: its own test split, rebuilt from ``config.json`` (same seed,
+    same splits, same preprocessing statistics), written into ``run_dir``. With a
+    ``source`` (a CSV file, image folder, ... with the same classes or target): every
+    row of it, preprocessed as the training data was, written into
+    ``run_dir/eval-<name>/`` (or ``out_dir``). Returns the evaluation and its folder."""
+    import keras
+
+    from zoo.data import DataError
+    from zoo.data.pipeline import materialize, read_source
+    from zoo.train import config_from_json, load_for
+
+    run = Path(run_dir)
+    config_file = run / "config.json"
+    if not config_file.exists():
+        raise ValueError(f"{run} has no config.json: is it a zoo run folder?")
+    model_file = next((run / n for n in ("model.keras", "best.keras") if (run / n).exists()), None)
+    if model_file is None:
+        raise ValueError(f"{run} has neither model.keras nor best.keras: did the run finish?")
+    config = config_from_json(config_file)
+    _, loaded = load_for(config)
+    model = keras.saving.load_model(model_file)
+    if source is None:
+        return evaluate(model, loaded, run_dir=run), run
+
+    info = loaded.info
+    size = tuple(info.input_shape[:2]) if loaded.data.kind == "image" else None
+    data = read_source(source, label=config.label, task=info.task, image_size=size)
+    if tuple(data.input_shape) != tuple(info.input_shape):
+        raise DataError(
+            f"{source}: inputs of shape {data.input_shape}, but the model in {run} takes "
+            f"{info.input_shape}."
+        )
+    if info.task == "classification" and list(data.class_names) != list(info.class_names):
+        unknown = sorted(set(data.class_names) - set(info.class_names))
+        if unknown:
+            raise DataError(
+                f"{source}: class(es) {', '.join(unknown)} were not in the training data "
+                f"({', '.join(info.class_names)})."
+            )
+        # The same classes, some absent: map the labels onto the training ids.
+        ids = np.array([info.class_names.index(n) for n in data.class_names])
+        data.y = ids[data.y]
+    raw, y = materialize(data, np.arange(len(data)))
+    x = keras.ops.convert_to_numpy(loaded.preprocess(raw))
+    name = Path(str(source).rstrip("/")).stem.replace("tfds:", "") or "data"
+    folder = Path(out_dir) if out_dir else run / f"eval-{name}"
+    ev = evaluate(
+        model,
+        (x, y),
+        info,
+        folder,
+        train=loaded.arrays("train"),
+        raw_inputs=raw if data.kind == "image" else None,
+        raw_range=(0.0, float(data.pixel_max or 255)),
+    )
+    update_metrics(folder / "metrics.json", {"source": str(source), "model": str(model_file)})
+    return ev, folder
+
+
+COMPARE_KEYS = (
+    "accuracy",
+    "macro_f1",
+    "roc_auc",
+    "ece",
+    "log_loss",
+    "mae",
+    "rmse",
+    "r2",
+    "loss",
+)
+
+
+def compare_runs(run_dirs: list[str | os.PathLike]) -> str:
+    """A Markdown table of the runs' ``metrics.json`` side by side: data, model, the
+    test figures, epochs, training time, and the bias/variance verdict."""
+    rows: list[tuple[str, dict]] = []
+    for d in run_dirs:
+        path = Path(d) / "metrics.json"
+        if not path.exists():
+            raise ValueError(f"{d}: no metrics.json (not a finished zoo run folder).")
+        try:
+            rows.append((str(d), json.loads(path.read_text())))
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path} is not valid JSON ({err}).") from None
+    keys = [k for k in COMPARE_KEYS if any(k in (m.get("test") or {}) for _, m in rows)]
+    header = ["run", "data", "model", *keys, "epochs", "train s", "bias/variance"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for d, m in rows:
+        test = m.get("test") or {}
+        bv = m.get("bias_variance") or {}
+        cells = [
+            Path(d).name,
+            str(m.get("data", "")),
+            str(m.get("model", "")),
+            *(f"{test[k]:.4f}" if isinstance(test.get(k), int | float) else "" for k in keys),
+            str(m.get("epochs_run", m.get("epochs", ""))),
+            f"{m['train_seconds']:.1f}" if "train_seconds" in m else "",
+            bv.get("verdict", ""),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)

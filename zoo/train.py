@@ -42,6 +42,20 @@ class TrainConfig:
     model_kwargs: dict = field(default_factory=dict)  # e.g. {"dropout": 0.2, "hidden": [64]}
 
 
+def config_from_json(path: str | Path) -> TrainConfig:
+    """The ``TrainConfig`` a run wrote to ``config.json`` (JSON lists back to tuples;
+    keys this version does not know are named in the error)."""
+    values = json.loads(Path(path).read_text())
+    known = {f for f in TrainConfig.__dataclass_fields__}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"{path}: unknown config keys {unknown}; written by another version?")
+    for key in ("image_size", "fold"):
+        if isinstance(values.get(key), list):
+            values[key] = tuple(values[key])
+    return TrainConfig(**values)
+
+
 def new_run_dir(name: str, root: str | Path = "runs") -> Path:
     """``runs/<name>-<YYYYmmdd-HHMMSS>``, with a suffix if that exists already."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -151,8 +165,10 @@ def train_and_export(
     config: TrainConfig | None = None, run_dir: str | Path | None = None, verbose: int = 2
 ) -> dict:
     """Train ``config.model`` on ``config.data`` with the standard callbacks (the output
-    bias set from the training labels), evaluate on the test split, export and verify.
-    Returns the metrics written to ``metrics.json``."""
+    bias set from the training labels), evaluate on the test split (``zoo.evaluate``:
+    figures, plots, ``evaluation.md``), export and verify. Returns the metrics written to
+    ``metrics.json``."""
+    from zoo.evaluation import evaluate, update_metrics
     from zoo.recipe.checks import init_output_bias
 
     config, loaded = load_for(config or TrainConfig())
@@ -167,15 +183,17 @@ def train_and_export(
     init_output_bias(model, loaded.data.y[loaded.indices["train"]])
     history, seconds = fit(model, loaded, config, run_dir, verbose=verbose)
     test_scores = model.evaluate(loaded.test, verbose=0, return_dict=True)
+    evaluation = evaluate(model, loaded, run_dir=run_dir, write_metrics=False)
     result = {
         "data": config.data,
         "model": config.model,
         "epochs_run": len(history["loss"]),
         "train_seconds": round(seconds, 2),
-        "test": {k: float(v) for k, v in test_scores.items()},
+        **evaluation.as_metrics(),
         "export": export_and_verify(model, loaded, run_dir),
         "num_examples": loaded.info.num_examples,
     }
-    (run_dir / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
+    result["test"] = {**{k: float(v) for k, v in test_scores.items()}, **evaluation.test}
+    update_metrics(run_dir / "metrics.json", result)
     result["run_dir"] = str(run_dir)
     return result

@@ -8,7 +8,9 @@ a line per stage, everything in one run folder:
    checkpoints, resumable), the output bias set from the training labels, prediction
    dynamics on a fixed batch, dead ReLU units, first-layer filters, and the dumb
    baseline to beat;
-4. export: a SavedModel taking raw inputs, verified in a fresh TensorFlow process.
+4. evaluate: per-class figures, confusion matrix, top losses, calibration (or
+   residuals), and bias and variance with what to try next (``zoo.evaluate``);
+5. export: a SavedModel taking raw inputs, verified in a fresh TensorFlow process.
 
 ``report.md`` and a self-contained ``report.html`` (plots inlined) say what happened;
 ``metrics.json`` holds the test metrics under ``test`` and the checks under ``checks``.
@@ -41,6 +43,7 @@ def run_recipe(
 
     from zoo.callbacks import DeadUnitMonitor, PredictionDynamics
     from zoo.data import inspect_data, show_batch
+    from zoo.evaluation import evaluate, update_metrics
     from zoo.plots import conv_filters
     from zoo.recipe.checks import dumb_baseline, init_output_bias
     from zoo.recipe.runner import run_checks
@@ -68,7 +71,7 @@ def run_recipe(
     levels = [f.level for f in data_report.findings]
     counts = ", ".join(f"{levels.count(k)} {k}" for k in ("problem", "warning") if k in levels)
     say(
-        f"[1/4] data: {sum(info.num_examples.values())} examples ("
+        f"[1/5] data: {sum(info.num_examples.values())} examples ("
         + ", ".join(f"{k} {v}" for k, v in info.num_examples.items())
         + f") of shape {info.input_shape}, {info.task}; "
         f"{counts or 'no warnings'} ({time.perf_counter() - t:.1f}s; data/report.md)"
@@ -89,7 +92,7 @@ def run_recipe(
     keras.utils.set_random_seed(config.seed)
     build = build_fn(config, loaded)
     say(
-        f"[2/4] skeleton: {config.model} ({build().count_params():,} parameters), seed "
+        f"[2/5] skeleton: {config.model} ({build().count_params():,} parameters), seed "
         f"{config.seed}; sanity checks:"
     )
     checks = run_checks(
@@ -120,7 +123,7 @@ def run_recipe(
     )
     dead = DeadUnitMonitor(x_fixed[:256], path=run_dir / "dead_units.png", every=5)
     say(
-        f"[3/4] train: up to {config.epochs} epochs, {config.optimizer} at "
+        f"[3/5] train: up to {config.epochs} epochs, {config.optimizer} at "
         f"{config.learning_rate:g} ({config.schedule}), early stopping on validation loss"
     )
     history, seconds = fit(model, loaded, config, run_dir, extra=[dynamics, dead], verbose=verbose)
@@ -163,17 +166,30 @@ def run_recipe(
         )
     )
 
-    # 4. Export, verified in a fresh process.
+    # 4. Look at the (mis)predictions, per class; bias and variance.
+    t = time.perf_counter()
+    evaluation = evaluate(model, loaded, run_dir=run_dir, write_metrics=False)
+    test.update(evaluation.test)
+    lines = evaluation.lines()
+    say(f"[4/5] evaluate: {lines[0]} ({time.perf_counter() - t:.1f}s; evaluation.md)")
+    for line in lines[1:]:
+        say(f"      {line}")
+    body = evaluation.markdown().split("\n", 2)[2]  # without its own title
+    sections.append(
+        ("4. Evaluation", body.replace("## Bias and variance", "**Bias and variance**"))
+    )
+
+    # 5. Export, verified in a fresh process.
     t = time.perf_counter()
     export = export_and_verify(model, loaded, run_dir)
     diff = max(export["max_abs_diff"].values())
     say(
-        f"[4/4] export: SavedModel taking raw inputs, verified in a fresh TensorFlow "
+        f"[5/5] export: SavedModel taking raw inputs, verified in a fresh TensorFlow "
         f"process (max |diff| {diff:.1e}; {time.perf_counter() - t:.1f}s)"
     )
     sections.append(
         (
-            "4. Export",
+            "5. Export",
             f"`export/`: serving signature `serving_default`, input "
             f"`inputs` of raw values {info.input_shape}; reloaded in a fresh "
             f"TensorFlow-only process, max difference {diff:.1e}.",
@@ -196,12 +212,13 @@ def run_recipe(
         "epochs_run": epochs,
         "train_seconds": round(seconds, 2),
         "total_seconds": round(time.perf_counter() - started, 2),
+        **evaluation.as_metrics(),
         "test": test,
         "export": export,
         "num_examples": info.num_examples,
         "dead_units": dead.fractions,
     }
-    (run_dir / "metrics.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
+    update_metrics(run_dir / "metrics.json", result)
     title = f"Recipe: {config.model} on {config.data}"
     verdict = (
         "all checks passed"
