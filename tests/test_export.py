@@ -1,3 +1,8 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import keras
 import numpy as np
 import pytest
@@ -29,18 +34,20 @@ def test_export_takes_raw_inputs_and_verifies_in_a_fresh_process(wine, tmp_path)
         verify_savedmodel(path, x, wrong)
 
 
-def test_failed_export_keeps_the_previous_one(wine, tmp_path):
+def test_failed_export_keeps_the_previous_one(wine, tmp_path, monkeypatch):
     model = create_model("linear", input_shape=wine.input_shape, num_classes=3)
     serving = serving_model(model, None, "classification")
     path = export_savedmodel(serving, tmp_path / "export")
     before = sorted(p.name for p in path.iterdir())
 
-    class Broken:
-        def export(self, *args, **kwargs):
-            raise OSError("disk full")
+    def broken_write_out(self, filepath, **kwargs):
+        (Path(filepath) / "saved_model.pb").write_bytes(b"half")
+        raise OSError("disk full")
 
-    with pytest.raises(OSError):
-        export_savedmodel(Broken(), path)
+    with monkeypatch.context() as m:
+        m.setattr(type(keras.export.ExportArchive()), "write_out", broken_write_out)
+        with pytest.raises(OSError):
+            export_savedmodel(serving, path)
     assert sorted(p.name for p in path.iterdir()) == before
     assert [p.name for p in tmp_path.iterdir()] == ["export"]  # no temporary left behind
 
@@ -52,3 +59,69 @@ def test_regression_export(tmp_path):
     path = export_savedmodel(serving, tmp_path / "export")
     expected = {"prediction": keras.ops.convert_to_numpy(serving(data.x[:4])["prediction"])}
     verify_savedmodel(path, data.x[:4], expected)
+
+
+_SERVE_BADLY = r"""
+import sys
+import numpy as np
+import tensorflow as tf
+fn = tf.saved_model.load(sys.argv[1]).signatures["serving_default"]
+for x in (np.zeros((2, 8, 8), "float32"), np.zeros((2, 8, 9, 1), "float32"),
+          np.zeros((2, 8, 8, 1), "uint8"), np.zeros((3, 8, 8, 1), "float32")):
+    try:
+        out = fn(inputs=tf.constant(x))
+        print("served", x.shape, out["class_id"].shape)
+    except Exception as err:
+        print("refused", x.shape, str(err).replace("\n", " ")[:300])
+"""
+
+
+def test_wrong_shape_or_dtype_at_serving_time_is_refused_clearly(tmp_path):
+    # Without the check a rank-3 batch aborted the serving process inside the
+    # convolution, and an 8x9 image was served silently (global pooling takes it).
+    model = create_model("convnet", input_shape=(8, 8, 1), num_classes=10, stages=((4, 1), (8, 1)))
+    path = export_savedmodel(serving_model(model, None), tmp_path / "export")
+    done = subprocess.run(
+        [sys.executable, "-c", _SERVE_BADLY, str(path)], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.strip().splitlines()
+    assert lines[0].startswith("refused (2, 8, 8)") and "[2,8,8]" in lines[0]
+    assert "expected shape [?,8,8,1]" in lines[0]
+    assert lines[1].startswith("refused (2, 8, 9, 1)") and "[?,8,8,1]" in lines[1]
+    assert lines[2].startswith("refused") and "float" in lines[2] and "uint8" in lines[2]
+    assert lines[3] == "served (3, 8, 8, 1) (3,)"
+
+
+def test_onnx_and_tflite_exports_verified_in_their_runtimes(tmp_path):
+    import onnxruntime as ort
+
+    from zoo.data import load
+    from zoo.train import export_and_verify
+
+    loaded = load("diabetes")  # standardization statistics must survive as constants
+    model = create_model("mlp", input_shape=loaded.info.input_shape, num_classes=1, hidden=(8,))
+    result = export_and_verify(model, loaded, tmp_path, formats=("savedmodel", "onnx", "tflite"))
+    assert max(result["onnx"]["max_abs_diff"].values()) <= 1e-5
+    assert max(result["tflite"]["max_abs_diff"].values()) <= 1e-5
+    assert "shape: (-1, 10)" in (tmp_path / "export_signature.txt").read_text()
+    session = ort.InferenceSession(str(tmp_path / "model.onnx"))
+    assert [i.name for i in session.get_inputs()] == ["inputs"]  # no leaked constants
+    with pytest.raises(Exception, match="Expected: 10"):
+        session.run(None, {"inputs": np.zeros((2, 11), "float32")})
+    with pytest.raises(ValueError, match="unknown"):
+        export_and_verify(model, loaded, tmp_path, formats=("savedmodel", "pt"))
+
+
+def test_zoo_export_of_a_finished_run(tmp_path, capsys):
+    from zoo.cli import main
+
+    run = tmp_path / "run"
+    assert main(["train", "wine", "--epochs", "2", "--run-dir", str(run), "--onnx"]) == 0
+    assert (run / "model.onnx").exists() and not (run / "model.tflite").exists()
+    assert main(["export", str(run), "--tflite"]) == 0
+    out = capsys.readouterr().out
+    assert "TFLite" in out and "SignatureDef" in out
+    saved = json.loads((run / "metrics.json").read_text())
+    assert saved["export"]["tflite"]["max_abs_diff"]["probabilities"] <= 1e-5
+    assert main(["export", str(tmp_path)]) == 2  # not a run folder

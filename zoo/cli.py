@@ -110,7 +110,12 @@ def _config(args):
 def _cmd_recipe(args) -> int:
     from zoo.recipe.main import run_recipe
 
-    result = run_recipe(_config(args), run_dir=args.run_dir, verbose=2 if args.verbose else 0)
+    result = run_recipe(
+        _config(args),
+        run_dir=args.run_dir,
+        verbose=2 if args.verbose else 0,
+        formats=_formats(args),
+    )
     print(f"run folder: {result['run_dir']} (report.html, report.md, metrics.json, export/)")
     print(f"total {result['total_seconds']:.0f}s")
     if not result["passed"]:
@@ -125,15 +130,43 @@ def _cmd_train(args) -> int:
 
     config = _config(args)
     print(f"training {config.model or 'convnet/mlp'} on {config.data}", flush=True)
-    result = train_and_export(config, run_dir=args.run_dir, verbose=2 if args.verbose else 0)
+    result = train_and_export(
+        config, run_dir=args.run_dir, verbose=2 if args.verbose else 0, formats=_formats(args)
+    )
     test = ", ".join(f"{k} {v:.4f}" for k, v in result["test"].items() if k in _HEADLINE_METRICS)
     print(f"{result['epochs_run']} epochs in {result['train_seconds']:.1f}s; test: {test}")
     if result.get("bias_variance"):
         bv = result["bias_variance"]
         print(f"{bv['verdict']}: {bv['diagnosis']}")
-    diff = max(result["export"]["max_abs_diff"].values())
-    print(f"exported and verified in a fresh TensorFlow process (max |diff| {diff:.1e})")
+    _print_export(result["export"])
     print(f"run folder: {result['run_dir']}")
+    return 0
+
+
+def _formats(args) -> tuple[str, ...]:
+    return ("savedmodel",) + (("onnx",) if args.onnx else ()) + (("tflite",) if args.tflite else ())
+
+
+def _print_export(export: dict) -> None:
+    for name, record, runtime in (
+        ("SavedModel", export, "TensorFlow"),
+        ("ONNX", export.get("onnx"), "onnxruntime"),
+        ("TFLite", export.get("tflite"), "TFLite interpreter"),
+    ):
+        if record:
+            diff = max(record["max_abs_diff"].values())
+            print(
+                f"{name} {record['path']}: verified in a fresh {runtime} process "
+                f"(max |diff| {diff:.1e})"
+            )
+
+
+def _cmd_export(args) -> int:
+    from zoo.train import export_run
+
+    export = export_run(args.run_dir, formats=_formats(args))
+    _print_export(export)
+    print(export["signature"])
     return 0
 
 
@@ -194,6 +227,12 @@ def _training_args(p) -> None:
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--run-dir", default=None, help="run folder (default runs/<name>-<time>)")
     p.add_argument("-v", "--verbose", action="store_true", help="a line per epoch")
+    _format_args(p)
+
+
+def _format_args(p) -> None:
+    p.add_argument("--onnx", action="store_true", help='also export ONNX (pip install "zoo[onnx]")')
+    p.add_argument("--tflite", action="store_true", help="also export TFLite")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -247,6 +286,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="other data with the same classes or target (default: the run's test split)",
     )
     p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser(
+        "export",
+        help="export a finished run again: SavedModel, optionally ONNX and TFLite, verified",
+    )
+    p.add_argument("run_dir", help="a run folder written by zoo recipe, zoo train or a template")
+    _format_args(p)
+    p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("compare", help="the test figures of several runs side by side")
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")

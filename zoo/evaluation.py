@@ -631,18 +631,10 @@ def evaluate_run(
 
     from zoo.data import DataError
     from zoo.data.pipeline import materialize, read_source
-    from zoo.train import config_from_json, load_for
+    from zoo.train import load_run
 
     run = Path(run_dir)
-    config_file = run / "config.json"
-    if not config_file.exists():
-        raise ValueError(f"{run} has no config.json: is it a zoo run folder?")
-    model_file = next((run / n for n in ("model.keras", "best.keras") if (run / n).exists()), None)
-    if model_file is None:
-        raise ValueError(f"{run} has neither model.keras nor best.keras: did the run finish?")
-    config = config_from_json(config_file)
-    _, loaded = load_for(config)
-    model = keras.saving.load_model(model_file)
+    config, loaded, model, model_file = load_run(run)
     if source is None:
         return evaluate(model, loaded, run_dir=run), run
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+# Each verifier runs in a fresh process that imports only the runtime of its format.
 _VERIFY = r"""
 import json, sys
 import numpy as np
@@ -22,6 +23,31 @@ path, x_file = sys.argv[1], sys.argv[2]
 fn = tf.saved_model.load(path).signatures["serving_default"]
 out = fn(inputs=tf.constant(np.load(x_file)))
 print(json.dumps({k: v.numpy().tolist() for k, v in out.items()}))
+"""
+
+_VERIFY_ONNX = r"""
+import json, sys
+import numpy as np
+import onnxruntime as ort
+path, x_file = sys.argv[1], sys.argv[2]
+session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+names = [o.name for o in session.get_outputs()]
+out = session.run(None, {session.get_inputs()[0].name: np.load(x_file)})
+print(json.dumps({k: v.tolist() for k, v in zip(names, out)}))
+"""
+
+_VERIFY_TFLITE = r"""
+import json, sys, warnings
+import numpy as np
+warnings.simplefilter("ignore")
+try:
+    from ai_edge_litert.interpreter import Interpreter
+except ImportError:
+    from tensorflow.lite.python.interpreter import Interpreter
+path, x_file = sys.argv[1], sys.argv[2]
+runner = Interpreter(model_path=path).get_signature_runner("serving_default")
+out = runner(inputs=np.load(x_file))
+print(json.dumps({k: np.asarray(v).tolist() for k, v in out.items()}))
 """
 
 
@@ -43,32 +69,170 @@ def serving_model(model, preprocess=None, task: str = "classification"):
         class_id = ops.cast(probabilities[:, 0] > 0.5, "int64")
     else:
         probabilities = layers.Activation("softmax", name="probabilities")(logits)
-        class_id = ops.argmax(probabilities, axis=-1)
+        # top_k, not argmax: Keras' argmax on TensorFlow bitcasts to find -0.0, which
+        # ONNX and TFLite converters do not take.
+        class_id = ops.cast(ops.top_k(probabilities, k=1)[1][:, 0], "int64")
     return keras.Model(
         inputs, {"probabilities": probabilities, "class_id": class_id}, name="serving"
     )
 
 
+def _replace_atomically(tmp: Path, path: Path) -> None:
+    """Move the finished ``tmp`` (file or folder) to ``path``; an old ``path`` is
+    removed only after the new one is in place."""
+    if path.exists():
+        old = path.with_name(f".{path.name}.old-{os.getpid()}")
+        path.rename(old)
+        tmp.rename(path)
+        if old.is_dir():
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            old.unlink(missing_ok=True)
+    else:
+        tmp.rename(path)
+
+
+def _checked_endpoint(serving):
+    """A ``tf.function`` over ``serving`` whose signature takes ``inputs`` as float32
+    of shape (batch, *input shape) and checks the shape before anything runs: without
+    it a wrong rank aborts the serving process inside the convolution kernels and a
+    wrong height or width is silently accepted (global pooling takes any size)."""
+    import tensorflow as tf
+
+    shape = tuple(int(d) for d in serving.input_shape[1:])
+    spec = tf.TensorSpec((None, *shape), tf.float32, name="inputs")
+
+    @tf.function(input_signature=[spec])
+    def serve(inputs):
+        # A runtime check (static checks such as assert_rank are folded away, since the
+        # signature already claims the right rank): "Shape of tensor inputs [2,8,8] is
+        # not compatible with expected shape [?,8,8,1]".
+        inputs = tf.ensure_shape(inputs, (None, *shape), name="check_input_shape")
+        return serving(inputs, training=False)
+
+    return serve
+
+
 def export_savedmodel(serving, path: str | os.PathLike, *, verbose: bool = False) -> Path:
-    """Write ``serving`` as a SavedModel at ``path``: first into a temporary folder
-    beside it, then renamed into place, so a failure never leaves a half-written export
-    and an export already at ``path`` is replaced only by a complete one."""
+    """Write ``serving`` as a SavedModel at ``path`` whose ``serving_default``
+    signature checks the input shape (see ``_checked_endpoint``): first into a
+    temporary folder beside it, then renamed into place, so a failure never leaves a
+    half-written export and an export already at ``path`` is replaced only by a
+    complete one."""
+    import keras
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
     try:
-        serving.export(str(tmp), format="tf_saved_model", verbose=verbose)
-        if path.exists():
-            old = path.with_name(f".{path.name}.old-{os.getpid()}")
-            path.rename(old)
-            tmp.rename(path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(path)
+        archive = keras.export.ExportArchive()
+        archive.track(serving)
+        archive.add_endpoint("serve", _checked_endpoint(serving))
+        archive.write_out(str(tmp), verbose=verbose)
+        _replace_atomically(tmp, path)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return path
+
+
+def signature_listing(path: str | os.PathLike) -> str:
+    """What ``saved_model_cli show --all`` says about the export (its signatures,
+    inputs and outputs with dtypes and shapes), run as the command line tool."""
+    cli = shutil.which("saved_model_cli") or str(Path(sys.executable).parent / "saved_model_cli")
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run(
+        [
+            cli,
+            "show",
+            "--dir",
+            str(path),
+            "--tag_set",
+            "serve",
+            "--signature_def",
+            "serving_default",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"saved_model_cli show failed on {path}:\n{done.stderr[-2000:]}")
+    return done.stdout.strip()
+
+
+def export_onnx(savedmodel: str | os.PathLike, path: str | os.PathLike, opset: int = 17) -> Path:
+    """The SavedModel at ``savedmodel`` converted to ONNX at ``path`` by tf2onnx
+    (``pip install "zoo[onnx]"``), written to a temporary file and renamed into place.
+    Converting the SavedModel, not the Keras model, keeps the preprocessing statistics
+    as constants (from a Keras model tf2onnx turns them into extra inputs)."""
+    import importlib.util
+
+    if importlib.util.find_spec("tf2onnx") is None:
+        raise ValueError('ONNX export needs tf2onnx and onnxruntime: pip install "zoo[onnx]".')
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore"}
+    try:
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "tf2onnx.convert",
+                "--saved-model",
+                str(savedmodel),
+                "--signature_def",
+                "serving_default",
+                "--opset",
+                str(opset),
+                "--output",
+                str(tmp),
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+        )
+        if done.returncode != 0 or not tmp.exists():
+            raise RuntimeError(
+                f"tf2onnx could not convert {savedmodel} to ONNX:\n{done.stderr[-2000:]}"
+            )
+        _replace_atomically(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def export_tflite(savedmodel: str | os.PathLike, path: str | os.PathLike) -> Path:
+    """The SavedModel at ``savedmodel`` converted to a TFLite flatbuffer at ``path``
+    (float32, no quantization, so the verification can hold it to 1e-5), written to a
+    temporary file and renamed into place."""
+    import tensorflow as tf
+
+    path = Path(path)
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(savedmodel))
+    with _quiet():
+        blob = converter.convert()
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        tmp.write_bytes(blob)
+        _replace_atomically(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+class _quiet:
+    """Silence the converters' Python warnings (deprecations inside them)."""
+
+    def __enter__(self):
+        import warnings
+
+        self._ctx = warnings.catch_warnings()
+        self._ctx.__enter__()
+        warnings.simplefilter("ignore")
+
+    def __exit__(self, *exc):
+        return self._ctx.__exit__(*exc)
 
 
 def verify_savedmodel(path: str | os.PathLike, x: np.ndarray, expected: dict, atol=1e-5) -> dict:
@@ -76,19 +240,33 @@ def verify_savedmodel(path: str | os.PathLike, x: np.ndarray, expected: dict, at
     ``x`` through its serving signature and compare with ``expected`` (the in-memory
     outputs). Returns the largest absolute difference per output; raises
     ``RuntimeError`` naming the output that differs."""
+    return _verify(_VERIFY, "TensorFlow", path, x, expected, atol)
+
+
+def verify_onnx(path: str | os.PathLike, x: np.ndarray, expected: dict, atol=1e-5) -> dict:
+    """As ``verify_savedmodel``, for an ONNX file run by onnxruntime alone."""
+    return _verify(_VERIFY_ONNX, "onnxruntime", path, x, expected, atol)
+
+
+def verify_tflite(path: str | os.PathLike, x: np.ndarray, expected: dict, atol=1e-5) -> dict:
+    """As ``verify_savedmodel``, for a TFLite file run by the TFLite interpreter."""
+    return _verify(_VERIFY_TFLITE, "TFLite", path, x, expected, atol)
+
+
+def _verify(script: str, runtime: str, path, x, expected: dict, atol: float) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         x_file = Path(tmp) / "x.npy"
         np.save(x_file, np.asarray(x))
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
         done = subprocess.run(
-            [sys.executable, "-c", _VERIFY, str(path), str(x_file)],
+            [sys.executable, "-c", script, str(path), str(x_file)],
             capture_output=True,
             text=True,
             env=env,
         )
     if done.returncode != 0:
         raise RuntimeError(
-            f"The export at {path} did not load in a fresh TensorFlow process:\n"
+            f"The export at {path} did not load in a fresh {runtime} process:\n"
             f"{done.stderr[-2000:]}"
         )
     served = json.loads(done.stdout.strip().splitlines()[-1])

@@ -146,23 +146,80 @@ def fit(model, loaded, config: TrainConfig, run_dir: Path, *, extra=(), verbose:
     return history.history, seconds
 
 
-def export_and_verify(model, loaded, run_dir: Path) -> dict:
-    """The SavedModel taking raw inputs in ``run_dir/export``, checked in a fresh
-    TensorFlow process; returns its path and the largest differences."""
+EXPORT_FORMATS = ("savedmodel", "onnx", "tflite")
+
+
+def export_and_verify(model, loaded, run_dir: Path, formats=("savedmodel",)) -> dict:
+    """The SavedModel taking raw inputs in ``run_dir/export`` (always), plus
+    ``model.onnx`` and ``model.tflite`` when ``formats`` names them; each checked in a
+    fresh process of its own runtime against the model in memory on test inputs.
+    ``run_dir/export_signature.txt`` holds what ``saved_model_cli show`` lists.
+    Returns the paths and the largest differences per format."""
     import keras
 
-    from zoo.export import export_savedmodel, serving_model, verify_savedmodel
+    from zoo import export as ex
 
-    serving = serving_model(model, loaded.preprocess, loaded.info.task)
-    export_path = export_savedmodel(serving, run_dir / "export")
-    sample = loaded.arrays("test", preprocessed=False)[0][:16].astype("float32")
+    unknown = sorted(set(formats) - set(EXPORT_FORMATS))
+    if unknown:
+        raise ValueError(f"export formats {unknown} unknown; choose from {EXPORT_FORMATS}.")
+    serving = ex.serving_model(model, loaded.preprocess, loaded.info.task)
+    export_path = ex.export_savedmodel(serving, run_dir / "export")
+    split = "test" if loaded.info.num_examples["test"] else "train"
+    sample = loaded.arrays(split, preprocessed=False)[0][:16].astype("float32")
     expected = {k: keras.ops.convert_to_numpy(v) for k, v in serving(sample).items()}
-    diffs = verify_savedmodel(export_path, sample, expected)
-    return {"path": str(export_path), "max_abs_diff": diffs}
+    result = {
+        "path": str(export_path),
+        "max_abs_diff": ex.verify_savedmodel(export_path, sample, expected),
+    }
+    listing = ex.signature_listing(export_path)
+    (run_dir / "export_signature.txt").write_text(listing + "\n")
+    result["signature"] = listing
+    if "onnx" in formats:
+        path = ex.export_onnx(export_path, run_dir / "model.onnx")
+        result["onnx"] = {"path": str(path), "max_abs_diff": ex.verify_onnx(path, sample, expected)}
+    if "tflite" in formats:
+        path = ex.export_tflite(export_path, run_dir / "model.tflite")
+        result["tflite"] = {
+            "path": str(path),
+            "max_abs_diff": ex.verify_tflite(path, sample, expected),
+        }
+    return result
+
+
+def load_run(run_dir: str | Path):
+    """A finished run folder's ``(config, loaded data, model, model file)``: the data
+    re-read with the run's settings (same seed: same splits and preprocessing
+    statistics), the model from ``model.keras`` (else ``best.keras``)."""
+    import keras
+
+    run = Path(run_dir)
+    if not (run / "config.json").exists():
+        raise ValueError(f"{run} has no config.json: is it a zoo run folder?")
+    model_file = next((run / n for n in ("model.keras", "best.keras") if (run / n).exists()), None)
+    if model_file is None:
+        raise ValueError(f"{run} has neither model.keras nor best.keras: did the run finish?")
+    config, loaded = load_for(config_from_json(run / "config.json"))
+    return config, loaded, keras.saving.load_model(model_file), model_file
+
+
+def export_run(run_dir: str | Path, formats=("savedmodel",)) -> dict:
+    """Export the model a finished run saved (``model.keras``, else ``best.keras``) in
+    the formats named, each verified (see ``export_and_verify``); the preprocessing is
+    rebuilt from ``config.json`` (same seed, same statistics). Updates ``metrics.json``."""
+    from zoo.evaluation import update_metrics
+
+    run = Path(run_dir)
+    _, loaded, model, _ = load_run(run)
+    result = export_and_verify(model, loaded, run, formats=formats)
+    update_metrics(run / "metrics.json", {"export": result})
+    return result
 
 
 def train_and_export(
-    config: TrainConfig | None = None, run_dir: str | Path | None = None, verbose: int = 2
+    config: TrainConfig | None = None,
+    run_dir: str | Path | None = None,
+    verbose: int = 2,
+    formats=("savedmodel",),
 ) -> dict:
     """Train ``config.model`` on ``config.data`` with the standard callbacks (the output
     bias set from the training labels), evaluate on the test split (``zoo.evaluate``:
@@ -190,7 +247,7 @@ def train_and_export(
         "epochs_run": len(history["loss"]),
         "train_seconds": round(seconds, 2),
         **evaluation.as_metrics(),
-        "export": export_and_verify(model, loaded, run_dir),
+        "export": export_and_verify(model, loaded, run_dir, formats=formats),
         "num_examples": loaded.info.num_examples,
     }
     result["test"] = {**{k: float(v) for k, v in test_scores.items()}, **evaluation.test}
