@@ -85,11 +85,15 @@ def compile_model(
     weight_decay: float | None = None,
     clipnorm: float | None = None,
     jit_compile: bool | str = False,
+    data_loss_metric: bool = False,
 ):
     """Compile a logits ``model`` for ``task``: the loss (default: sparse
     cross-entropy, binary cross-entropy for one output, MSE for regression), the
     optimizer, and metrics (accuracy; MAE for regression). XLA is off by default: it
-    is slower than plain TensorFlow on CPUs. Returns the model."""
+    is slower than plain TensorFlow on CPUs. ``data_loss_metric`` also logs
+    ``data_loss``: the loss without the regularization penalties that ``loss``
+    includes, so that models with different L1/L2 strengths compare fairly (the
+    tuner's objective). Returns the model."""
     import keras
 
     if task not in ("classification", "regression"):
@@ -105,6 +109,8 @@ def compile_model(
         metrics = [keras.metrics.CategoricalAccuracy(name="accuracy")]
     else:
         metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+    if data_loss_metric:
+        metrics.append(_data_loss_metric(loss_fn))
     model.compile(
         optimizer=get_optimizer(
             optimizer, learning_rate, weight_decay=weight_decay, clipnorm=clipnorm
@@ -114,3 +120,24 @@ def compile_model(
         jit_compile=jit_compile,
     )
     return model
+
+
+def _data_loss_metric(loss_fn):
+    """A metric equal to ``loss_fn`` (example-weighted over an epoch), without the
+    regularization penalties that the reported ``loss`` adds."""
+    import keras
+
+    logits = bool(getattr(loss_fn, "from_logits", False))
+    pairs = (
+        (keras.losses.SparseCategoricalCrossentropy, keras.metrics.SparseCategoricalCrossentropy),
+        (keras.losses.CategoricalCrossentropy, keras.metrics.CategoricalCrossentropy),
+        (keras.losses.BinaryCrossentropy, keras.metrics.BinaryCrossentropy),
+    )
+    for loss_class, metric_class in pairs:
+        if isinstance(loss_fn, loss_class):
+            return metric_class(from_logits=logits, name="data_loss")
+    if isinstance(loss_fn, keras.losses.MeanSquaredError):
+        return keras.metrics.MeanSquaredError(name="data_loss")
+    if isinstance(loss_fn, keras.losses.MeanAbsoluteError):
+        return keras.metrics.MeanAbsoluteError(name="data_loss")
+    return keras.metrics.MeanMetricWrapper(loss_fn.call, name="data_loss")

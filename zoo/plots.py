@@ -327,3 +327,67 @@ def residuals(y_true, prediction, path: str | os.PathLike) -> Path:
         ax.grid(alpha=0.3)
     fig.tight_layout()
     return _save(fig, path)
+
+
+_TRIAL_KEYS = ("trial_id", "status", "score", "best_epoch")
+
+
+def search_objective(rows: list[dict], objective: str, path: str | os.PathLike) -> Path:
+    """A search's objective per trial, in the order the trials ran, with the best so
+    far as a line."""
+    import numpy as np
+
+    plt = _pyplot()
+    scores = np.array([r["score"] for r in rows], "float64")
+    better = np.fmax if objective.removeprefix("val_") == "accuracy" else np.fmin
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    ax.plot(np.arange(1, len(scores) + 1), scores, "o", label="trial")
+    ax.plot(np.arange(1, len(scores) + 1), better.accumulate(scores), "-", label="best so far")
+    ax.set_xlabel("trial")
+    ax.set_ylabel(objective)
+    if objective.removeprefix("val_") == "loss" and np.all(scores > 0):
+        ax.set_yscale("log")
+    ax.set_title(f"random search: {objective} per trial")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def search_hyperparameters(rows: list[dict], objective: str, path: str | os.PathLike) -> Path:
+    """Each hyperparameter against the objective, one panel each: log x-axis for
+    values spanning more than two decades, categories as strings."""
+    import numpy as np
+
+    plt = _pyplot()
+    names = [k for k in dict.fromkeys(k for r in rows for k in r) if k not in _TRIAL_KEYS]
+    names = [n for n in names if len({str(r.get(n)) for r in rows}) > 1] or names[:1]
+    ncols = min(4, max(1, len(names)))
+    nrows = -(-len(names) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 2.7 * nrows), squeeze=False)
+    scores = [r["score"] for r in rows]
+    for i, ax in enumerate(axes.ravel()):
+        if i >= len(names):
+            ax.axis("off")
+            continue
+        name = names[i]
+        values = [r.get(name) for r in rows]
+        numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+        if numeric:
+            ax.scatter(values, scores, s=16)
+            positive = [v for v in values if v > 0]
+            if positive and len(positive) == len(values) and max(values) / min(values) > 100:
+                ax.set_xscale("log")
+        else:
+            labels = sorted({str(v) for v in values})
+            xs = [
+                labels.index(str(v)) + np.random.default_rng(i).uniform(-0.1, 0.1) for v in values
+            ]
+            ax.scatter(xs, scores, s=16)
+            ax.set_xticks(range(len(labels)), labels, fontsize=7)
+        ax.set_title(name, fontsize=9)
+        ax.set_ylabel(objective, fontsize=7)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return _save(fig, path)
