@@ -189,6 +189,41 @@ def _cmd_compare(args) -> int:
     return 0
 
 
+def _cmd_tune(args) -> int:
+    # zoo's CLI reaches into tuning only here, at run time (tuning depends on zoo).
+    from tuning.search import random_search
+    from tuning.spaces import SPACES, describe, family_of, parse_space
+
+    if args.show_space:
+        family = family_of(args.model or "convnet")
+        print(describe(parse_space(args.space, SPACES[family])))
+        return 0
+    print(
+        f"random search: {args.trials} trials of at most {args.epochs} epochs on {args.source}",
+        flush=True,
+    )
+    result = random_search(
+        args.source,
+        args.model,
+        trials=args.trials,
+        epochs=args.epochs,
+        directory=args.dir,
+        overwrite=args.overwrite,
+        seed=args.seed,
+        space=args.space,
+        objective=args.objective,
+        label=args.label,
+        image_size=_image_size(args.image_size),
+        data_dir=args.data_dir,
+        say=lambda line: print(line, flush=True),
+    )
+    print(
+        f"{result.directory}: results.md, results.csv, objective.png, hyperparameters.png"
+        + (", best/ (retrained, evaluated, exported)" if result.test else "")
+    )
+    return 0 if result.best else 1
+
+
 _HEADLINE_METRICS = ("loss", "accuracy", "macro_f1", "roc_auc", "ece", "mae", "rmse", "r2")
 
 
@@ -272,6 +307,29 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train, evaluate on test, export and verify (no checks)")
     _training_args(p)
     p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser(
+        "tune",
+        help="Keras Tuner random search over a zoo model's hyperparameters (resumable)",
+    )
+    _data_args(p)
+    p.add_argument("--model", default=None, help="default: convnet for images, mlp for tables")
+    p.add_argument("--trials", type=int, default=20)
+    p.add_argument("--epochs", type=int, default=20, help="most epochs per trial")
+    p.add_argument(
+        "--space",
+        action="append",
+        default=None,
+        metavar="NAME=SPEC",
+        help="narrow or widen one hyperparameter: NAME=LOW:HIGH, NAME=A,B,C or NAME=VALUE "
+        "(repeatable; --show-space lists them)",
+    )
+    p.add_argument("--objective", default="val_data_loss", help="default val_data_loss")
+    p.add_argument("--dir", default=None, help="search folder (default runs/tune-<model>-<data>)")
+    p.add_argument("--overwrite", action="store_true", help="start over instead of resuming")
+    p.add_argument("--seed", type=int, default=42, help="non-zero")
+    p.add_argument("--show-space", action="store_true", help="print the space and exit")
+    p.set_defaults(func=_cmd_tune)
 
     p = sub.add_parser(
         "evaluate",
