@@ -13,6 +13,15 @@ __all__ = [
     "count_macs",
     "count_params",
     "create_model",
+    "evaluate",
     "list_models",
     "model_info",
 ]
+
+
+def __getattr__(name: str):
+    if name == "evaluate":  # zoo.evaluate(model, dataset, metadata, run_dir)
+        from zoo.evaluation import evaluate
+
+        return evaluate
+    raise AttributeError(f"module 'zoo' has no attribute {name!r}")
