@@ -210,7 +210,9 @@ def random_search(
         return result
     say(f"best trial {best['trial_id']}: {objective} {best['score']:.4f}")
     if retrain:
-        result.test = retrain_best(tuner, hypermodel, loaded, folder / "best", best, export, say)
+        result.test = retrain_best(
+            tuner, hypermodel, loaded, folder / "best", best, export, say, config=config
+        )
     return result
 
 
@@ -261,9 +263,13 @@ def write_results(rows: list[dict], folder: Path, objective: str) -> None:
         search_hyperparameters(scored, objective, folder / "hyperparameters.png")
 
 
-def retrain_best(tuner, hypermodel, loaded, run_dir: Path, best: dict, export: bool, say) -> dict:
+def retrain_best(
+    tuner, hypermodel, loaded, run_dir: Path, best: dict, export: bool, say, config=None
+) -> dict:
     """The best hyperparameters retrained on train + validation for the epochs their
-    trial needed, evaluated on test (``zoo.evaluate``) and exported (verified)."""
+    trial needed, evaluated on test (``zoo.evaluate``) and exported (verified). With
+    the search's ``config``, ``run_dir`` gets a ``config.json`` too, so that ``zoo
+    evaluate`` and ``zoo export`` take it like any run folder."""
     import keras
     import numpy as np
 
@@ -272,6 +278,22 @@ def retrain_best(tuner, hypermodel, loaded, run_dir: Path, best: dict, export: b
 
     run_dir.mkdir(parents=True, exist_ok=True)
     hp = tuner.oracle.get_trial(best["trial_id"]).hyperparameters
+    if config is not None:
+        from dataclasses import asdict, replace
+
+        from tuning.hypermodels import model_arguments
+
+        name, kwargs = model_arguments(hypermodel.family, hp.values, hypermodel.model)
+        chosen = replace(
+            config,
+            model=name,
+            model_kwargs=kwargs,
+            learning_rate=float(hp.values.get("learning_rate", config.learning_rate)),
+            optimizer=str(hp.values.get("optimizer", config.optimizer)),
+            batch_size=int(hp.values.get("batch_size", config.batch_size)),
+            epochs=int(best.get("best_epoch") or 1),
+        )
+        (run_dir / "config.json").write_text(json.dumps(asdict(chosen), indent=2) + "\n")
     x, y = loaded.arrays("train")
     xv, yv = loaded.arrays("val")
     x_all, y_all = np.concatenate([x, xv]), np.concatenate([y, yv])
