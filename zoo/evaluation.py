@@ -294,7 +294,10 @@ class Evaluation:
                 f"ECE {s['ece']:.3f}" + (f", ROC AUC {s['roc_auc']:.4f}" if "roc_auc" in s else "")
             ]
             worst = min(self.details["per_class"].items(), key=lambda kv: (kv[1]["f1"], kv[0]))
-            out.append(f"weakest class: {worst[0]} (F1 {worst[1]['f1']:.3f})")
+            if worst[1]["f1"] < 1.0:
+                out.append(f"weakest class: {worst[0]} (F1 {worst[1]['f1']:.3f})")
+            else:
+                out.append("every class: F1 1.000")
         else:
             s = self.test
             out = [f"{self.split}: MAE {s['mae']:.4g}, RMSE {s['rmse']:.4g}, R^2 {s['r2']:.4f}"]
