@@ -150,3 +150,68 @@ def test_search_killed_mid_trial_resumes_without_losing_trials(tmp_path):
     with (folder / "results.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 3 and all(r["status"] == "COMPLETED" for r in rows)
+
+
+def test_workers_share_the_search_and_a_killed_worker_loses_nothing(tmp_path):
+    """`zoo tune --workers 2`: both workers take trials; SIGKILL one mid-trial and its
+    trial goes back in the queue, a replacement starts, the search ends (no hang) with
+    every trial completed in one table."""
+    folder = tmp_path / "workers"
+    cmd = [
+        sys.executable, "-m", "zoo.cli", "tune", "iris", "--trials", "4", "--epochs", "30",
+        "--dir", str(folder), "--workers", "2", "--space", "batch_size=16", "--space",
+        "depth=1", "--space", "width=8", "--space", "learning_rate=1e-4:1.1e-4",
+    ]  # fmt: skip
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            env=env)  # fmt: skip
+    log = folder / "workers" / "worker0.log"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and "asking the chief" not in (
+        log.read_text() if log.exists() else ""
+    ):
+        time.sleep(0.5)
+    time.sleep(2)  # into its first trial (each takes ~4 s)
+    os.kill(int((folder / "workers" / "worker0.pid").read_text()), signal.SIGKILL)
+    out, _ = proc.communicate(timeout=240)
+    assert proc.returncode == 0, out[-3000:]
+    assert "worker worker0 died (exit code -9) during trial" in out, out
+    assert "started worker0-1 in its place" in out
+    with (folder / "results.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 4 and all(r["status"] == "COMPLETED" for r in rows), rows
+    ran_on = {r["worker"] for r in rows}
+    assert "worker1" in ran_on and ran_on <= {"worker0", "worker1", "worker0-1"}
+    assert all(float(r["seconds"]) > 0 and float(r["rss_mb"]) > 50 for r in rows)
+    assert (folder / "best" / "model.keras").exists()
+
+
+def test_grid_search_and_distributed_roles(tmp_path, monkeypatch):
+    from tuning.search import role_from_environment, worker_threads
+
+    result = random_search(
+        "iris", trials=5, epochs=2, directory=tmp_path / "grid", algorithm="grid",
+        space={"width": ("choice", [8, 16]), "depth": ("fixed", 1), "learning_rate":
+               ("fixed", 1e-3), "optimizer": ("fixed", "adam"), "dropout": ("fixed", 0.0),
+               "l1": ("fixed", 1e-6), "l2": ("fixed", 1e-6), "batch_size": ("fixed", 32)},
+        retrain=False, say=lambda line: None,
+    )  # fmt: skip
+    assert sorted(r["width"] for r in result.rows) == [8, 16]  # the grid ran out at 2
+    with pytest.raises(ValueError, match="algorithm 'bayes'"):
+        random_search("iris", directory=tmp_path / "b", algorithm="bayes", retrain=False)
+
+    assert role_from_environment() == ("single", None)
+    monkeypatch.setenv("KERASTUNER_ORACLE_IP", "10.0.0.1")
+    with pytest.raises(ValueError, match="KERASTUNER_ORACLE_PORT=None"):
+        role_from_environment()
+    monkeypatch.setenv("KERASTUNER_ORACLE_PORT", "8000")
+    monkeypatch.setenv("KERASTUNER_TUNER_ID", "chief")
+    assert role_from_environment() == ("chief", "10.0.0.1:8000")
+    monkeypatch.setenv("KERASTUNER_TUNER_ID", "worker3")
+    assert role_from_environment() == ("worker", "10.0.0.1:8000")
+    with pytest.raises(ValueError, match="only the chief starts workers"):
+        random_search("iris", directory=tmp_path / "w", workers=2)
+
+    shares = worker_threads(2)
+    assert len(shares) == 2 and all(shares)
+    assert len(worker_threads(64)) == 64

@@ -199,7 +199,8 @@ def _cmd_tune(args) -> int:
         print(describe(parse_space(args.space, SPACES[family])))
         return 0
     print(
-        f"random search: {args.trials} trials of at most {args.epochs} epochs on {args.source}",
+        f"{args.algorithm} search: {args.trials} trials of at most {args.epochs} epochs on "
+        f"{args.source}" + (f", {args.workers} worker processes" if args.workers else ""),
         flush=True,
     )
     result = random_search(
@@ -215,8 +216,12 @@ def _cmd_tune(args) -> int:
         label=args.label,
         image_size=_image_size(args.image_size),
         data_dir=args.data_dir,
+        workers=args.workers,
+        algorithm=args.algorithm,
         say=lambda line: print(line, flush=True),
     )
+    if result.role == "worker":
+        return 0
     print(
         f"{result.directory}: results.md, results.csv, objective.png, hyperparameters.png"
         + (", best/ (retrained, evaluated, exported)" if result.test else "")
@@ -329,6 +334,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="start over instead of resuming")
     p.add_argument("--seed", type=int, default=42, help="non-zero")
     p.add_argument("--show-space", action="store_true", help="print the space and exit")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="run trials in N worker processes on this machine, each with its share of the "
+        "cores (default 0: in this process); for several machines see the README",
+    )
+    p.add_argument(
+        "--algorithm",
+        choices=["random", "grid"],
+        default="random",
+        help="random (the default, as the notes advise) or grid",
+    )
     p.set_defaults(func=_cmd_tune)
 
     p = sub.add_parser(
