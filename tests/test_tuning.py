@@ -215,3 +215,32 @@ def test_grid_search_and_distributed_roles(tmp_path, monkeypatch):
     shares = worker_threads(2)
     assert len(shares) == 2 and all(shares)
     assert len(worker_threads(64)) == 64
+
+
+@pytest.mark.slow
+def test_chief_and_worker_from_keras_tuner_environment(tmp_path):
+    """The several-machines recipe of the README, on one machine: a chief and a worker
+    started from KERASTUNER_* variables with separate folders."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = str(s.getsockname()[1])
+    base = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "KERASTUNER_ORACLE_IP": "127.0.0.1",
+            "KERASTUNER_ORACLE_PORT": port}  # fmt: skip
+    cmd = [sys.executable, "-m", "zoo.cli", "tune", "iris", "--trials", "3", "--epochs", "3",
+           "--space", "depth=1"]  # fmt: skip
+    chief = subprocess.Popen(
+        cmd + ["--dir", str(tmp_path / "chief")], stdout=subprocess.PIPE, text=True,
+        stderr=subprocess.DEVNULL, env={**base, "KERASTUNER_TUNER_ID": "chief"},
+    )  # fmt: skip
+    worker = subprocess.run(
+        cmd + ["--dir", str(tmp_path / "worker")], capture_output=True, text=True,
+        env={**base, "KERASTUNER_TUNER_ID": "worker-a"}, timeout=240,
+    )  # fmt: skip
+    assert worker.returncode == 0, worker.stderr[-2000:]
+    assert "worker worker-a: no trials left" in worker.stdout
+    out, _ = chief.communicate(timeout=240)
+    assert chief.returncode == 0 and "trial 3/3" in out and "best trial" in out, out
+    with (tmp_path / "chief" / "results.csv").open() as f:
+        assert [r["status"] for r in csv.DictReader(f)] == ["COMPLETED"] * 3

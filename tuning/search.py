@@ -131,6 +131,15 @@ def _classes(algorithm: str):
             )
 
         @keras_tuner.synchronized
+        def create_trial(self, tuner_id):
+            if tuner_id in self.ongoing_trials:
+                # A worker restarted under the same ID takes back the trial it held,
+                # from the start: the dead run's metrics would be averaged in.
+                held = self.ongoing_trials[tuner_id]
+                held.metrics = type(held.metrics)()
+            return super().create_trial(tuner_id)
+
+        @keras_tuner.synchronized
         def release(self, tuner_id: str) -> str | None:
             """Forget worker ``tuner_id`` (it died); its running trial, if any, goes
             back to the front of the queue with its partial metrics cleared. Returns
@@ -180,6 +189,7 @@ def _classes(algorithm: str):
 
         def on_trial_begin(self, trial):
             self._trial_start = time.perf_counter()
+            self._trial_began = time.time()
             super().on_trial_begin(trial)
 
         def on_trial_end(self, trial):
@@ -187,6 +197,8 @@ def _classes(algorithm: str):
                 "seconds": round(time.perf_counter() - self._trial_start, 2),
                 "rss_mb": resident_mb(),
                 "worker": self.tuner_id,
+                "began": round(self._trial_began, 3),
+                "ended": round(time.time(), 3),
             }
             path = Path(self.get_trial_dir(trial.trial_id)) / "zoo.json"
             path.write_text(json.dumps(record) + "\n")
@@ -543,6 +555,34 @@ def _tail(path: Path, lines: int = 8) -> str:
     except OSError:
         return ""
     return "\n".join("    " + line for line in text[-lines:])
+
+
+def hyperparameters_of(hypermodel, values: dict):
+    """A ``keras_tuner.HyperParameters`` of ``hypermodel``'s space holding ``values``
+    (a trial's row, as read back from ``results.csv``: strings are cast to each
+    hyperparameter's type), to rebuild that trial's model with ``hypermodel.build``."""
+    import keras_tuner
+
+    from tuning.spaces import sample
+
+    hp = keras_tuner.HyperParameters()
+    sample(hp, hypermodel.space)
+    for spec in hp.space:
+        raw = values.get(spec.name)
+        if raw is None or raw == "":
+            continue
+        kind = type(spec).__name__
+        if kind == "Float":
+            hp.values[spec.name] = float(raw)
+        elif kind == "Int":
+            hp.values[spec.name] = int(float(raw))
+        else:
+            options = getattr(spec, "values", None) or [spec.value]
+            match = [o for o in options if str(o) == str(raw) or o == raw]
+            if not match:
+                raise ValueError(f"{spec.name}={raw!r} is not one of {options}.")
+            hp.values[spec.name] = match[0]
+    return hp
 
 
 def trial_rows(tuner) -> list[dict[str, Any]]:

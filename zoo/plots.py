@@ -188,6 +188,31 @@ def dead_units(fractions: dict[str, float], path: str | os.PathLike) -> Path:
     return _save(fig, path)
 
 
+def compare_scores(
+    scores: dict[str, float], path: str | os.PathLike, *, metric: str, title: str = ""
+) -> Path:
+    """One bar per model (ensemble members against the ensemble, teacher against
+    students, ...), the value written at the end of each bar."""
+    plt = _pyplot()
+    names = list(scores)
+    values = [scores[n] for n in names]
+    fig, ax = plt.subplots(figsize=(6.5, 0.35 * len(names) + 1.2))
+    colors = ["C1" if i == len(names) - 1 else "C0" for i in range(len(names))]
+    ax.barh(range(len(names)), values, color=colors)
+    ax.set_yticks(range(len(names)), names, fontsize=8)
+    ax.invert_yaxis()
+    low, high = min(values), max(values)
+    pad = max(1e-3, (high - low) * 0.5)
+    ax.set_xlim(low - pad, high + pad)
+    for i, v in enumerate(values):
+        ax.text(v, i, f" {v:.4f}", va="center", fontsize=8)
+    ax.set_xlabel(metric)
+    ax.set_title(title or metric)
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
 def conv_filters(kernel, path: str | os.PathLike, *, title: str = "") -> Path:
     """First-layer conv filters, ``kernel`` of shape (kh, kw, in, out): one tile per
     output filter (RGB when the input has 3 channels, else the mean over inputs)."""

@@ -1,0 +1,126 @@
+"""Knowledge distillation: train a small student to match a large teacher (often an
+ensemble, ``zoo.ensemble``) that is too costly to serve.
+
+``Distiller`` is a ``keras.Model`` with its own ``train_step`` (TensorFlow backend) and
+``test_step``. Each step the frozen teacher's logits are softened by ``temperature``
+and the student learns from both targets (Hinton et al., 2015)::
+
+    loss = alpha * hard(y, student) + (1 - alpha) * T^2 * KL(softmax(t / T) || softmax(s / T))
+
+(the T^2 keeps the soft gradients' scale as T changes). A binary (one-logit) model uses
+sigmoids in place of softmaxes; regression matches the teacher's predictions with the
+mean squared error. The student's own L1/L2 penalties are added. ``call`` is the
+student, so ``evaluate`` and ``predict`` score it; it exports alone::
+
+    distiller = Distiller(teacher, student, temperature=4.0, alpha=0.1)
+    distiller.compile(optimizer="adam", metrics=["accuracy"])
+    distiller.fit(x, y, validation_data=(xv, yv), epochs=30)
+    export_and_verify(distiller.student, loaded, run_dir)
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+
+class Distiller(keras.Model):
+    """``teacher`` (frozen; logits) distilled into ``student`` (logits), see module doc.
+    ``task`` is "classification" (default) or "regression"."""
+
+    def __init__(
+        self,
+        teacher: keras.Model,
+        student: keras.Model,
+        *,
+        temperature: float = 4.0,
+        alpha: float = 0.1,
+        task: str = "classification",
+        **kwargs,
+    ):
+        super().__init__(name=kwargs.pop("name", "distiller"), **kwargs)
+        if temperature <= 0:
+            raise ValueError(f"temperature={temperature}: must be > 0 (1 is no softening).")
+        if not 0.0 <= alpha <= 1.0:
+            raise ValueError(f"alpha={alpha}: the weight of the hard-label loss, in [0, 1].")
+        if teacher.output_shape[1:] != student.output_shape[1:]:
+            raise ValueError(
+                f"teacher gives {teacher.output_shape}, student {student.output_shape}: "
+                "they must predict the same outputs."
+            )
+        if task not in ("classification", "regression"):
+            raise ValueError(f"task={task!r}: 'classification' or 'regression'.")
+        self.teacher = teacher
+        self.student = student
+        self.teacher.trainable = False
+        self.temperature = float(temperature)
+        self.alpha = float(alpha)
+        self.task = task
+        self.hard_tracker = keras.metrics.Mean(name="hard_loss")
+        self.soft_tracker = keras.metrics.Mean(name="soft_loss")
+
+    def call(self, x, training=False):
+        return self.student(x, training=training)
+
+    def compile(self, optimizer="adam", metrics=None, **kwargs):
+        """Like ``Model.compile``; the loss is the distillation loss, so ``loss`` is
+        refused. ``metrics`` score the student against the true labels."""
+        if "loss" in kwargs:
+            raise ValueError("Distiller builds its own loss (hard + soft); do not pass loss=.")
+        super().compile(optimizer=optimizer, metrics=metrics, **kwargs)
+
+    def _hard(self, y, student_logits):
+        if self.task == "regression":
+            return ops.mean(keras.losses.mean_squared_error(y, student_logits))
+        if student_logits.shape[-1] == 1:
+            y = ops.reshape(ops.cast(y, "float32"), ops.shape(student_logits))
+            return ops.mean(keras.losses.binary_crossentropy(y, student_logits, from_logits=True))
+        return ops.mean(
+            keras.losses.sparse_categorical_crossentropy(y, student_logits, from_logits=True)
+        )
+
+    def _soft(self, teacher_logits, student_logits):
+        t = self.temperature
+        if self.task == "regression":
+            return ops.mean(ops.square(teacher_logits - student_logits))
+        if student_logits.shape[-1] == 1:
+            p = ops.sigmoid(teacher_logits / t)
+            kl = keras.losses.binary_crossentropy(
+                p, student_logits / t, from_logits=True
+            ) - keras.losses.binary_crossentropy(p, teacher_logits / t, from_logits=True)
+            return ops.mean(kl) * t * t
+        log_p = ops.log_softmax(teacher_logits / t, axis=-1)
+        log_q = ops.log_softmax(student_logits / t, axis=-1)
+        kl = ops.sum(ops.exp(log_p) * (log_p - log_q), axis=-1)
+        return ops.mean(kl) * t * t
+
+    def _distill_losses(self, x, y, training):
+        teacher_logits = ops.cast(self.teacher(x, training=False), "float32")
+        student_logits = ops.cast(self.student(x, training=training), "float32")
+        hard = self._hard(y, student_logits)
+        soft = self._soft(teacher_logits, student_logits)
+        total = self.alpha * hard + (1.0 - self.alpha) * soft
+        if self.student.losses:
+            total = total + ops.sum(ops.stack(self.student.losses))
+        return total, hard, soft, student_logits
+
+    def _report(self, x, y, total, hard, soft, logits, sample_weight):
+        self._loss_tracker.update_state(total)
+        self.hard_tracker.update_state(hard)
+        self.soft_tracker.update_state(soft)
+        return self.compute_metrics(x, y, logits, sample_weight=sample_weight)
+
+    def train_step(self, data):
+        import tensorflow as tf
+
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        with tf.GradientTape() as tape:
+            total, hard, soft, logits = self._distill_losses(x, y, training=True)
+        variables = self.student.trainable_variables
+        self.optimizer.apply(tape.gradient(total, variables), variables)
+        return self._report(x, y, total, hard, soft, logits, sample_weight)
+
+    def test_step(self, data):
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        total, hard, soft, logits = self._distill_losses(x, y, training=False)
+        return self._report(x, y, total, hard, soft, logits, sample_weight)
