@@ -92,7 +92,7 @@ def main() -> None:
         metrics=["accuracy"] if task == "classification" else ["mae"],
     )
     stop = keras.callbacks.EarlyStopping(
-        monitor="val_hard_loss", patience=config.patience, restore_best_weights=True
+        monitor="val_hard_loss", mode="min", patience=config.patience, restore_best_weights=True
     )
     history = distiller.fit(
         data.train, validation_data=data.val, epochs=config.epochs, callbacks=[stop], verbose=2

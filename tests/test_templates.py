@@ -43,3 +43,50 @@ def test_template_runs_and_writes_its_run_folder(name, metric, tmp_path):
         "export/saved_model.pb",
     ):
         assert (run / path).exists(), path
+
+
+def test_ensemble_then_distillation_templates(tmp_path):
+    """The ensemble template (two members) writes one exported model; the distillation
+    template takes it as its teacher and ships the student alone."""
+    ens, dist = tmp_path / "ensemble", tmp_path / "distill"
+    done = subprocess.run(
+        [sys.executable, str(TEMPLATES / "ensemble.py"), "--members", "2", "--epochs", "2",
+         "--run-dir", str(ens)],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "over the average member" in done.stdout
+    metrics = json.loads((ens / "metrics.json").read_text())
+    assert len(metrics["members"]) == 2 and "ensemble_gain" in metrics
+    for path in ("members.md", "members.png", "model.keras", "export/saved_model.pb",
+                 "confusion_matrix.png"):  # fmt: skip
+        assert (ens / path).exists(), path
+    done = subprocess.run(
+        [sys.executable, str(TEMPLATES / "distillation.py"), "--teacher",
+         str(ens / "model.keras"), "--epochs", "2", "--run-dir", str(dist)],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    metrics = json.loads((dist / "metrics.json").read_text())
+    assert [m["model"] for m in metrics["models"]] == [
+        "teacher", "student, scratch", "student, distilled",
+    ]  # fmt: skip
+    teacher, student = (m["params"] for m in metrics["models"][::2])
+    assert student < teacher / 4  # the student is the small one, and it is what ships
+    assert (dist / "export" / "saved_model.pb").exists() and (dist / "students.png").exists()
+
+
+def test_fine_tuning_template(tmp_path):
+    run = tmp_path / "run"
+    done = subprocess.run(
+        [sys.executable, str(TEMPLATES / "fine_tuning.py"), "--epochs", "2", "--per-class",
+         "5", "--run-dir", str(run)],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "frozen weights and BN statistics changed: 0 of" in done.stdout
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["frozen_changed"] == [] and metrics["unfrozen"] == ["stage3"]
+    assert set(metrics["scores"]) == {"from scratch", "head only", "fine-tuned"}
+    for path in ("pretrained.keras", "finetune.png", "export/saved_model.pb"):
+        assert (run / path).exists(), path

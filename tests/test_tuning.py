@@ -125,6 +125,7 @@ def test_search_table_plots_resume_and_best_export(tmp_path):
     assert not (tmp_path / "other").exists()
 
 
+@pytest.mark.slow  # the kill-a-worker test below covers the re-queueing in the default run
 def test_search_killed_mid_trial_resumes_without_losing_trials(tmp_path):
     folder = tmp_path / "killed"
     cmd = [
