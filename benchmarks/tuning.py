@@ -13,7 +13,8 @@ Parts (``--parts``, all by default):
   process; trials per hour and the 2-against-1 ratio (target >= 1.7).
 - ``default``: 20 random convnet trials against the untuned default (the image
   template's CONFIG, trained as the template does) on the validation split: data loss
-  and accuracy, and the retrained best against the default on test.
+  and accuracy, and the retrained best against the default on test. Each trial gets
+  the default's budget (100 epochs, early stopping with patience 10); two workers.
 - ``grid``: random against grid search with the same budget (9 trials) over learning
   rate x dropout for the mlp: the best validation loss each finds, and how many
   distinct learning rates each tried (the notes' argument for random search).
@@ -206,8 +207,10 @@ def part_default(trials: int, epochs: int, say) -> dict:
         f"({len(history['loss'])} epochs, {default_s:.0f}s)")  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        result = random_search("digits", "convnet", trials=trials, epochs=epochs, directory=tmp,
-                               seed=config.seed, export=False, say=say)  # fmt: skip
+        # Each trial gets the default's budget (epochs, patience); two workers.
+        result = random_search("digits", "convnet", trials=trials, epochs=config.epochs,
+                               patience=config.patience, directory=tmp, seed=config.seed,
+                               export=False, workers=2, say=say)  # fmt: skip
         search_s = time.perf_counter() - start
         best = result.best
         trial = json.loads(
@@ -218,7 +221,8 @@ def part_default(trials: int, epochs: int, say) -> dict:
         better = sum(r["score"] is not None and r["score"] < d_val[0] for r in result.rows)
     out = {
         "trials": trials,
-        "epochs_per_trial": epochs,
+        "epochs_per_trial": config.epochs,
+        "patience": config.patience,
         "default": {
             "val_data_loss": d_val[0],
             "val_accuracy": d_val[1],
@@ -302,8 +306,8 @@ def main() -> None:
             say("workers: 12 convnet trials of 4 epochs, in-process, 1 worker, 2 workers")
             results[part] = part_workers(12, 4, say)
         elif part == "default":
-            say("default: 20 convnet trials (at most 30 epochs, patience 5) vs the template")
-            results[part] = part_default(20, 30, say)
+            say("default: 20 convnet trials with the template's budget vs the template")
+            results[part] = part_default(20, 0, say)
         elif part == "grid":
             results[part] = part_grid(say)
         out.parent.mkdir(parents=True, exist_ok=True)

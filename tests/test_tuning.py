@@ -117,6 +117,20 @@ def test_search_table_plots_resume_and_best_export(tmp_path):
     again, _ = evaluate_run(folder / "best")  # best/ is a run folder like any other
     assert again.test["accuracy"] == pytest.approx(second.test["accuracy"])
 
+    # The ensemble template takes the search's top trials as its members.
+    ens = tmp_path / "ensemble"
+    template = os.path.join(os.path.dirname(__file__), "..", "templates", "ensemble.py")
+    done = subprocess.run(
+        [sys.executable, template, "--data", "iris", "--model", "mlp", "--from-search",
+         str(folder), "--members", "2", "--run-dir", str(ens)],
+        capture_output=True, text=True, timeout=300,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    members = json.loads((ens / "metrics.json").read_text())["members"]
+    ranked = sorted(rows, key=lambda r: float(r["score"]))  # val_data_loss: lower first
+    assert [m["origin"] for m in members] == [f"trial {r['trial_id']}" for r in ranked[:2]]
+
     # Resuming with another space would mix two searches: refused, nothing touched.
     with pytest.raises(ValueError, match="different space"):
         random_search("iris", trials=3, epochs=3, directory=folder, space=["depth=2"])
