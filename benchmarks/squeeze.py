@@ -31,15 +31,6 @@ TASKS = {"digits": "image_classification", "breast_cancer": "tabular_classificat
 STUDENT = {"width_multiplier": 0.25}
 
 
-def template_config(name: str):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(f"_t_{name}", ROOT / "templates" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.CONFIG
-
-
 def accuracy(model, data) -> float:
     import numpy as np
 
@@ -87,6 +78,7 @@ def distilled(config, data, teacher, seed) -> float:
 
 def run_task(name: str, seeds: list[int], members: int, say) -> dict:
     import numpy as np
+    from accuracy import template_config  # benchmarks/accuracy.py, beside this file
 
     from zoo.ensemble import ensemble
     from zoo.train import load_for

@@ -171,21 +171,15 @@ def part_workers(trials: int, epochs: int, say) -> dict:
 
 
 def part_default(trials: int, epochs: int, say) -> dict:
-    import importlib.util
-
     import keras
     import numpy as np
+    from accuracy import template_config  # benchmarks/accuracy.py, beside this file
 
     from tuning.search import random_search
     from zoo.recipe.checks import init_output_bias
     from zoo.train import build_fn, fit, load_for
 
-    spec = importlib.util.spec_from_file_location(
-        "_t", ROOT / "templates" / "image_classification.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    config, loaded = load_for(module.CONFIG)
+    config, loaded = load_for(template_config("image_classification"))
     keras.utils.set_random_seed(config.seed)
     model = build_fn(config, loaded)()
     init_output_bias(model, loaded.data.y[loaded.indices["train"]])

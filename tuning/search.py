@@ -362,8 +362,7 @@ def random_search(
         say(f"resuming {folder}: {before} finished trial(s) kept, {max(0, trials - before)} to run")
     if role == "chief" or workers:
         spec = {
-            **{k: v for k, v in described.items() if k != "space"},
-            "space": {k: list(v) for k, v in space.items()},
+            **described,
             "trials": int(trials),
             "patience": patience,
             "label": label,
