@@ -212,9 +212,15 @@ def part_peak(say) -> dict:
     frameworks = ["tf", "torch"] if have_torch() else ["tf"]
     out = {}
     for dtype in ("float32", "bfloat16"):
-        out[dtype] = {f: in_fresh_process(dict(kind="peak", framework=f, dtype=dtype)) for f in frameworks}
+        out[dtype] = {
+            f: in_fresh_process(dict(kind="peak", framework=f, dtype=dtype)) for f in frameworks
+        }
         out[dtype]["peak"] = max(v["gflops"] for v in out[dtype].values())
-        say(f"peak {dtype}: " + ", ".join(f"{f} {out[dtype][f]['gflops']:.0f}" for f in frameworks) + " GFLOP/s")
+        say(
+            f"peak {dtype}: "
+            + ", ".join(f"{f} {out[dtype][f]['gflops']:.0f}" for f in frameworks)
+            + " GFLOP/s"
+        )
     return out
 
 
@@ -267,6 +273,7 @@ def throughput_table(rows: list[dict]) -> str:
     ]  # fmt: skip
     body = []
     for r in rows:
+
         def ex(f):
             return f"{r[f]:.1f} (±{100 * r[f + '_spread']:.0f}%)" if f in r else "—"
 

@@ -14,7 +14,7 @@ from torch import nn
 def conv_bn(cin: int, cout: int, k: int, stride: int = 1) -> nn.Sequential:
     return nn.Sequential(
         nn.Conv2d(cin, cout, k, stride, padding=k // 2, bias=False),
-        nn.BatchNorm2d(cout, momentum=0.01, eps=1e-3),
+        nn.BatchNorm2d(cout, momentum=0.1, eps=1e-5),  # zoo's BN settings
     )
 
 

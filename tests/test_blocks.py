@@ -169,3 +169,62 @@ def test_preactivation_basic_block_builds():
     out = blocks.basic_block(inputs, 8, 2, preactivation=True, name="p")
     model = keras.Model(inputs, out)
     assert model.layers[1].name == "p_preact_bn" and model.output_shape == (None, 4, 4, 8)
+
+
+@pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
+def test_fused_batch_norm_matches_keras_batch_normalization(policy):
+    """zoo's BatchNorm (one fused kernel on TensorFlow) gives Keras' outputs, moving
+    statistics and gradients, in training and inference, in float32 and mixed bf16."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.normal(2.0, 3.0, size=(8, 5, 5, 7)).astype("float32"))
+    w = tf.constant(rng.normal(size=(8, 5, 5, 7)).astype("float32"))
+    ref = keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, dtype=policy)
+    ours = blocks.BatchNorm(momentum=0.9, epsilon=1e-5, dtype=policy)
+    ref.build(x.shape)
+    ours.build(x.shape)
+    ref.gamma.assign(rng.uniform(0.5, 1.5, 7))
+    ref.beta.assign(rng.normal(size=7))
+    ours.set_weights(ref.get_weights())
+    tol = 1e-5 if policy == "float32" else 2e-2
+    for _ in range(2):  # two steps: the moving averages move
+        with tf.GradientTape(persistent=True) as tape:
+            tape.watch(x)
+            loss_ref = tf.reduce_sum(tf.cast(ref(x, training=True), "float32") * w)
+            loss_ours = tf.reduce_sum(tf.cast(ours(x, training=True), "float32") * w)
+        for a, b in zip(
+            tape.gradient(loss_ref, [x, ref.gamma, ref.beta]),
+            tape.gradient(loss_ours, [x, ours.gamma, ours.beta]),
+            strict=True,
+        ):
+            np.testing.assert_allclose(b, a, rtol=tol, atol=tol * np.abs(a).max())
+    for a, b in zip(ref.get_weights(), ours.get_weights(), strict=True):
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        np.float32(ours(x, training=False)), np.float32(ref(x, training=False)), atol=tol
+    )
+
+
+def test_fused_batch_norm_is_one_fused_kernel_and_serializes(tmp_path):
+    """The conv blocks' BN really takes the fused path (a silent fallback to Keras' op
+    chain would pass the equivalence test and lose the speed), and saves and loads."""
+    import tensorflow as tf
+
+    inputs = keras.Input((6, 6, 3))
+    model = keras.Model(inputs, blocks.conv_bn_act(inputs, 4, name="c"))
+    bn = model.get_layer("c_bn")
+    assert isinstance(bn, blocks.BatchNorm)
+    assert isinstance(bn, keras.layers.BatchNormalization)  # freezing code keeps working
+    graph = (
+        tf.function(lambda t: model(t, training=True))
+        .get_concrete_function(tf.TensorSpec((2, 6, 6, 3)))
+        .graph.as_graph_def()
+    )
+    ops_used = {node.op for node in graph.node}
+    assert "FusedBatchNormV3" in ops_used and "Mean" not in ops_used
+    x = np.random.default_rng(1).normal(size=(2, 6, 6, 3)).astype("float32")
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
+    assert type(loaded.get_layer("c_bn")) is blocks.BatchNorm
+    np.testing.assert_allclose(loaded(x), model(x), atol=1e-6)
