@@ -34,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -88,15 +89,14 @@ def keras_model(framework: str, name: str, precision: str):
     import keras
 
     shape, classes, _, _ = SHAPES[name]
-    keras.config.set_dtype_policy(precision)
-    if framework == "keras":
-        model = keras.applications.ResNet50(
-            weights=None, input_shape=shape, classes=classes, classifier_activation=None
-        )
-    else:
+    if framework == "zoo":
         from zoo import create_model
 
-        model = create_model(name, input_shape=shape, num_classes=classes)
+        return create_model(name, input_shape=shape, num_classes=classes, precision=precision)
+    keras.config.set_dtype_policy(precision)
+    model = keras.applications.ResNet50(
+        weights=None, input_shape=shape, classes=classes, classifier_activation=None
+    )
     keras.config.set_dtype_policy("float32")
     return model
 
@@ -146,7 +146,6 @@ def one_throughput(
 
 def _torch_throughput(name, precision, mode, x, y, steps, warmup) -> dict:
     import torch
-
     import torch_resnet
 
     torch.manual_seed(1)
@@ -266,6 +265,18 @@ def part_throughput(say, models, rounds: int, steps: dict, peak: dict | None) ->
     return rows
 
 
+def _ex(r: dict, f: str) -> str:
+    return f"{r[f]:.1f} (±{100 * r[f + '_spread']:.0f}%)" if f in r else "—"
+
+
+def _ratio(r: dict, f: str) -> str:
+    return f"{r['zoo'] / r[f]:.2f}x" if f in r else "—"
+
+
+def _mfu(r: dict, f: str) -> str:
+    return f"{100 * r[f + '_mfu']:.1f}%" if f + "_mfu" in r else "—"
+
+
 def throughput_table(rows: list[dict]) -> str:
     header = [
         "model", "precision", "mode", "zoo ex/s", "keras.applications ex/s", "PyTorch ex/s",
@@ -273,19 +284,10 @@ def throughput_table(rows: list[dict]) -> str:
     ]  # fmt: skip
     body = []
     for r in rows:
-
-        def ex(f):
-            return f"{r[f]:.1f} (±{100 * r[f + '_spread']:.0f}%)" if f in r else "—"
-
-        def ratio(f):
-            return f"{r['zoo'] / r[f]:.2f}x" if f in r else "—"
-
-        def mfu(f):
-            return f"{100 * r[f + '_mfu']:.1f}%" if f + "_mfu" in r else "—"
-
         body.append(
-            [r["model"], r["precision"], r["mode"], ex("zoo"), ex("keras"), ex("torch"),
-             ratio("keras"), ratio("torch"), mfu("zoo"), mfu("keras"), mfu("torch")]
+            [r["model"], r["precision"], r["mode"], _ex(r, "zoo"), _ex(r, "keras"),
+             _ex(r, "torch"), _ratio(r, "keras"), _ratio(r, "torch"), _mfu(r, "zoo"),
+             _mfu(r, "keras"), _mfu(r, "torch")]
         )  # fmt: skip
     return markdown_table(header, body)
 
@@ -302,11 +304,273 @@ def peak_table(peak: dict) -> str:
     )
 
 
+# ------------------------------------------------------------- small models
+#: model -> (data, epochs of the fixed budget, input side it trains at)
+BUDGETS = {
+    "convnet": ("digits", 20, None),
+    "mlp": ("breast_cancer", 40, None),
+    "cifar_resnet20": ("digits", 10, 32),
+    "resnet50": ("digits", 4, 32),
+}
+
+
+def _arrays(data: str, side: int | None, seed: int):
+    """Train and test arrays of ``data`` (the loader's stratified splits), images
+    resized to ``side`` when given (ResNet-50 needs at least 32x32)."""
+    import tensorflow as tf
+
+    from zoo.train import TrainConfig, load_for
+
+    _, loaded = load_for(TrainConfig(data=data, seed=seed))
+    (xtr, ytr), (xte, yte) = loaded.arrays("train"), loaded.arrays("test")
+    if side:
+        xtr = tf.image.resize(xtr, (side, side)).numpy()
+        xte = tf.image.resize(xte, (side, side)).numpy()
+    return xtr, ytr, xte, yte, loaded.info
+
+
+def part_precision(say, models, seeds=(1, 2)) -> list[dict]:
+    """Test accuracy and training seconds after the same fixed budget (Adam 3e-4 with
+    zoo's output-bias start... the template settings, no early stopping), float32
+    against mixed_bfloat16, per model; the mean over ``seeds``."""
+    import keras
+    import numpy as np
+
+    from zoo import create_model
+    from zoo.optim import compile_model
+    from zoo.recipe.checks import init_output_bias
+
+    rows = []
+    for name in models:
+        data, epochs, side = BUDGETS[name]
+        row = {"model": name, "data": data, "epochs": epochs, "side": side}
+        for precision in PRECISIONS:
+            accs, secs = [], []
+            for seed in seeds:
+                xtr, ytr, xte, yte, info = _arrays(data, side, seed)
+                keras.utils.set_random_seed(seed)
+                model = create_model(
+                    name,
+                    input_shape=xtr.shape[1:],
+                    num_classes=info.num_classes,
+                    precision=precision,
+                )
+                compile_model(model, info.task)
+                init_output_bias(model, ytr)
+                model.fit(xtr, ytr, batch_size=32, epochs=1, verbose=0)  # trace, warm up
+                start = time.perf_counter()
+                model.fit(xtr, ytr, batch_size=32, epochs=epochs - 1, verbose=0)
+                secs.append((time.perf_counter() - start) / (epochs - 1))
+                accs.append(model.evaluate(xte, yte, verbose=0, return_dict=True)["accuracy"])
+            row[precision] = {
+                "accuracy": float(np.mean(accs)),
+                "accuracies": [float(a) for a in accs],
+                "seconds_per_epoch": median(secs),
+            }
+        f32, b16 = row["float32"], row["mixed_bfloat16"]
+        row["speedup"] = f32["seconds_per_epoch"] / b16["seconds_per_epoch"]
+        row["accuracy_change"] = b16["accuracy"] - f32["accuracy"]
+        row["pick"] = (
+            "mixed_bfloat16" if row["speedup"] >= 1.1 and row["accuracy_change"] >= -0.005
+            else "float32"
+        )  # fmt: skip
+        rows.append(row)
+        say(
+            f"precision {name}: float32 {f32['accuracy']:.4f} in {f32['seconds_per_epoch']:.2f} "
+            f"s/epoch, mixed_bfloat16 {b16['accuracy']:.4f} in {b16['seconds_per_epoch']:.2f} "
+            f"s/epoch: pick {row['pick']}"
+        )
+    return rows
+
+
+def precision_table(rows: list[dict]) -> str:
+    body = [
+        [r["model"], r["data"] + (f" at {r['side']}x{r['side']}" if r["side"] else ""),
+         r["epochs"], f"{r['float32']['accuracy']:.4f}", f"{r['mixed_bfloat16']['accuracy']:.4f}",
+         f"{r['float32']['seconds_per_epoch']:.2f}",
+         f"{r['mixed_bfloat16']['seconds_per_epoch']:.2f}", f"{r['speedup']:.2f}x", r["pick"]]
+        for r in rows
+    ]  # fmt: skip
+    return markdown_table(
+        ["model", "data", "epochs", "acc float32", "acc mixed_bf16", "s/epoch float32",
+         "s/epoch mixed_bf16", "bf16 speed-up", "default"],
+        body,
+    )  # fmt: skip
+
+
+#: the templates' small models: (label, template, model)
+SMALL = (
+    ("digits convnet", "image_classification"),
+    ("breast_cancer mlp", "tabular_classification"),
+)
+
+
+def epoch_timer():
+    """A Keras callback whose ``times`` are the seconds of each epoch."""
+    import keras
+
+    class EpochTimes(keras.callbacks.Callback):
+        times: list[float] = []
+
+        def on_train_begin(self, logs=None):
+            self.times = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.times.append(time.perf_counter() - self.start)
+
+    return EpochTimes()
+
+
+def part_steps(say, peak: dict | None, values=(1, 8, 32), epochs: int = 6) -> list[dict]:
+    """Training steps/s of the templates' small models over their own input pipelines,
+    per ``steps_per_execution``, in alternating order; the FLOP-limited step time is
+    6 x MACs x batch over the float32 peak."""
+    import keras
+    from accuracy import template_config  # benchmarks/accuracy.py, beside this file
+
+    from zoo import count_macs
+    from zoo.train import build_fn, load_for
+
+    rows = []
+    for label, template in SMALL:
+        base = template_config(template)
+        config, loaded = load_for(base)
+        steps = len(loaded.train)
+        per = {v: [] for v in values}
+        macs = None
+        for r in range(2):
+            for v in values if r == 0 else values[::-1]:
+                keras.utils.set_random_seed(1)
+                model = build_fn(replace(config, steps_per_execution=v), loaded)()
+                macs = count_macs(model)
+                timer = epoch_timer()
+                model.fit(loaded.train, epochs=epochs, verbose=0, callbacks=[timer])
+                per[v].append(steps / median(timer.times[1:]))  # the first epoch traces
+        limit = 6 * macs * config.batch_size / (peak["float32"]["peak"] * 1e9) if peak else None
+        for v in values:
+            row = {
+                "model": label,
+                "batch": config.batch_size,
+                "steps_per_epoch": steps,
+                "steps_per_execution": v,
+                "steps_per_s": median(per[v]),
+                "spread": spread(per[v]),
+                "flop_limited_ms": 1000 * limit if limit else None,
+            }
+            rows.append(row)
+            say(f"steps {label} steps_per_execution={v}: {row['steps_per_s']:.0f} steps/s")
+    return rows
+
+
+def steps_table(rows: list[dict]) -> str:
+    body = []
+    for r in rows:
+        ms = 1000 / r["steps_per_s"]
+        limit = r["flop_limited_ms"]
+        base = next(
+            b["steps_per_s"] for b in rows
+            if b["model"] == r["model"] and b["steps_per_execution"] == 1
+        )  # fmt: skip
+        body.append(
+            [r["model"], r["batch"], r["steps_per_execution"],
+             f"{r['steps_per_s']:.0f} (±{100 * r['spread']:.0f}%)",
+             f"{r['steps_per_s'] / base:.2f}x",
+             f"{ms:.2f}", f"{limit:.4f}" if limit else "—",
+             f"{ms / limit:.0f}x" if limit else "—"]
+        )  # fmt: skip
+    return markdown_table(
+        ["model", "batch", "steps_per_execution", "steps/s", "vs 1", "ms/step",
+         "FLOP-limited ms/step", "step / FLOP limit"],
+        body,
+    )  # fmt: skip
+
+
+def part_tta(say, target: float = 0.99) -> dict:
+    """Seconds from the start of training until the test accuracy (read after every
+    epoch) first reaches ``target``, with ``zoo recipe``'s training defaults, and the
+    wall time of the whole ``zoo recipe`` command (checks, report, export included)."""
+    import keras
+
+    from zoo.recipe.checks import init_output_bias
+    from zoo.train import TrainConfig, build_fn, fit, load_for
+
+    config, loaded = load_for(TrainConfig())
+    keras.utils.set_random_seed(config.seed)
+    model = build_fn(config, loaded)()
+    init_output_bias(model, loaded.data.y[loaded.indices["train"]])
+    marks = []
+
+    class TestAccuracy(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.start = time.perf_counter()
+            self.paused = 0.0
+
+        def on_epoch_end(self, epoch, logs=None):
+            t = time.perf_counter()
+            acc = self.model.evaluate(loaded.test, verbose=0, return_dict=True)["accuracy"]
+            self.paused += time.perf_counter() - t  # reading test accuracy is not training
+            marks.append((epoch + 1, t - self.start - self.paused, float(acc)))
+
+    with tempfile.TemporaryDirectory() as tmp:
+        _, seconds = fit(model, loaded, config, Path(tmp), extra=[TestAccuracy()], verbose=0)
+    reached = next(((e, s, a) for e, s, a in marks if a >= target), None)
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        proc = subprocess.run(
+            [sys.executable, "-m", "zoo.cli", "recipe", "--run-dir", f"{tmp}/run"],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+        )
+        recipe_seconds = time.perf_counter() - start
+        metrics = Path(tmp, "run", "metrics.json")
+        recipe_test = (
+            json.loads(metrics.read_text()).get("test", {}).get("accuracy")
+            if metrics.exists() else None
+        )  # fmt: skip
+    out = {
+        "model": config.model,
+        "target": target,
+        "epochs_run": len(marks),
+        "train_seconds": seconds,
+        "reached_epoch": reached[0] if reached else None,
+        "reached_seconds": reached[1] if reached else None,
+        "final_test_accuracy": marks[-1][2] if marks else None,
+        "recipe_seconds": recipe_seconds,
+        "recipe_rc": proc.returncode,
+        "recipe_test_accuracy": recipe_test,
+        "curve": marks,
+    }
+    say(
+        f"tta: {target:.0%} test accuracy after {out['reached_seconds']} s (epoch "
+        f"{out['reached_epoch']}); whole `zoo recipe` {recipe_seconds:.1f} s"
+    )
+    return out
+
+
+def tta_table(r: dict) -> str:
+    reached = (
+        f"{r['reached_seconds']:.1f} s (epoch {r['reached_epoch']})"
+        if r["reached_seconds"] is not None else "not reached"
+    )  # fmt: skip
+    return markdown_table(
+        ["model", "target", "time to target (training only)", "epochs run (early stop)",
+         "training s", "final test acc", "whole `zoo recipe` s", "its test acc"],
+        [[r["model"], f"{r['target']:.0%}", reached, r["epochs_run"], f"{r['train_seconds']:.1f}",
+          f"{r['final_test_accuracy']:.4f}", f"{r['recipe_seconds']:.1f}",
+          f"{r['recipe_test_accuracy']:.4f}" if r["recipe_test_accuracy"] else "—"]],
+    )  # fmt: skip
+
+
 # ------------------------------------------------------------------------- main
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--parts", default=",".join(PARTS))
     p.add_argument("--models", default="resnet50,cifar_resnet20")
+    p.add_argument("--precision-models", default=",".join(BUDGETS))
     p.add_argument("--rounds", type=int, default=2, help="alternating rounds per comparison")
     p.add_argument("--steps", type=int, default=None, help="timed steps (default per model)")
     p.add_argument("--out", default=None, help="JSON path (default benchmarks/results/speed.json)")
@@ -337,6 +601,21 @@ def main() -> None:
         steps = {m: args.steps or (8 if m == "resnet50" else 20) for m in models}
         results["throughput"] = part_throughput(say, models, args.rounds, steps, results["peak"])
         md.append("Throughput:\n\n" + throughput_table(results["throughput"]))
+    if "precision" in parts:
+        names = args.precision_models.split(",")
+        results["precision"] = part_precision(say, names)
+        md.append(
+            "Precision, same fixed budget (mean over seeds 1-2):\n\n"
+            + precision_table(results["precision"])
+        )
+    if "steps" in parts:
+        if "peak" not in results:
+            results["peak"] = part_peak(say)
+        results["steps"] = part_steps(say, results["peak"])
+        md.append("Small models, steps_per_execution:\n\n" + steps_table(results["steps"]))
+    if "tta" in parts:
+        results["tta"] = part_tta(say)
+        md.append("Time to accuracy, digits:\n\n" + tta_table(results["tta"]))
     markdown = header_line(info) + "\n\n" + "\n\n".join(md)
     print("\n" + markdown)
     out = write_result("speed", info, results, markdown, args.out)

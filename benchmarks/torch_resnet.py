@@ -39,7 +39,9 @@ class ResNet50(nn.Module):
         super().__init__()
         self.stem = conv_bn(3, 64, 7, 2)
         layers, cin = [], 64
-        for width, count, stride in zip((64, 128, 256, 512), (3, 4, 6, 3), (1, 2, 2, 2)):
+        for width, count, stride in zip(
+            (64, 128, 256, 512), (3, 4, 6, 3), (1, 2, 2, 2), strict=True
+        ):
             for b in range(count):
                 layers.append(Bottleneck(cin, width, stride if b == 0 else 1))
                 cin = width * 4
@@ -72,7 +74,7 @@ class CifarResNet20(nn.Module):
         super().__init__()
         self.stem = conv_bn(3, 16, 3)
         layers, cin = [], 16
-        for width, stride in zip((16, 32, 64), (1, 2, 2)):
+        for width, stride in zip((16, 32, 64), (1, 2, 2), strict=True):
             for b in range(3):
                 layers.append(Basic(cin, width, stride if b == 0 else 1))
                 cin = width

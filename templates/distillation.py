@@ -20,6 +20,7 @@ from pathlib import Path
 
 import keras
 
+import zoo
 from zoo.distill import Distiller
 from zoo.ensemble import ensemble
 from zoo.evaluation import evaluate
@@ -73,7 +74,7 @@ def main() -> None:
 
     # 1. The teacher: a saved model, or an ensemble trained here.
     if a.teacher:
-        teacher = keras.models.load_model(a.teacher)
+        teacher = zoo.load_model(a.teacher)
     else:
         members = [train(config, data, run / f"teacher{s}", s) for s in range(1, a.members + 1)]
         teacher = ensemble(members, task=task) if len(members) > 1 else members[0]

@@ -79,3 +79,40 @@ def test_reading_the_registry_imports_no_tensorflow():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_precision_builds_mixed_layers_with_float32_logits_and_restores_the_policy():
+    import keras
+
+    model = create_model("tiny_convnet", precision="mixed_bfloat16")
+    assert keras.config.dtype_policy().name == "float32"  # left as it was
+    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert convs and all(layer.compute_dtype == "bfloat16" for layer in convs)
+    assert all(layer.variable_dtype == "float32" for layer in convs)
+    assert model.output.dtype == "float32"
+    assert create_model("tiny_convnet").layers[1].compute_dtype == "float32"  # the default
+    assert model_info("tiny_convnet")["precision"] in ("float32", "mixed_bfloat16")
+    with pytest.raises(ValueError, match="precision='bf16' must be one of"):
+        create_model("tiny_convnet", precision="bf16")
+
+
+def test_load_model_registers_zoo_layers_in_a_fresh_process(tmp_path):
+    """Plain ``keras.saving.load_model`` cannot find zoo's layers in a process that has
+    not imported them; ``zoo.load_model`` can, with safe mode on."""
+    model = create_model("cifar_resnet20", input_shape=(8, 8, 1))  # BatchNorm, ZeroPadShortcut
+    model.save(tmp_path / "m.keras")
+    code = (
+        "import sys, zoo\n"
+        "m = zoo.load_model(sys.argv[1])\n"
+        "print(type(m.get_layer('conv1_bn')).__name__, m.count_params())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "m.keras")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["BatchNorm", str(model.count_params())]
+    with pytest.raises(FileNotFoundError, match="no such model file"):
+        __import__("zoo").load_model(tmp_path / "missing.keras")

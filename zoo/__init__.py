@@ -4,7 +4,14 @@ Importing ``zoo`` is cheap: TensorFlow and Keras load only when a model is built
 trained.
 """
 
-from zoo.registry import count_macs, count_params, create_model, list_models, model_info
+from zoo.registry import (
+    count_macs,
+    count_params,
+    create_model,
+    list_models,
+    load_model,
+    model_info,
+)
 
 __version__ = "0.1.0"
 
@@ -15,6 +22,7 @@ __all__ = [
     "create_model",
     "evaluate",
     "list_models",
+    "load_model",
     "model_info",
 ]
 

@@ -36,6 +36,57 @@ def _cmd_models(args) -> int:
     return 0
 
 
+def _benchmarks_dir():
+    """The source checkout's ``benchmarks/`` folder (``ZOO_BENCHMARKS`` overrides)."""
+    from pathlib import Path
+
+    import zoo
+
+    folder = Path(
+        os.environ.get("ZOO_BENCHMARKS") or Path(zoo.__file__).parent.parent / "benchmarks"
+    )
+    if not (folder / "common.py").exists():
+        raise ValueError(
+            f"no benchmarks folder at {folder}: the benchmarks are scripts in the source "
+            "checkout; install with `pip install -e .` from a clone, or set ZOO_BENCHMARKS "
+            "to its benchmarks/ folder."
+        )
+    return folder
+
+
+def _cmd_bench(args) -> int:
+    import subprocess
+
+    folder = _benchmarks_dir()
+    scripts = {
+        p.stem: p
+        for p in sorted(folder.glob("*.py"))
+        if p.stem not in ("common", "report", "torch_resnet") and not p.stem.startswith("_")
+    }
+    if not args.name:
+        print("benchmarks (zoo bench NAME [ARGS...]; each script's --help tells its options):")
+        for name, path in scripts.items():
+            first = ""
+            for line in path.read_text().splitlines():
+                if line.strip().strip('"'):
+                    first = line.strip().strip('"')
+                    break
+            print(f"  {name:<14} {first}")
+        print(f"results: {folder / 'results'}; page: {folder.parent / 'docs' / 'benchmarks.md'}")
+        return 0
+    if args.name != "docs":
+        if args.name not in scripts:
+            raise ValueError(
+                f"unknown benchmark {args.name!r}; choose from {', '.join(scripts)} "
+                "(or `docs` to rebuild docs/benchmarks.md only)."
+            )
+        code = subprocess.call([sys.executable, str(scripts[args.name]), *args.args])
+        if code:
+            print(f"zoo bench: {args.name} exited with {code}; docs not rebuilt", file=sys.stderr)
+            return code
+    return subprocess.call([sys.executable, str(folder / "report.py")])
+
+
 def _image_size(text: str | None):
     if not text:
         return None
@@ -370,6 +421,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", help="a run folder written by zoo recipe, zoo train or a template")
     _format_args(p)
     p.set_defaults(func=_cmd_export)
+
+    p = sub.add_parser(
+        "bench",
+        help="run a benchmark from benchmarks/ (speed, accuracy, tuning, ...) and rebuild "
+        "docs/benchmarks.md; with no name, list them",
+    )
+    p.add_argument("name", nargs="?", default=None, help="a benchmark, or docs")
+    p.add_argument("args", nargs=argparse.REMAINDER, help="passed to the benchmark script")
+    p.set_defaults(func=_cmd_bench)
 
     p = sub.add_parser("compare", help="the test figures of several runs side by side")
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")

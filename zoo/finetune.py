@@ -30,6 +30,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from zoo.registry import load_model
+
 BACKBONE = "backbone"
 _STAGE = re.compile(r"^(stage\d+|block\d+|head_fc\d+)")
 
@@ -47,7 +49,7 @@ def _load(checkpoint) -> keras.Model:
             raise FileNotFoundError(f"{checkpoint}: no model.keras or best.keras in this folder.")
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such checkpoint; give a .keras file or a run folder.")
-    return keras.models.load_model(path, compile=False)
+    return load_model(path, compile=False)
 
 
 def logits_layer(model: keras.Model) -> keras.layers.Layer:

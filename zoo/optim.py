@@ -86,6 +86,7 @@ def compile_model(
     clipnorm: float | None = None,
     jit_compile: bool | str = False,
     data_loss_metric: bool = False,
+    steps_per_execution: int = 1,
 ):
     """Compile a logits ``model`` for ``task``: the loss (default: sparse
     cross-entropy, binary cross-entropy for one output, MSE for regression), the
@@ -93,7 +94,9 @@ def compile_model(
     is slower than plain TensorFlow on CPUs. ``data_loss_metric`` also logs
     ``data_loss``: the loss without the regularization penalties that ``loss``
     includes, so that models with different L1/L2 strengths compare fairly (the
-    tuner's objective). Returns the model."""
+    tuner's objective). ``steps_per_execution`` runs that many training steps per
+    call into TensorFlow (batch-level callbacks then see every N-th step). Returns
+    the model."""
     import keras
 
     if task not in ("classification", "regression"):
@@ -118,6 +121,7 @@ def compile_model(
         loss=loss_fn,
         metrics=metrics,
         jit_compile=jit_compile,
+        steps_per_execution=steps_per_execution,
     )
     return model
 

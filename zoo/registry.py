@@ -27,6 +27,9 @@ class ModelSpec:
     macs: int  # forward multiply-accumulates of convs and dense layers, one example
     source: str  # where the parameter count comes from
     kwargs: dict[str, Any] = field(default_factory=dict)
+    # the dtype policy it trains fastest in without losing accuracy on this project's
+    # CPU benchmark (benchmarks/speed.py, "precision"): "float32" or "mixed_bfloat16"
+    precision: str = "float32"
 
     @property
     def flops(self) -> int:
@@ -186,6 +189,7 @@ def model_info(name: str) -> dict[str, Any]:
         "input_shape": spec.input_shape,
         "num_classes": spec.num_classes,
         "source": spec.source,
+        "precision": spec.precision,
     }
 
 
@@ -196,15 +200,26 @@ def builder(name: str):
     return getattr(importlib.import_module(f"zoo.models.{module}"), function), spec
 
 
-def create_model(name: str, **overrides):
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+
+
+def create_model(name: str, precision: str | None = None, **overrides):
     """Build registered model ``name`` as a fresh ``keras.Model`` that outputs logits.
 
     ``overrides`` go to the family's builder (``input_shape``, ``num_classes``,
     ``regularizer``, ``dropout``, ``include_top``, ``pooling``, ``width_multiplier``, ...);
     unset ones take the registry's defaults. An argument the builder does not take
-    raises ``ValueError`` listing those it does.
+    raises ``ValueError`` listing those it does. ``precision`` is the dtype policy the
+    layers are built with (``"float32"``, ``"mixed_bfloat16"``, ``"mixed_float16"``;
+    None: the model's default, ``model_info(name)["precision"]``); the logits are
+    float32 whatever it is, and the global policy is left as it was.
     """
+    import keras
+
     build, spec = builder(name)
+    precision = precision or spec.precision
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision={precision!r} must be one of {', '.join(PRECISIONS)}.")
     accepted = [p for p in inspect.signature(build).parameters if p not in spec.kwargs]
     unknown = sorted(set(overrides) - set(accepted))
     if unknown:
@@ -217,7 +232,29 @@ def create_model(name: str, **overrides):
     arguments.update(overrides)
     if "name" in accepted and "name" not in overrides:
         arguments["name"] = spec.name
-    return build(**arguments)
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(precision)
+    try:
+        return build(**arguments)
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def load_model(path, *, compile: bool = True, safe_mode: bool = True):
+    """Load a ``.keras`` file written by zoo (a checkpoint, ``model.keras``, an
+    ensemble): ``keras.saving.load_model`` after registering zoo's own layers
+    (``BatchNorm``, ``Maxout``, ``ZeroPadShortcut``, ``CombineMembers``), which plain
+    Keras cannot find by itself. A missing file is a clear error."""
+    from pathlib import Path
+
+    import keras
+
+    import zoo.blocks  # noqa: F401  (registers zoo's layers)
+    import zoo.ensemble  # noqa: F401
+
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{path}: no such model file; give a .keras file zoo wrote.")
+    return keras.saving.load_model(path, compile=compile, safe_mode=safe_mode)
 
 
 def count_params(model) -> int:

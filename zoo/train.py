@@ -40,6 +40,8 @@ class TrainConfig:
     augment: str | None = None
     fold: tuple[int, int] | None = None  # (k, n): test on fold k of n (cross-validation)
     model_kwargs: dict = field(default_factory=dict)  # e.g. {"dropout": 0.2, "hidden": [64]}
+    precision: str | None = None  # None: the model's default (`zoo models` lists it)
+    steps_per_execution: int = 1  # training steps per call into TensorFlow
 
 
 def config_from_json(path: str | Path) -> TrainConfig:
@@ -109,11 +111,17 @@ def build_fn(config: TrainConfig, loaded, **model_kwargs):
             config.model,
             input_shape=info.input_shape,
             num_classes=info.num_classes,
+            precision=config.precision,
             **model_kwargs,
         )
         lr = learning_rate(config.schedule, config.learning_rate, steps)
         return compile_model(
-            model, info.task, optimizer=config.optimizer, learning_rate=lr, loss=config.loss
+            model,
+            info.task,
+            optimizer=config.optimizer,
+            learning_rate=lr,
+            loss=config.loss,
+            steps_per_execution=config.steps_per_execution,
         )
 
     build.total_steps = steps
@@ -190,7 +198,7 @@ def load_run(run_dir: str | Path):
     """A finished run folder's ``(config, loaded data, model, model file)``: the data
     re-read with the run's settings (same seed: same splits and preprocessing
     statistics), the model from ``model.keras`` (else ``best.keras``)."""
-    import keras
+    from zoo.registry import load_model
 
     run = Path(run_dir)
     if not (run / "config.json").exists():
@@ -199,7 +207,7 @@ def load_run(run_dir: str | Path):
     if model_file is None:
         raise ValueError(f"{run} has neither model.keras nor best.keras: did the run finish?")
     config, loaded = load_for(config_from_json(run / "config.json"))
-    return config, loaded, keras.saving.load_model(model_file), model_file
+    return config, loaded, load_model(model_file), model_file
 
 
 def export_run(run_dir: str | Path, formats=("savedmodel",)) -> dict:
