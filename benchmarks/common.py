@@ -59,7 +59,7 @@ def machine(torch: bool = False) -> dict:
             f"intra {tf.config.threading.get_intra_op_parallelism_threads() or 'auto'}, "
             f"inter {tf.config.threading.get_inter_op_parallelism_threads() or 'auto'}"
         ),
-        "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default (on)"),
+        "onednn": _onednn(),
     }
     if torch:
         try:
@@ -70,6 +70,14 @@ def machine(torch: bool = False) -> dict:
         except ImportError:
             info["torch"] = "not installed"
     return info
+
+
+def _onednn() -> str:
+    """Whether this process's TensorFlow runs its oneDNN kernels, and why."""
+    from zoo.backend import ONEDNN_VARIABLE, onednn_enabled
+
+    state = {True: "on", False: "off", None: "unknown"}[onednn_enabled()]
+    return f"{state} ({ONEDNN_VARIABLE}={os.environ.get(ONEDNN_VARIABLE, 'unset')})"
 
 
 def header_line(info: dict) -> str:
@@ -102,6 +110,29 @@ def timed(fn, repeats: int, warmup: int = 1) -> list[float]:
         fn()
         times.append(time.perf_counter() - start)
     return times
+
+
+def steps_within(step_seconds: float, steps: int, budget: float, least: int = 2) -> int:
+    """How many timed steps to take: ``steps``, fewer when they would take longer than
+    ``budget`` seconds (a slow configuration, such as bfloat16 on a CPU without
+    bfloat16 units), but at least ``least``."""
+    return max(least, min(steps, int(budget / max(step_seconds, 1e-9))))
+
+
+def warm_enough(step_seconds: float, budget: float) -> bool:
+    """Whether a configuration this slow has had warm-up enough after two steps (the
+    first traces, the second runs): one step takes over a sixth of ``budget``."""
+    return step_seconds * 6 >= budget
+
+
+def timed_within(fn, steps: int, warmup: int, budget: float) -> list[float]:
+    """``timed`` with up to ``warmup`` untimed calls and the number of timed calls cut
+    to fit ``budget`` seconds, judged from the last warm-up call; a slow ``fn`` gets
+    two warm-up calls only."""
+    last = timed(fn, 1, warmup=1)[0]
+    if not warm_enough(last, budget) and warmup > 2:
+        last = timed(fn, 1, warmup=warmup - 3)[0]
+    return timed(fn, steps_within(last, steps, budget), warmup=0)
 
 
 def markdown_table(header: list[str], rows: list[list]) -> str:

@@ -11,6 +11,8 @@ Parts (``--parts``, all by default):
   round; each figure is the median step over ``--steps`` steps after warm-up, then the
   median over rounds. MFU = 6 x MACs x examples/s for training (2 x for inference)
   over the peak of that precision.
+- ``onednn``: zoo's float32 throughput with TensorFlow's oneDNN kernels off and on
+  (``TF_ENABLE_ONEDNN_OPTS``), the setting ``zoo.backend`` picks.
 - ``precision``: float32 against mixed_bfloat16 per model after the same short,
   fixed training budget on digits (test accuracy next to the seconds), so that speed
   never hides a worse model.
@@ -22,7 +24,7 @@ Parts (``--parts``, all by default):
 Prints Markdown tables, writes ``benchmarks/results/speed.json``; asserts nothing.
 PyTorch is optional (``pip install torch==2.13.0``): without it its columns say so.
 
-    python benchmarks/speed.py [--parts peak,throughput,precision,steps,tta] [--rounds 2]
+    python benchmarks/speed.py [--parts peak,throughput,onednn,precision,steps,tta] [--rounds 2]
 """
 
 from __future__ import annotations
@@ -41,17 +43,24 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (  # noqa: E402  (benchmarks/common.py, beside this file)
+    RESULTS,
     ROOT,
+    command_line,
     header_line,
     machine,
     markdown_table,
     median,
     spread,
+    steps_within,
     timed,
+    timed_within,
+    warm_enough,
     write_result,
 )
 
-PARTS = ("peak", "throughput", "precision", "steps", "tta")
+import zoo  # noqa: E402, F401  (before TensorFlow: zoo's oneDNN default, zoo.backend)
+
+PARTS = ("peak", "throughput", "onednn", "precision", "steps", "tta")
 #: model -> (input shape, classes, training batch, inference batch)
 SHAPES = {
     "resnet50": ((224, 224, 3), 1000, 32, 32),
@@ -67,22 +76,39 @@ def have_torch() -> bool:
 
 
 # ----------------------------------------------------------------- one measurement
-def one_peak(framework: str, dtype: str, n: int = 4096, repeats: int = 9) -> dict:
+def one_peak(framework: str, dtype: str, seconds: float = 0.3, repeats: int = 7) -> dict:
+    """GFLOP/s of a square matmul in ``dtype``, the size grown from 256 until one call
+    takes about ``seconds`` (at most 4096): a CPU without bfloat16 units runs
+    bfloat16 a hundred times slower than float32, and a fixed 4096 would take hours."""
     if framework == "torch":
         import torch
 
         dt = torch.float32 if dtype == "float32" else torch.bfloat16
-        a, b = torch.randn(n, n, dtype=dt), torch.randn(n, n, dtype=dt)
-        times = timed(lambda: a @ b, repeats, warmup=2)
+
+        def make(n):
+            a, b = torch.randn(n, n, dtype=dt), torch.randn(n, n, dtype=dt)
+            return lambda: a @ b
+
     else:
         import tensorflow as tf
 
         dt = tf.float32 if dtype == "float32" else tf.bfloat16
-        a = tf.cast(tf.random.normal((n, n)), dt)
-        b = tf.cast(tf.random.normal((n, n)), dt)
         matmul = tf.function(tf.matmul)
-        times = timed(lambda: matmul(a, b).numpy(), repeats, warmup=2)
-    return {"gflops": 2 * n**3 / median(times) / 1e9}
+
+        def make(n):
+            a = tf.cast(tf.random.normal((n, n)), dt)
+            b = tf.cast(tf.random.normal((n, n)), dt)
+            return lambda: matmul(a, b).numpy()
+
+    n = 256
+    while True:
+        call = make(n)
+        once = timed(call, 1, warmup=1)[0]
+        if once >= seconds or n >= 4096:
+            break
+        n *= 2
+    times = timed(call, repeats, warmup=1)
+    return {"gflops": 2 * n**3 / median(times) / 1e9, "n": n}
 
 
 def keras_model(framework: str, name: str, precision: str):
@@ -102,9 +128,18 @@ def keras_model(framework: str, name: str, precision: str):
 
 
 def one_throughput(
-    framework: str, name: str, precision: str, mode: str, steps: int, warmup: int
+    framework: str,
+    name: str,
+    precision: str,
+    mode: str,
+    steps: int,
+    warmup: int,
+    budget: float = 60.0,
 ) -> dict:
-    """Median seconds per step of one framework/model/precision/mode, in this process."""
+    """Median seconds per step of one framework/model/precision/mode, in this process;
+    fewer than ``steps`` timed steps (at least 2) when they would take longer than
+    ``budget`` seconds, and a single warm-up step when one step takes longer than a
+    sixth of it (bfloat16 on a CPU without bfloat16 units)."""
     import numpy as np
 
     shape, classes, train_batch, infer_batch = SHAPES[name]
@@ -113,7 +148,7 @@ def one_throughput(
     x = rng.normal(size=(batch, *shape)).astype("float32")
     y = rng.integers(0, classes, size=batch)
     if framework == "torch":
-        return _torch_throughput(name, precision, mode, x, y, steps, warmup)
+        return _torch_throughput(name, precision, mode, x, y, steps, warmup, budget)
     import keras
     import tensorflow as tf
 
@@ -123,8 +158,8 @@ def one_throughput(
     model = keras_model(framework, name, precision)
     macs = count_macs(model)
     if mode == "infer":
-        times = timed(lambda: model.predict_on_batch(x), steps, warmup=warmup)
-        return {"seconds": median(times), "batch": batch, "macs": macs}
+        times = timed_within(lambda: model.predict_on_batch(x), steps, warmup, budget)
+        return {"seconds": median(times), "batch": batch, "macs": macs, "steps": len(times)}
     model.compile(
         optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -140,11 +175,16 @@ def one_throughput(
             float(logs["loss"])  # wait for the step
             times.append(time.perf_counter() - self.start)
 
-    model.fit(data, epochs=1, steps_per_epoch=warmup + steps, verbose=0, callbacks=[StepTimes()])
-    return {"seconds": median(times[warmup:]), "batch": batch, "macs": macs}
+    model.fit(data, epochs=1, steps_per_epoch=2, verbose=0, callbacks=[StepTimes()])
+    if not warm_enough(times[-1], budget) and warmup > 2:
+        model.fit(data, epochs=1, steps_per_epoch=warmup - 2, verbose=0, callbacks=[StepTimes()])
+    timed_steps = steps_within(times[-1], steps, budget)
+    del times[:]
+    model.fit(data, epochs=1, steps_per_epoch=timed_steps, verbose=0, callbacks=[StepTimes()])
+    return {"seconds": median(times), "batch": batch, "macs": macs, "steps": len(times)}
 
 
-def _torch_throughput(name, precision, mode, x, y, steps, warmup) -> dict:
+def _torch_throughput(name, precision, mode, x, y, steps, warmup, budget) -> dict:
     import torch
     import torch_resnet
 
@@ -172,9 +212,10 @@ def _torch_throughput(name, precision, mode, x, y, steps, warmup) -> dict:
             loss.backward()
             opt.step()
 
-    times = timed(step, steps, warmup=warmup)
+    times = timed_within(step, steps, warmup, budget)
     return {
         "seconds": median(times),
+        "steps": len(times),
         "batch": len(x),
         "params": torch_resnet.params(model),
         "layout": "channels_last",
@@ -190,15 +231,17 @@ def one(spec: dict) -> dict:
     raise ValueError(kind)
 
 
-def in_fresh_process(spec: dict, timeout: float = 1800) -> dict:
+def in_fresh_process(spec: dict, timeout: float = 1800, env: dict | None = None) -> dict:
     """Run one measurement in a new Python process (no thread pool or allocator state
-    carried over from another framework) and return what it measured."""
+    carried over from another framework), with ``env`` added to this process's
+    environment, and return what it measured."""
     proc = subprocess.run(
         [sys.executable, __file__, "--one", json.dumps(spec)],
         capture_output=True,
         text=True,
         timeout=timeout,
         cwd=ROOT,
+        env={**os.environ, **(env or {})},
     )
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
     if proc.returncode or not lines:
@@ -223,7 +266,15 @@ def part_peak(say) -> dict:
     return out
 
 
-def part_throughput(say, models, rounds: int, steps: dict, peak: dict | None) -> list[dict]:
+def part_throughput(
+    say,
+    models,
+    rounds: int,
+    steps: dict,
+    peak: dict | None,
+    budget: float = 60.0,
+    bf16_rounds: int = 1,
+) -> list[dict]:
     frameworks = ["zoo", "keras", "torch"] if have_torch() else ["zoo", "keras"]
     rows = []
     for name in models:
@@ -232,7 +283,7 @@ def part_throughput(say, models, rounds: int, steps: dict, peak: dict | None) ->
             for mode in ("train", "infer"):
                 per = {f: [] for f in peers}
                 info = {}
-                for r in range(rounds):
+                for r in range(rounds if precision == "float32" else bf16_rounds):
                     order = peers if r % 2 == 0 else peers[::-1]
                     for f in order:
                         got = in_fresh_process(
@@ -244,6 +295,7 @@ def part_throughput(say, models, rounds: int, steps: dict, peak: dict | None) ->
                                 mode=mode,
                                 steps=steps[name],
                                 warmup=3,
+                                budget=budget,
                             )
                         )
                         per[f].append(got["batch"] / got["seconds"])
@@ -296,12 +348,63 @@ def peak_table(peak: dict) -> str:
     rows = []
     for dtype, v in peak.items():
         rows.append(
-            [dtype, f"{v['tf']['gflops']:.0f}",
-             f"{v['torch']['gflops']:.0f}" if "torch" in v else "—", f"{v['peak']:.0f}"]
+            [dtype, f"{v['tf']['gflops']:.0f} (n={v['tf'].get('n', 4096)})",
+             f"{v['torch']['gflops']:.0f} (n={v['torch'].get('n', 4096)})" if "torch" in v
+             else "—", f"{v['peak']:.0f}"]
         )  # fmt: skip
     return markdown_table(
-        ["dtype", "TensorFlow GFLOP/s", "PyTorch GFLOP/s", "peak used for MFU"], rows
+        [
+            "dtype",
+            "TensorFlow GFLOP/s (matmul n)",
+            "PyTorch GFLOP/s (matmul n)",
+            "peak used for MFU",
+        ],
+        rows,
     )
+
+
+def part_onednn(say, models, rounds: int, steps: dict, budget: float) -> list[dict]:
+    """zoo's float32 training and inference throughput with TensorFlow's oneDNN kernels
+    off (``TF_ENABLE_ONEDNN_OPTS=0``: Eigen's convolutions, TensorFlow's own default
+    on CPUs without AVX-512 VNNI / AMX) and on (zoo's default, ``zoo.backend``), in
+    alternating fresh processes."""
+    settings = ("0", "1")
+    rows = []
+    for name in models:
+        for mode in ("train", "infer"):
+            per = {v: [] for v in settings}
+            for r in range(rounds):
+                for v in settings if r % 2 == 0 else settings[::-1]:
+                    spec = dict(
+                        kind="throughput", framework="zoo", name=name, precision="float32",
+                        mode=mode, steps=steps[name], warmup=3, budget=budget,
+                    )  # fmt: skip
+                    got = in_fresh_process(spec, env={"TF_ENABLE_ONEDNN_OPTS": v})
+                    per[v].append(got["batch"] / got["seconds"])
+            row = {"model": name, "mode": mode}
+            for v in settings:
+                row[f"onednn{v}"] = median(per[v])
+                row[f"onednn{v}_spread"] = spread(per[v])
+            row["speedup"] = row["onednn1"] / row["onednn0"]
+            rows.append(row)
+            say(
+                f"onednn {name} {mode}: off {row['onednn0']:.1f} ex/s, on {row['onednn1']:.1f} "
+                f"ex/s ({row['speedup']:.2f}x)"
+            )
+    return rows
+
+
+def onednn_table(rows: list[dict]) -> str:
+    body = [
+        [r["model"], r["mode"], f"{r['onednn0']:.1f} (±{100 * r['onednn0_spread']:.0f}%)",
+         f"{r['onednn1']:.1f} (±{100 * r['onednn1_spread']:.0f}%)", f"{r['speedup']:.2f}x"]
+        for r in rows
+    ]  # fmt: skip
+    return markdown_table(
+        ["model (float32)", "mode", "oneDNN off ex/s", "oneDNN on ex/s (zoo's default)",
+         "on / off"],
+        body,
+    )  # fmt: skip
 
 
 # ------------------------------------------------------------- small models
@@ -329,10 +432,13 @@ def _arrays(data: str, side: int | None, seed: int):
     return xtr, ytr, xte, yte, loaded.info
 
 
-def part_precision(say, models, seeds=(1, 2)) -> list[dict]:
-    """Test accuracy and training seconds after the same fixed budget (Adam 3e-4 with
-    zoo's output-bias start... the template settings, no early stopping), float32
-    against mixed_bfloat16, per model; the mean over ``seeds``."""
+def part_precision(say, models, seeds=(1, 2), slow: float = 3.0) -> list[dict]:
+    """Test accuracy and training seconds per epoch after the same fixed budget (the
+    templates' Adam at 3e-4 with the output bias from the class prior, no early
+    stopping), float32 against mixed_bfloat16, per model; the mean over ``seeds``.
+    A precision whose first timed epoch is over ``slow`` times float32's stops there
+    (it cannot be the pick, and on a CPU without bfloat16 units it would take hours):
+    its speed is measured, its accuracy is not."""
     import keras
     import numpy as np
 
@@ -344,49 +450,66 @@ def part_precision(say, models, seeds=(1, 2)) -> list[dict]:
     for name in models:
         data, epochs, side = BUDGETS[name]
         row = {"model": name, "data": data, "epochs": epochs, "side": side}
-        for precision in PRECISIONS:
-            accs, secs = [], []
-            for seed in seeds:
-                xtr, ytr, xte, yte, info = _arrays(data, side, seed)
+        got = {p: {"accuracies": [], "seconds": []} for p in PRECISIONS}
+        for seed in seeds:
+            xtr, ytr, xte, yte, info = _arrays(data, side, seed)
+            for precision in PRECISIONS:
+                if precision != "float32" and got[precision].get("stopped"):
+                    continue
                 keras.utils.set_random_seed(seed)
                 model = create_model(
-                    name,
-                    input_shape=xtr.shape[1:],
-                    num_classes=info.num_classes,
+                    name, input_shape=xtr.shape[1:], num_classes=info.num_classes,
                     precision=precision,
-                )
+                )  # fmt: skip
                 compile_model(model, info.task)
                 init_output_bias(model, ytr)
-                model.fit(xtr, ytr, batch_size=32, epochs=1, verbose=0)  # trace, warm up
-                start = time.perf_counter()
-                model.fit(xtr, ytr, batch_size=32, epochs=epochs - 1, verbose=0)
-                secs.append((time.perf_counter() - start) / (epochs - 1))
-                accs.append(model.evaluate(xte, yte, verbose=0, return_dict=True)["accuracy"])
+                timer = epoch_timer()
+                model.fit(xtr, ytr, batch_size=32, epochs=2, verbose=0, callbacks=[timer])
+                first = timer.times[1]  # the epoch before it traced
+                if precision != "float32" and first > slow * got["float32"]["seconds"][-1]:
+                    got[precision]["seconds"].append(first)
+                    got[precision]["stopped"] = first / got["float32"]["seconds"][-1]
+                    continue
+                model.fit(xtr, ytr, batch_size=32, epochs=epochs - 2, verbose=0, callbacks=[timer])
+                got[precision]["seconds"].append(median([first, *timer.times]))
+                acc = model.evaluate(xte, yte, verbose=0, return_dict=True)["accuracy"]
+                got[precision]["accuracies"].append(float(acc))
+        for precision in PRECISIONS:
+            accs = got[precision]["accuracies"]
             row[precision] = {
-                "accuracy": float(np.mean(accs)),
-                "accuracies": [float(a) for a in accs],
-                "seconds_per_epoch": median(secs),
+                "accuracy": float(np.mean(accs)) if accs else None,
+                "accuracies": accs,
+                "seconds_per_epoch": median(got[precision]["seconds"]),
+                "stopped": got[precision].get("stopped"),
             }
         f32, b16 = row["float32"], row["mixed_bfloat16"]
         row["speedup"] = f32["seconds_per_epoch"] / b16["seconds_per_epoch"]
-        row["accuracy_change"] = b16["accuracy"] - f32["accuracy"]
+        row["accuracy_change"] = (
+            b16["accuracy"] - f32["accuracy"] if b16["accuracy"] is not None else None
+        )
         row["pick"] = (
-            "mixed_bfloat16" if row["speedup"] >= 1.1 and row["accuracy_change"] >= -0.005
-            else "float32"
+            "mixed_bfloat16" if row["speedup"] >= 1.1 and row["accuracy_change"] is not None
+            and row["accuracy_change"] >= -0.005 else "float32"
         )  # fmt: skip
         rows.append(row)
         say(
-            f"precision {name}: float32 {f32['accuracy']:.4f} in {f32['seconds_per_epoch']:.2f} "
-            f"s/epoch, mixed_bfloat16 {b16['accuracy']:.4f} in {b16['seconds_per_epoch']:.2f} "
-            f"s/epoch: pick {row['pick']}"
+            f"precision {name}: float32 {_acc(f32)} in {f32['seconds_per_epoch']:.2f} s/epoch, "
+            f"mixed_bfloat16 {_acc(b16)} in {b16['seconds_per_epoch']:.2f} s/epoch: "
+            f"pick {row['pick']}"
         )
     return rows
+
+
+def _acc(entry: dict) -> str:
+    if entry["accuracy"] is not None:
+        return f"{entry['accuracy']:.4f}"
+    return f"not trained ({entry['stopped']:.1f}x slower)" if entry.get("stopped") else "—"
 
 
 def precision_table(rows: list[dict]) -> str:
     body = [
         [r["model"], r["data"] + (f" at {r['side']}x{r['side']}" if r["side"] else ""),
-         r["epochs"], f"{r['float32']['accuracy']:.4f}", f"{r['mixed_bfloat16']['accuracy']:.4f}",
+         r["epochs"], _acc(r["float32"]), _acc(r["mixed_bfloat16"]),
          f"{r['float32']['seconds_per_epoch']:.2f}",
          f"{r['mixed_bfloat16']['seconds_per_epoch']:.2f}", f"{r['speedup']:.2f}x", r["pick"]]
         for r in rows
@@ -566,14 +689,66 @@ def tta_table(r: dict) -> str:
 
 
 # ------------------------------------------------------------------------- main
+def merge_rows(old: list[dict], new: list[dict], keys: tuple[str, ...]) -> list[dict]:
+    """``old`` rows with those measured again in ``new`` (same ``keys``) replaced."""
+    fresh = {tuple(r[k] for k in keys) for r in new}
+    return [r for r in old if tuple(r[k] for k in keys) not in fresh] + new
+
+
+#: part -> (title, table function); the order of the page
+TABLES = {
+    "peak": ("Matmul peak (n grown until a call takes 0.3 s, at most 4096)", peak_table),
+    "throughput": ("Throughput", throughput_table),
+    "onednn": ("TensorFlow's oneDNN kernels off and on, zoo float32", onednn_table),
+    "precision": ("Precision, same fixed budget (mean over seeds 1-2)", precision_table),
+    "steps": ("Small models, steps_per_execution", steps_table),
+    "tta": ("Time to accuracy, digits", tta_table),
+}
+
+
+def tables(results: dict, info: dict) -> str:
+    """The Markdown page of every part measured so far, each with its command."""
+    md = [header_line(info)]
+    for part, (title, table) in TABLES.items():
+        if part in results:
+            ran = results.get("commands", {}).get(part)
+            md.append(f"{title}" + (f" (`{ran}`)" if ran else "") + ":\n\n" + table(results[part]))
+    return "\n\n".join(md)
+
+
+def previous(out: Path, info: dict) -> dict:
+    """The results already in ``out`` from this same machine (CPU and cores), so that
+    running one part updates its tables and keeps the others; else nothing."""
+    try:
+        payload = json.loads(out.read_text())
+    except (OSError, ValueError):
+        return {}
+    old = payload.get("machine", {})
+    if (old.get("cpu"), old.get("cores")) != (info["cpu"], info["cores"]):
+        print(f"{out} is from another machine ({old.get('cpu')}): starting afresh", flush=True)
+        return {}
+    return payload.get("results", {})
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--parts", default=",".join(PARTS))
     p.add_argument("--models", default="resnet50,cifar_resnet20")
-    p.add_argument("--precision-models", default=",".join(BUDGETS))
+    p.add_argument("--precision-models", default="convnet,mlp,cifar_resnet20")
     p.add_argument("--rounds", type=int, default=2, help="alternating rounds per comparison")
+    p.add_argument(
+        "--bf16-rounds", type=int, default=1,
+        help="rounds of the mixed_bfloat16 comparisons (slow on CPUs without bfloat16 units)",
+    )  # fmt: skip
     p.add_argument("--steps", type=int, default=None, help="timed steps (default per model)")
+    p.add_argument(
+        "--budget", type=float, default=60.0,
+        help="seconds of timed steps per measurement at most (at least 3 steps are timed)",
+    )  # fmt: skip
     p.add_argument("--out", default=None, help="JSON path (default benchmarks/results/speed.json)")
+    p.add_argument(
+        "--fresh", action="store_true", help="drop the parts measured before; default: keep them"
+    )
     p.add_argument("--one", default=None, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.one:
@@ -593,33 +768,39 @@ def main() -> None:
 
     info = machine(torch=have_torch())
     say(header_line(info))
-    results, md = {}, []
-    if "peak" in parts or "throughput" in parts:
+    out = Path(args.out) if args.out else RESULTS / "speed.json"
+    results = {} if args.fresh else previous(out, info)
+    commands = results.setdefault("commands", {})
+    if "peak" in parts or "throughput" in parts or "steps" in parts:
         results["peak"] = part_peak(say)
-        md.append("Matmul peak (4096x4096):\n\n" + peak_table(results["peak"]))
+        commands["peak"] = command_line()
     if "throughput" in parts:
         steps = {m: args.steps or (8 if m == "resnet50" else 20) for m in models}
-        results["throughput"] = part_throughput(say, models, args.rounds, steps, results["peak"])
-        md.append("Throughput:\n\n" + throughput_table(results["throughput"]))
+        rows = part_throughput(
+            say, models, args.rounds, steps, results["peak"], args.budget, args.bf16_rounds
+        )
+        results["throughput"] = merge_rows(
+            results.get("throughput", []), rows, ("model", "precision", "mode")
+        )
+    if "onednn" in parts:
+        steps = {m: args.steps or (8 if m == "resnet50" else 20) for m in models}
+        rows = part_onednn(say, models, args.rounds, steps, args.budget)
+        results["onednn"] = merge_rows(results.get("onednn", []), rows, ("model", "mode"))
     if "precision" in parts:
         names = args.precision_models.split(",")
-        results["precision"] = part_precision(say, names)
-        md.append(
-            "Precision, same fixed budget (mean over seeds 1-2):\n\n"
-            + precision_table(results["precision"])
-        )
+        rows = part_precision(say, names)
+        results["precision"] = merge_rows(results.get("precision", []), rows, ("model",))
     if "steps" in parts:
-        if "peak" not in results:
-            results["peak"] = part_peak(say)
         results["steps"] = part_steps(say, results["peak"])
-        md.append("Small models, steps_per_execution:\n\n" + steps_table(results["steps"]))
     if "tta" in parts:
         results["tta"] = part_tta(say)
-        md.append("Time to accuracy, digits:\n\n" + tta_table(results["tta"]))
-    markdown = header_line(info) + "\n\n" + "\n\n".join(md)
+    for part in parts:
+        if part in results:
+            commands[part] = command_line()
+    markdown = tables(results, info)
     print("\n" + markdown)
-    out = write_result("speed", info, results, markdown, args.out)
-    print(f"\nwritten: {out}")
+    written = write_result("speed", info, results, markdown, out)
+    print(f"\nwritten: {written}")
 
 
 if __name__ == "__main__":

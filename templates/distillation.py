@@ -13,6 +13,9 @@ The distilled student is saved and exported as a SavedModel taking raw inputs
 (verified in a fresh TensorFlow process); students.md and students.png compare them.
 """
 
+import zoo  # first: it turns on TensorFlow's faster CPU kernels (zoo.backend)
+
+# isort: split
 import argparse
 import json
 from dataclasses import asdict, replace
@@ -20,7 +23,6 @@ from pathlib import Path
 
 import keras
 
-import zoo
 from zoo.distill import Distiller
 from zoo.ensemble import ensemble
 from zoo.evaluation import evaluate

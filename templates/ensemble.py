@@ -15,6 +15,9 @@ SavedModel taking raw inputs (verified in a fresh TensorFlow process). members.m
 members.png put every member's test score beside the ensemble's.
 """
 
+import zoo  # noqa: F401  (first: it turns on TensorFlow's faster CPU kernels, zoo.backend)
+
+# isort: split
 import argparse
 import csv
 import json

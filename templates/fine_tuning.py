@@ -15,6 +15,9 @@ same few examples, for comparison -> evaluate on the target classes' test exampl
 export the fine-tuned model (raw inputs in, verified in a fresh TensorFlow process).
 """
 
+import zoo  # noqa: F401  (first: it turns on TensorFlow's faster CPU kernels, zoo.backend)
+
+# isort: split
 import argparse
 import json
 from dataclasses import asdict, replace

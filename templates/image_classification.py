@@ -9,6 +9,9 @@ with the standard callbacks -> evaluate on test -> plots -> export. Everything l
 a run folder, runs/<name>-<time>/.
 """
 
+import zoo  # noqa: F401  (first: it turns on TensorFlow's faster CPU kernels, zoo.backend)
+
+# isort: split
 import argparse
 import json
 from dataclasses import asdict

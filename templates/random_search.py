@@ -15,6 +15,9 @@ rest run. Everything lands in the search folder: results.md / results.csv (a row
 trial), objective.png, hyperparameters.png, and best/ (retrained, evaluated, exported).
 """
 
+import zoo  # noqa: F401  (first: it turns on TensorFlow's faster CPU kernels, zoo.backend)
+
+# isort: split
 import argparse
 
 from tuning.search import random_search

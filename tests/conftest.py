@@ -5,6 +5,8 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import pytest  # noqa: E402
 
+import zoo  # noqa: E402, F401  (before TensorFlow loads, as a user's import would: zoo.backend)
+
 
 @pytest.fixture(autouse=True)
 def _fresh_keras_state():

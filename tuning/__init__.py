@@ -2,3 +2,5 @@
 
 This package depends on ``zoo``; nothing in ``zoo`` imports it.
 """
+
+import zoo  # noqa: F401  (before Keras Tuner loads TensorFlow: zoo.backend)

@@ -1,10 +1,16 @@
 """zoo: a Keras 3 model zoo and training templates that run the recipe's sanity checks.
 
 Importing ``zoo`` is cheap: TensorFlow and Keras load only when a model is built or
-trained.
+trained. Importing it before TensorFlow turns on TensorFlow's oneDNN CPU kernels where
+TensorFlow would leave them off (``zoo.backend``; ``TF_ENABLE_ONEDNN_OPTS=0`` keeps
+them off).
 """
 
-from zoo.registry import (
+from zoo.backend import prefer_onednn
+
+prefer_onednn()
+
+from zoo.registry import (  # noqa: E402
     count_macs,
     count_params,
     create_model,
