@@ -274,12 +274,13 @@ def part_throughput(
     peak: dict | None,
     budget: float = 60.0,
     bf16_rounds: int = 1,
+    precisions=PRECISIONS,
 ) -> list[dict]:
     frameworks = ["zoo", "keras", "torch"] if have_torch() else ["zoo", "keras"]
     rows = []
     for name in models:
         peers = [f for f in frameworks if f != "keras" or name == "resnet50"]
-        for precision in PRECISIONS:
+        for precision in precisions:
             for mode in ("train", "infer"):
                 per = {f: [] for f in peers}
                 info = {}
@@ -737,6 +738,9 @@ def main() -> None:
     p.add_argument("--precision-models", default="convnet,mlp,cifar_resnet20")
     p.add_argument("--rounds", type=int, default=2, help="alternating rounds per comparison")
     p.add_argument(
+        "--precisions", default=",".join(PRECISIONS), help="precisions of the throughput part"
+    )
+    p.add_argument(
         "--bf16-rounds", type=int, default=1,
         help="rounds of the mixed_bfloat16 comparisons (slow on CPUs without bfloat16 units)",
     )  # fmt: skip
@@ -762,6 +766,11 @@ def main() -> None:
     for m in models:
         if m not in SHAPES:
             raise SystemExit(f"--models: {m!r} unknown; choose from {', '.join(SHAPES)}.")
+    for precision in args.precisions.split(","):
+        if precision not in PRECISIONS:
+            raise SystemExit(
+                f"--precisions: {precision!r} unknown; choose from {', '.join(PRECISIONS)}."
+            )
 
     def say(line):
         print(line, flush=True)
@@ -777,8 +786,9 @@ def main() -> None:
     if "throughput" in parts:
         steps = {m: args.steps or (8 if m == "resnet50" else 20) for m in models}
         rows = part_throughput(
-            say, models, args.rounds, steps, results["peak"], args.budget, args.bf16_rounds
-        )
+            say, models, args.rounds, steps, results["peak"], args.budget, args.bf16_rounds,
+            args.precisions.split(","),
+        )  # fmt: skip
         results["throughput"] = merge_rows(
             results.get("throughput", []), rows, ("model", "precision", "mode")
         )
