@@ -35,6 +35,7 @@ CONFIG = TrainConfig(
     learning_rate=3e-4,  # Adam at 3e-4: the recipe's safe start
     schedule="constant",  # decay only once everything else works
     augment=None,  # e.g. "translate,rotate" once the model overfits (not flips for digits)
+    steps_per_execution=8,  # steps per call into TensorFlow: small models 1.2-1.5x faster
     seed=42,
 )
 

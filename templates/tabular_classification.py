@@ -37,6 +37,7 @@ CONFIG = TrainConfig(
     learning_rate=3e-4,  # Adam at 3e-4: the recipe's safe start
     schedule="constant",  # decay only once everything else works
     label=None,  # the label column of a CSV file (default: "label")
+    steps_per_execution=8,  # steps per call into TensorFlow: small models 1.2-1.5x faster
     seed=42,
 )
 

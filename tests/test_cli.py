@@ -87,9 +87,20 @@ def test_recipe_strict_exits_nonzero_when_a_check_fails(tmp_path, capsys):
 
 
 def test_train_command(tmp_path, capsys):
-    assert main(["train", "wine", "--epochs", "2", "--run-dir", str(tmp_path / "t")]) == 0
+    run = tmp_path / "t"
+    argv = ["train", "wine", "--epochs", "3", "--steps-per-execution", "4", "--run-dir", str(run)]
+    assert main(argv) == 0
     assert "verified in a fresh TensorFlow process" in capsys.readouterr().out
-    assert (tmp_path / "t" / "tensorboard").is_dir()
+    assert (run / "tensorboard").is_dir()
+    config = json.loads((run / "config.json").read_text())
+    assert config["steps_per_execution"] == 4 and config["precision"] is None
+    assert len((run / "history.csv").read_text().splitlines()) == 1 + 3  # every epoch logged
+    bad = ["train", "wine", "--steps-per-execution", "0", "--run-dir", str(tmp_path / "b")]
+    assert main(bad) == 2
+    assert "steps_per_execution=0 must be an integer >= 1" in capsys.readouterr().err
+    assert not (tmp_path / "b").exists()  # refused before anything is written
+    bad = ["train", "wine", "--precision", "bf16", "--run-dir", str(tmp_path / "b")]
+    assert main(bad) == 2 and "precision='bf16' must be one of" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

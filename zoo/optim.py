@@ -101,6 +101,13 @@ def compile_model(
 
     if task not in ("classification", "regression"):
         raise ValueError(f'task={task!r} must be "classification" or "regression".')
+    if isinstance(steps_per_execution, bool) or not (
+        isinstance(steps_per_execution, int) and steps_per_execution >= 1
+    ):
+        raise ValueError(
+            f"steps_per_execution={steps_per_execution!r} must be an integer >= 1 (training "
+            "steps per call into TensorFlow; 1 is Keras' default)."
+        )
     outputs = model.output_shape[-1]
     loss = loss or default_loss(task, outputs)
     loss_fn = get_loss(loss)
