@@ -9,11 +9,15 @@ from pathlib import Path
 from zoo.cli import main
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+# The scripts import each other from their folder; that folder leaves sys.path again
+# at once, or its tuning.py would shadow the tuning package in later tests.
+_path = list(sys.path)
 sys.path.insert(0, str(BENCHMARKS))
-
 import common  # noqa: E402  (benchmarks/common.py)
 import report  # noqa: E402
 import speed  # noqa: E402
+
+sys.path[:] = _path
 
 
 def test_steps_within_cuts_slow_configurations_to_the_budget():
@@ -131,6 +135,13 @@ def test_report_page_lists_each_result_with_its_command(tmp_path):
     assert "## speed: Speed against" in page
     assert "`python benchmarks/speed.py --parts tta` (2026-11-25)" in page
     assert "| a |" in page
+
+
+def test_benchmark_folder_does_not_shadow_the_tuning_package():
+    import tuning
+
+    assert str(BENCHMARKS) not in sys.path
+    assert Path(tuning.__file__).parent.name == "tuning"  # the package, not benchmarks/
 
 
 def test_zoo_bench_lists_the_benchmarks_and_refuses_an_unknown_one(capsys):
