@@ -135,6 +135,25 @@ def timed_within(fn, steps: int, warmup: int, budget: float) -> list[float]:
     return timed(fn, steps_within(last, steps, budget), warmup=0)
 
 
+def epoch_timer():
+    """A Keras callback whose ``times`` are the seconds of each epoch."""
+    import keras
+
+    class EpochTimes(keras.callbacks.Callback):
+        times: list[float] = []
+
+        def on_train_begin(self, logs=None):
+            self.times = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.times.append(time.perf_counter() - self.start)
+
+    return EpochTimes()
+
+
 def markdown_table(header: list[str], rows: list[list]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]

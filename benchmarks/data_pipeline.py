@@ -22,9 +22,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import epoch_timer  # noqa: E402  (benchmarks/common.py, beside this file)
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -45,23 +50,6 @@ def write_digits_folder(root: Path, stored: int, copies: int) -> int:
             )
             n += 1
     return n
-
-
-class EpochTimes:
-    def __new__(cls):
-        import keras
-
-        class _Timer(keras.callbacks.Callback):
-            def on_train_begin(self, logs=None):
-                self.times = []
-
-            def on_epoch_begin(self, epoch, logs=None):
-                self._start = time.perf_counter()
-
-            def on_epoch_end(self, epoch, logs=None):
-                self.times.append(time.perf_counter() - self._start)
-
-        return _Timer()
 
 
 def main() -> None:
@@ -127,7 +115,7 @@ def main() -> None:
                 optimizer=keras.optimizers.Adam(3e-4),
                 loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             )
-            timer = EpochTimes()
+            timer = epoch_timer()
             model.fit(data, epochs=args.epochs + 1, verbose=0, callbacks=[timer], shuffle=False)
             times[name] = float(np.median(timer.times[1:]))  # epoch 1 traces the graph
             print(f"training from {name}: {times[name]:.2f}s per epoch", flush=True)

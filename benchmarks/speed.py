@@ -46,6 +46,7 @@ from common import (  # noqa: E402  (benchmarks/common.py, beside this file)
     RESULTS,
     ROOT,
     command_line,
+    epoch_timer,
     header_line,
     machine,
     markdown_table,
@@ -527,25 +528,6 @@ SMALL = (
     ("digits convnet", "image_classification"),
     ("breast_cancer mlp", "tabular_classification"),
 )
-
-
-def epoch_timer():
-    """A Keras callback whose ``times`` are the seconds of each epoch."""
-    import keras
-
-    class EpochTimes(keras.callbacks.Callback):
-        times: list[float] = []
-
-        def on_train_begin(self, logs=None):
-            self.times = []
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self.start = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            self.times.append(time.perf_counter() - self.start)
-
-    return EpochTimes()
 
 
 def part_steps(say, peak: dict | None, values=(1, 8, 32), epochs: int = 6) -> list[dict]:
