@@ -75,6 +75,16 @@ def default_loss(task: str, num_outputs: int) -> str:
     return "binary_crossentropy" if num_outputs == 1 else "sparse_categorical_crossentropy"
 
 
+def check_steps_per_execution(value) -> int:
+    """``value`` if it is an integer >= 1, else ``ValueError`` saying what it is for."""
+    if isinstance(value, bool) or not (isinstance(value, int) and value >= 1):
+        raise ValueError(
+            f"steps_per_execution={value!r} must be an integer >= 1 (training steps per call "
+            "into TensorFlow; 1 is Keras' default)."
+        )
+    return value
+
+
 def compile_model(
     model,
     task: str = "classification",
@@ -101,13 +111,7 @@ def compile_model(
 
     if task not in ("classification", "regression"):
         raise ValueError(f'task={task!r} must be "classification" or "regression".')
-    if isinstance(steps_per_execution, bool) or not (
-        isinstance(steps_per_execution, int) and steps_per_execution >= 1
-    ):
-        raise ValueError(
-            f"steps_per_execution={steps_per_execution!r} must be an integer >= 1 (training "
-            "steps per call into TensorFlow; 1 is Keras' default)."
-        )
+    check_steps_per_execution(steps_per_execution)
     outputs = model.output_shape[-1]
     loss = loss or default_loss(task, outputs)
     loss_fn = get_loss(loss)

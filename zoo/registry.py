@@ -203,6 +203,13 @@ def builder(name: str):
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 
 
+def check_precision(precision: str) -> str:
+    """``precision`` if it is a dtype policy zoo builds with, else ``ValueError``."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision={precision!r} must be one of {', '.join(PRECISIONS)}.")
+    return precision
+
+
 def create_model(name: str, precision: str | None = None, **overrides):
     """Build registered model ``name`` as a fresh ``keras.Model`` that outputs logits.
 
@@ -217,9 +224,7 @@ def create_model(name: str, precision: str | None = None, **overrides):
     import keras
 
     build, spec = builder(name)
-    precision = precision or spec.precision
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision={precision!r} must be one of {', '.join(PRECISIONS)}.")
+    precision = check_precision(precision or spec.precision)
     accepted = [p for p in inspect.signature(build).parameters if p not in spec.kwargs]
     unknown = sorted(set(overrides) - set(accepted))
     if unknown:

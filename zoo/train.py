@@ -74,18 +74,15 @@ def new_run_dir(name: str, root: str | Path = "runs") -> Path:
 
 def load_for(config: TrainConfig):
     """``zoo.data.load`` with the config's data settings; the model name filled in."""
-    from zoo.registry import PRECISIONS, get_spec
+    from zoo.optim import check_steps_per_execution
+    from zoo.registry import check_precision, get_spec
 
+    # wrong settings fail before anything is read or written
     if config.model is not None:
-        get_spec(config.model)  # an unknown name fails before anything is read
-    if config.precision is not None and config.precision not in PRECISIONS:
-        raise ValueError(f"precision={config.precision!r} must be one of {', '.join(PRECISIONS)}.")
-    spe = config.steps_per_execution
-    if isinstance(spe, bool) or not (isinstance(spe, int) and spe >= 1):
-        raise ValueError(
-            f"steps_per_execution={spe!r} must be an integer >= 1 (training steps per call "
-            "into TensorFlow; 1 is Keras' default)."
-        )
+        get_spec(config.model)
+    if config.precision is not None:
+        check_precision(config.precision)
+    check_steps_per_execution(config.steps_per_execution)
     loaded = load(
         config.data,
         val_fraction=config.val_fraction,
