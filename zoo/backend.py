@@ -2,8 +2,8 @@
 
 TensorFlow turns its oneDNN kernels on by itself only on x86 CPUs with AVX-512 VNNI,
 bfloat16 or AMX units; on others (AVX2 machines, most AMD EPYCs among them) it runs
-convolutions through Eigen. There, oneDNN trains zoo's ResNets 1.5-1.8x faster and the
-digits convnet about 1.2x faster (``benchmarks/speed.py``, part ``onednn``), so
+convolutions through Eigen. There, oneDNN trains zoo's ResNets 1.3-2.1x faster and runs
+their inference 1.1-1.4x faster (``benchmarks/speed.py``, part ``onednn``), so
 importing ``zoo`` sets ``TF_ENABLE_ONEDNN_OPTS=1`` when three things hold: the machine
 is x86-64, the variable is not set already (set it to ``0`` to keep Eigen), and
 TensorFlow has not been imported yet (it reads the variable once, at import: import
