@@ -17,6 +17,11 @@ comparison is like for like. Figures are mean +- std over the seeds with the wal
 per training run on this machine. Prints a Markdown table, writes JSON; asserts nothing.
 
     python benchmarks/accuracy.py [--tasks digits,breast_cancer,diabetes] [--seeds 5]
+
+``--set KEY=VALUE`` (repeatable) measures a change to the templates' ``CONFIG`` on the
+same splits, e.g. ``--set augment=translate`` or ``--set 'model_kwargs={"hidden": []}'``
+(values are JSON where they parse as JSON); its rows are stored beside the defaults'
+rows, named by the change, and running again replaces only the rows it measures.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import importlib.util
 import json
 import os
 import platform
+import sys
 import tempfile
 import time
 import warnings
@@ -35,6 +41,9 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from common import command_line, merge_rows  # noqa: E402  (benchmarks/common.py)
 
 TASKS = {
     "digits": {
@@ -123,11 +132,45 @@ def reference(loaded) -> float:
     )
 
 
-def run_task(name: str, seeds: list[int], say=print) -> dict:
+def parse_overrides(items: list[str]) -> dict:
+    """``["augment=translate", 'model_kwargs={"hidden": []}']`` -> a dict of
+    ``TrainConfig`` fields; unknown fields and malformed items are refused by name."""
+    from zoo.train import TrainConfig
+
+    fields = TrainConfig.__dataclass_fields__
+    out = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or key not in fields or key in ("data", "seed", "fold"):
+            settable = ", ".join(f for f in fields if f not in ("data", "seed", "fold"))
+            raise ValueError(
+                f"--set {item!r}: expected KEY=VALUE with KEY one of {settable} "
+                "(data, seed and fold are the benchmark's own)."
+            )
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            value = text
+        if key in ("image_size",) and isinstance(value, list):
+            value = tuple(value)
+        out[key] = value
+    return out
+
+
+def describe(overrides: dict) -> str:
+    """How a row's configuration reads in the table."""
+    if not overrides:
+        return "template defaults"
+    return "defaults + " + ", ".join(f"{k}={json.dumps(v)}" for k, v in sorted(overrides.items()))
+
+
+def run_task(name: str, seeds: list[int], say=print, overrides: dict | None = None) -> dict:
     import numpy as np
 
     task = TASKS[name]
-    base = template_config(task["template"])
+    overrides = dict(overrides or {})
+    base = replace(template_config(task["template"]), **overrides)
     scores, refs, times = [], [], []
     for seed in seeds:
         folds = task["folds"]
@@ -148,6 +191,7 @@ def run_task(name: str, seeds: list[int], say=print) -> dict:
         "task": name,
         "template": task["template"],
         "model": base.model,
+        "overrides": overrides,
         "metric": task["metric"] + (f" ({task['folds']}-fold)" if task["folds"] else " (test)"),
         "seeds": seeds,
         "scores": scores,
@@ -164,13 +208,14 @@ def run_task(name: str, seeds: list[int], say=print) -> dict:
 
 def table(rows: list[dict]) -> str:
     lines = [
-        "| data | model (template defaults) | metric | zoo, mean ± std | reference, same splits "
+        "| data | model | configuration | metric | zoo, mean ± std | reference, same splits "
         "| target | met | s per training run |",
-        "|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['task']} | {r['model']} | {r['metric']} | {r['mean']:.4f} ± {r['std']:.4f} "
+            f"| {r['task']} | {r['model']} | {describe(r.get('overrides', {}))} | {r['metric']} "
+            f"| {r['mean']:.4f} ± {r['std']:.4f} "
             f"| {r['reference']} {r['reference_mean']:.4f} | {r['target']} "
             f"| {'yes' if r['met'] else 'no'} | {r['seconds_per_run']:.1f} |"
         )
@@ -182,7 +227,18 @@ def main() -> None:
     p.add_argument("--tasks", default=",".join(TASKS))
     p.add_argument("--seeds", type=int, default=5, help="seeds 1..N")
     p.add_argument("--out", default="benchmarks/results/accuracy.json")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="change a field of the templates' CONFIG (repeatable), e.g. augment=translate",
+    )
     args = p.parse_args()
+    try:
+        overrides = parse_overrides(args.set)
+    except ValueError as e:
+        p.error(str(e))
     warnings.simplefilter("ignore")
     import keras
     import tensorflow as tf
@@ -197,12 +253,22 @@ def main() -> None:
     for name in args.tasks.split(","):
         if name not in TASKS:
             raise SystemExit(f"--tasks: {name!r} unknown; choose from {', '.join(TASKS)}.")
-        rows.append(run_task(name, seeds, say=lambda s: print(s, flush=True)))
+        rows.append(run_task(name, seeds, say=lambda s: print(s, flush=True), overrides=overrides))
     print()
     print(table(rows))
     out = Path(args.out)
+    old = json.loads(out.read_text()).get("results", []) if out.exists() else []
+    for row in old + rows:  # the merge key: the configuration and the seeds
+        row["key"] = json.dumps([row.setdefault("overrides", {}), row["seeds"]], sort_keys=True)
+    merged = merge_rows(old, rows, ("task", "key"))
+    merged.sort(key=lambda r: (list(TASKS).index(r["task"]), bool(r["overrides"]), r["key"]))
+    for row in merged:
+        del row["key"]
+    payload = {"machine": header, "command": command_line(), "results": merged}
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"machine": header, "results": rows}, indent=2) + "\n")
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(json.dumps(payload, indent=2) + "\n")
+    tmp.replace(out)  # a killed run leaves the previous results whole
     print(f"\nwritten: {out}")
 
 

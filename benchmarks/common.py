@@ -188,3 +188,9 @@ def write_result(name: str, info: dict, results, markdown: str, out: str | Path 
     tmp.write_text(json.dumps(payload, indent=2) + "\n")
     tmp.replace(out)
     return out
+
+
+def merge_rows(old: list[dict], new: list[dict], keys: tuple[str, ...]) -> list[dict]:
+    """``old`` rows with those measured again in ``new`` (same ``keys``) replaced."""
+    fresh = {tuple(r[k] for k in keys) for r in new}
+    return [r for r in old if tuple(r[k] for k in keys) not in fresh] + new

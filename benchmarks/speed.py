@@ -51,6 +51,7 @@ from common import (  # noqa: E402  (benchmarks/common.py, beside this file)
     machine,
     markdown_table,
     median,
+    merge_rows,
     spread,
     steps_within,
     timed,
@@ -672,12 +673,6 @@ def tta_table(r: dict) -> str:
 
 
 # ------------------------------------------------------------------------- main
-def merge_rows(old: list[dict], new: list[dict], keys: tuple[str, ...]) -> list[dict]:
-    """``old`` rows with those measured again in ``new`` (same ``keys``) replaced."""
-    fresh = {tuple(r[k] for k in keys) for r in new}
-    return [r for r in old if tuple(r[k] for k in keys) not in fresh] + new
-
-
 #: part -> (title, table function); the order of the page
 TABLES = {
     "peak": ("Matmul peak (n grown until a call takes 0.3 s, at most 4096)", peak_table),

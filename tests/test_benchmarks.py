@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from zoo.cli import main
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
@@ -13,6 +15,7 @@ BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 # at once, or its tuning.py would shadow the tuning package in later tests.
 _path = list(sys.path)
 sys.path.insert(0, str(BENCHMARKS))
+import accuracy  # noqa: E402
 import common  # noqa: E402  (benchmarks/common.py)
 import report  # noqa: E402
 import speed  # noqa: E402
@@ -46,7 +49,7 @@ def test_timed_within_calls_a_slow_function_less_often():
 def test_merge_rows_replaces_measured_rows_and_keeps_the_others():
     old = [{"model": "a", "mode": "train", "x": 1}, {"model": "b", "mode": "train", "x": 2}]
     new = [{"model": "b", "mode": "train", "x": 3}, {"model": "b", "mode": "infer", "x": 4}]
-    merged = speed.merge_rows(old, new, ("model", "mode"))
+    merged = common.merge_rows(old, new, ("model", "mode"))
     assert sorted((r["model"], r["mode"], r["x"]) for r in merged) == [
         ("a", "train", 1),
         ("b", "infer", 4),
@@ -135,6 +138,24 @@ def test_report_page_lists_each_result_with_its_command(tmp_path):
     assert "## speed: Speed against" in page
     assert "`python benchmarks/speed.py --parts tta` (2026-11-25)" in page
     assert "| a |" in page
+
+
+def test_accuracy_overrides_parse_as_config_fields_and_name_their_rows():
+    parsed = accuracy.parse_overrides(
+        ["augment=translate", "patience=20", 'model_kwargs={"hidden": [16], "dropout": 0.3}']
+    )
+    assert parsed == {
+        "augment": "translate",
+        "patience": 20,
+        "model_kwargs": {"hidden": [16], "dropout": 0.3},
+    }
+    for bad in ("nope=1", "seed=3", "data=iris", "augment"):
+        with pytest.raises(ValueError, match="expected KEY=VALUE"):
+            accuracy.parse_overrides([bad])
+    assert accuracy.describe({}) == "template defaults"
+    assert accuracy.describe({"patience": 20, "augment": "translate"}) == (
+        'defaults + augment="translate", patience=20'
+    )
 
 
 def test_benchmark_folder_does_not_shadow_the_tuning_package():
