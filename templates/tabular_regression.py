@@ -16,7 +16,7 @@ import zoo  # noqa: F401  (first: it turns on TensorFlow's faster CPU kernels, z
 # isort: split
 import argparse
 import json
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import keras
@@ -49,18 +49,20 @@ def parse() -> tuple[TrainConfig, str | None]:
     p.add_argument("--epochs", type=int, default=CONFIG.epochs)
     p.add_argument("--lr", type=float, default=CONFIG.learning_rate)
     p.add_argument("--label", default=CONFIG.label)
+    p.add_argument("--patience", type=int, default=CONFIG.patience)
     p.add_argument("--seed", type=int, default=CONFIG.seed)
     p.add_argument("--run-dir", default=None)
     a = p.parse_args()
-    config = TrainConfig(
+    # every CONFIG field reaches the run; the flags change only their own
+    config = replace(
+        CONFIG,
         data=a.data,
         model=a.model,
         epochs=a.epochs,
         learning_rate=a.lr,
         label=a.label,
+        patience=a.patience,
         seed=a.seed,
-        batch_size=CONFIG.batch_size,
-        schedule=CONFIG.schedule,
     )
     return config, a.run_dir
 

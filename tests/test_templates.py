@@ -1,13 +1,23 @@
 """Every template runs end to end, as a person would run it, with a tiny budget."""
 
+import importlib.util
 import json
 import subprocess
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
+
+
+def template_config(name: str):
+    """The ``CONFIG`` block of ``templates/<name>.py``, read without running it."""
+    spec = importlib.util.spec_from_file_location(f"_template_{name}", TEMPLATES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.CONFIG
 
 
 @pytest.mark.parametrize(
@@ -30,6 +40,12 @@ def test_template_runs_and_writes_its_run_folder(name, metric, tmp_path):
     assert "[pass] loss_at_init" in done.stdout
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["epochs"] == 2 and metric in metrics
+    # every field of the CONFIG block reaches the run, not only those with a flag
+    written = json.loads((run / "config.json").read_text())
+    config = json.loads(json.dumps(asdict(template_config(name))))  # tuples as lists
+    assert {k: v for k, v in written.items() if k != "epochs"} == {
+        k: v for k, v in config.items() if k != "epochs"
+    }
     assert metrics["bias_variance"]["diagnosis"] and metrics["test"]["examples"] > 0
     for path in (
         "config.json",
