@@ -22,6 +22,10 @@ per training run on this machine. Prints a Markdown table, writes JSON; asserts 
 same splits, e.g. ``--set augment=translate`` or ``--set 'model_kwargs={"hidden": []}'``
 (values are JSON where they parse as JSON); its rows are stored beside the defaults'
 rows, named by the change, and running again replaces only the rows it measures.
+
+``--classical`` trains no network: it runs a panel of classical models on the same
+splits (SVMs, regularized linear models, a Gaussian process), which shows how much
+headroom a target leaves on this data.
 """
 
 from __future__ import annotations
@@ -132,6 +136,103 @@ def reference(loaded) -> float:
     )
 
 
+def classical_models(name: str) -> dict:
+    """The classical panel for a task: name -> a fresh scikit-learn estimator."""
+    import numpy as np
+    from sklearn.gaussian_process import GaussianProcessRegressor
+    from sklearn.gaussian_process.kernels import RBF, ConstantKernel, DotProduct, WhiteKernel
+    from sklearn.linear_model import LassoCV, LinearRegression, LogisticRegression, RidgeCV
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import PolynomialFeatures, StandardScaler
+    from sklearn.svm import SVC
+
+    def scaled(model):
+        return make_pipeline(StandardScaler(), model)
+
+    if name == "digits":
+        return {
+            "RBF SVM (gamma 0.001, C 10)": SVC(kernel="rbf", gamma=0.001, C=10),
+            "RBF SVM (defaults)": SVC(),
+            "3-nearest neighbours": KNeighborsClassifier(3),
+            "logistic regression": scaled(LogisticRegression(max_iter=5000)),
+        }
+    if name == "breast_cancer":
+        return {
+            "logistic regression (C 1)": scaled(LogisticRegression(max_iter=5000)),
+            "logistic regression (C 0.3)": scaled(LogisticRegression(C=0.3, max_iter=5000)),
+            "RBF SVM": scaled(SVC()),
+            "linear SVM (C 0.1)": scaled(SVC(kernel="linear", C=0.1)),
+        }
+    kernel = ConstantKernel() * DotProduct() + ConstantKernel() * RBF(5.0) + WhiteKernel()
+    return {
+        "linear regression": LinearRegression(),
+        "ridge (alpha by CV)": scaled(RidgeCV(alphas=np.logspace(-3, 3, 30))),
+        "lasso (alpha by CV)": scaled(LassoCV(max_iter=50_000)),
+        "lasso on degree-2 features": make_pipeline(
+            StandardScaler(), PolynomialFeatures(2), StandardScaler(), LassoCV(max_iter=50_000)
+        ),
+        "Gaussian process (linear + RBF)": scaled(
+            GaussianProcessRegressor(kernel, normalize_y=True, random_state=0)
+        ),
+    }
+
+
+def run_classical(name: str, seeds: list[int]) -> list[dict]:
+    """Each classical model of the panel on the benchmark's splits (train + validation
+    rows to fit, the same test rows), as mean +- std over the seeds."""
+    import numpy as np
+    from sklearn.metrics import accuracy_score, r2_score
+
+    from zoo.train import load_for
+
+    task = TASKS[name]
+    base = template_config(task["template"])
+    scores: dict[str, list[float]] = {}
+    for seed in seeds:
+        per_fold: dict[str, list[float]] = {}
+        for k in range(task["folds"] or 1):
+            _, loaded = load_for(
+                replace(base, seed=seed, fold=(k, task["folds"]) if task["folds"] else None)
+            )
+            x, y = loaded.data.x.reshape(len(loaded.data.x), -1), loaded.data.y
+            rows = np.concatenate([loaded.indices["train"], loaded.indices["val"]])
+            test = loaded.indices["test"]
+            for label, model in classical_models(name).items():
+                pred = model.fit(x[rows], y[rows]).predict(x[test])
+                score = (
+                    accuracy_score(y[test], pred) if task["metric"] == "accuracy"
+                    else r2_score(y[test], pred)
+                )  # fmt: skip
+                per_fold.setdefault(label, []).append(float(score))
+        for label, values in per_fold.items():
+            scores.setdefault(label, []).append(float(np.mean(values)))
+    return [
+        {
+            "task": name,
+            "model": label,
+            "seeds": seeds,
+            "mean": float(np.mean(values)),
+            "std": float(np.std(values)),
+            "target": task["target"],
+        }
+        for label, values in scores.items()
+    ]
+
+
+def classical_table(rows: list[dict]) -> str:
+    lines = [
+        "| data | classical model, same splits | mean ± std | target | above target |",
+        "|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['task']} | {r['model']} | {r['mean']:.4f} ± {r['std']:.4f} | {r['target']} "
+            f"| {'yes' if r['mean'] >= r['target'] else 'no'} |"
+        )
+    return "\n".join(lines)
+
+
 def parse_overrides(items: list[str]) -> dict:
     """``["augment=translate", 'model_kwargs={"hidden": []}']`` -> a dict of
     ``TrainConfig`` fields; unknown fields and malformed items are refused by name."""
@@ -234,6 +335,9 @@ def main() -> None:
         metavar="KEY=VALUE",
         help="change a field of the templates' CONFIG (repeatable), e.g. augment=translate",
     )
+    p.add_argument(
+        "--classical", action="store_true", help="only the classical models, on the same splits"
+    )
     args = p.parse_args()
     try:
         overrides = parse_overrides(args.set)
@@ -249,26 +353,40 @@ def main() -> None:
         f"TensorFlow {tf.__version__}, Keras {keras.__version__}; seeds {seeds}"
     )
     print(header, flush=True)
-    rows = []
-    for name in args.tasks.split(","):
+    names = args.tasks.split(",")
+    for name in names:
         if name not in TASKS:
             raise SystemExit(f"--tasks: {name!r} unknown; choose from {', '.join(TASKS)}.")
+    out = Path(args.out)
+    stored = json.loads(out.read_text()) if out.exists() else {}
+    if args.classical:
+        rows = [row for name in names for row in run_classical(name, seeds)]
+        print(classical_table(rows))
+        kept = [r for r in stored.get("classical", []) if r["task"] not in names]
+        stored["classical"] = sorted(kept + rows, key=lambda r: list(TASKS).index(r["task"]))
+        write_json(out, stored)
+        return
+    rows = []
+    for name in names:
         rows.append(run_task(name, seeds, say=lambda s: print(s, flush=True), overrides=overrides))
     print()
     print(table(rows))
-    out = Path(args.out)
-    old = json.loads(out.read_text()).get("results", []) if out.exists() else []
+    old = stored.get("results", [])
     for row in old + rows:  # the merge key: the configuration and the seeds
         row["key"] = json.dumps([row.setdefault("overrides", {}), row["seeds"]], sort_keys=True)
     merged = merge_rows(old, rows, ("task", "key"))
     merged.sort(key=lambda r: (list(TASKS).index(r["task"]), bool(r["overrides"]), r["key"]))
     for row in merged:
         del row["key"]
-    payload = {"machine": header, "command": command_line(), "results": merged}
+    write_json(out, {**stored, "machine": header, "command": command_line(), "results": merged})
+
+
+def write_json(out: Path, payload: dict) -> None:
+    """Through a temporary file: a killed run leaves the previous results whole."""
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp")
     tmp.write_text(json.dumps(payload, indent=2) + "\n")
-    tmp.replace(out)  # a killed run leaves the previous results whole
+    tmp.replace(out)
     print(f"\nwritten: {out}")
 
 

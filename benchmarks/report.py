@@ -42,9 +42,10 @@ def markdown_of(name: str, payload: dict) -> str:
         return payload["markdown"]
     results = payload.get("results", payload)
     if name == "accuracy":
-        from accuracy import table
+        from accuracy import classical_table, table
 
-        return table(results)
+        classical = payload.get("classical") if isinstance(payload, dict) else None
+        return table(results) + (f"\n\n{classical_table(classical)}" if classical else "")
     if name == "tuning":
         from tuning import tables
 

@@ -158,6 +158,16 @@ def test_accuracy_overrides_parse_as_config_fields_and_name_their_rows():
     )
 
 
+def test_classical_panel_runs_on_the_benchmark_splits():
+    rows = accuracy.run_classical("breast_cancer", [1])
+    assert [r["model"] for r in rows] == list(accuracy.classical_models("breast_cancer"))
+    assert all(0.9 < r["mean"] <= 1.0 and r["target"] == 0.98 for r in rows)
+    lines = accuracy.classical_table(rows).splitlines()[2:]
+    assert len(lines) == len(rows)
+    for row, line in zip(rows, lines, strict=True):
+        assert line.endswith("| yes |" if row["mean"] >= 0.98 else "| no |"), line
+
+
 def test_benchmark_folder_does_not_shadow_the_tuning_package():
     import tuning
 
