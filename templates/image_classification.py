@@ -14,7 +14,7 @@ import zoo  # noqa: F401  (first: it turns on TensorFlow's faster CPU kernels, z
 # isort: split
 import argparse
 import json
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import keras
@@ -34,7 +34,12 @@ CONFIG = TrainConfig(
     batch_size=32,
     learning_rate=3e-4,  # Adam at 3e-4: the recipe's safe start
     schedule="constant",  # decay only once everything else works
-    augment=None,  # e.g. "translate,rotate" once the model overfits (not flips for digits)
+    # The recipe's regularize step, taken on digits: the convnet fits its training split
+    # perfectly, and shifts of up to 0.8 pixel (never flips: digits have a handedness)
+    # lift test accuracy over seeds 1-5 from 0.9911 to 0.9944 (benchmarks/accuracy.py).
+    # A new data set starts with None, as the recipe says, until the model overfits.
+    augment="translate",
+    patience=20,  # augmented epochs are noisier: wait longer before stopping
     steps_per_execution=8,  # steps per call into TensorFlow: small models 1.2-1.5x faster
     seed=42,
 )
@@ -48,20 +53,22 @@ def parse() -> tuple[TrainConfig, str | None]:
     p.add_argument("--lr", type=float, default=CONFIG.learning_rate)
     p.add_argument("--augment", default=CONFIG.augment)
     p.add_argument("--image-size", type=int, default=None)
+    p.add_argument("--patience", type=int, default=CONFIG.patience)
     p.add_argument("--seed", type=int, default=CONFIG.seed)
     p.add_argument("--run-dir", default=None)
     a = p.parse_args()
     size = (a.image_size, a.image_size) if a.image_size else None
-    config = TrainConfig(
+    # every CONFIG field reaches the run; the flags change only their own
+    config = replace(
+        CONFIG,
         data=a.data,
         model=a.model,
         epochs=a.epochs,
         learning_rate=a.lr,
         augment=a.augment,
         image_size=size,
+        patience=a.patience,
         seed=a.seed,
-        batch_size=CONFIG.batch_size,
-        schedule=CONFIG.schedule,
     )
     return config, a.run_dir
 
