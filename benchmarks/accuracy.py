@@ -374,11 +374,15 @@ def main() -> None:
     old = stored.get("results", [])
     for row in old + rows:  # the merge key: the configuration and the seeds
         row["key"] = json.dumps([row.setdefault("overrides", {}), row["seeds"]], sort_keys=True)
+    for row in rows:
+        row["command"] = command_line()
     merged = merge_rows(old, rows, ("task", "key"))
     merged.sort(key=lambda r: (list(TASKS).index(r["task"]), bool(r["overrides"]), r["key"]))
     for row in merged:
         del row["key"]
-    write_json(out, {**stored, "machine": header, "command": command_line(), "results": merged})
+    # rows come from several runs: each keeps the command that measured it
+    generic = "python benchmarks/accuracy.py [--set KEY=VALUE ...] [--classical]"
+    write_json(out, {**stored, "machine": header, "command": generic, "results": merged})
 
 
 def write_json(out: Path, payload: dict) -> None:
