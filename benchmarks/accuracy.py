@@ -82,7 +82,7 @@ def template_config(name: str):
     return module.CONFIG
 
 
-def train_once(config) -> tuple[float, float, float]:
+def train_once(config, name: str) -> tuple[float, float, float]:
     """Train ``config`` as the templates do; returns (score, reference score, seconds)."""
     import keras
     from sklearn import metrics
@@ -105,35 +105,27 @@ def train_once(config) -> tuple[float, float, float]:
         score = metrics.accuracy_score(y, pred)
     else:
         score = metrics.r2_score(y, out[:, 0])
-    return float(score), reference(loaded), seconds
+    return float(score), reference(loaded, name), seconds
 
 
-def reference(loaded) -> float:
-    """The scikit-learn reference on the same training rows (train + validation: it
-    needs no early stopping) and the same test rows, raw features standardized."""
+def reference(loaded, name: str) -> float:
+    """The task's reference (``TASKS[name]["reference"]``): the first model of its
+    classical panel, on the same splits."""
+    return classical_score(next(iter(classical_models(name).values())), loaded)
+
+
+def classical_score(model, loaded) -> float:
+    """``model`` fit on the training rows (train + validation: it needs no early
+    stopping), scored on the test rows; raw features, as the loader read them."""
     import numpy as np
-    from sklearn.linear_model import LinearRegression, LogisticRegression
     from sklearn.metrics import accuracy_score, r2_score
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-    from sklearn.svm import SVC
 
     rows = np.concatenate([loaded.indices["train"], loaded.indices["val"]])
     x, y = loaded.data.x.reshape(len(loaded.data.x), -1), loaded.data.y
     test = loaded.indices["test"]
-    if loaded.data.kind == "image":
-        model = SVC(kernel="rbf", gamma=0.001, C=10)  # pixels 0-16 as they are
-    elif loaded.info.task == "classification":
-        model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000))
-    else:
-        model = LinearRegression()
-    model.fit(x[rows], y[rows])
-    pred = model.predict(x[test])
-    return float(
-        accuracy_score(y[test], pred)
-        if loaded.info.task == "classification"
-        else r2_score(y[test], pred)
-    )
+    pred = model.fit(x[rows], y[rows]).predict(x[test])
+    score = accuracy_score if loaded.info.task == "classification" else r2_score
+    return float(score(y[test], pred))
 
 
 def classical_models(name: str) -> dict:
@@ -182,7 +174,6 @@ def run_classical(name: str, seeds: list[int]) -> list[dict]:
     """Each classical model of the panel on the benchmark's splits (train + validation
     rows to fit, the same test rows), as mean +- std over the seeds."""
     import numpy as np
-    from sklearn.metrics import accuracy_score, r2_score
 
     from zoo.train import load_for
 
@@ -195,16 +186,8 @@ def run_classical(name: str, seeds: list[int]) -> list[dict]:
             _, loaded = load_for(
                 replace(base, seed=seed, fold=(k, task["folds"]) if task["folds"] else None)
             )
-            x, y = loaded.data.x.reshape(len(loaded.data.x), -1), loaded.data.y
-            rows = np.concatenate([loaded.indices["train"], loaded.indices["val"]])
-            test = loaded.indices["test"]
             for label, model in classical_models(name).items():
-                pred = model.fit(x[rows], y[rows]).predict(x[test])
-                score = (
-                    accuracy_score(y[test], pred) if task["metric"] == "accuracy"
-                    else r2_score(y[test], pred)
-                )  # fmt: skip
-                per_fold.setdefault(label, []).append(float(score))
+                per_fold.setdefault(label, []).append(classical_score(model, loaded))
         for label, values in per_fold.items():
             scores.setdefault(label, []).append(float(np.mean(values)))
     return [
@@ -253,7 +236,7 @@ def parse_overrides(items: list[str]) -> dict:
             value = json.loads(text)
         except json.JSONDecodeError:
             value = text
-        if key in ("image_size",) and isinstance(value, list):
+        if key == "image_size" and isinstance(value, list):
             value = tuple(value)
         out[key] = value
     return out
@@ -278,7 +261,7 @@ def run_task(name: str, seeds: list[int], say=print, overrides: dict | None = No
         fold_scores, fold_refs = [], []
         for k in range(folds or 1):
             config = replace(base, seed=seed, fold=(k, folds) if folds else None)
-            score, ref, seconds = train_once(config)
+            score, ref, seconds = train_once(config, name)
             fold_scores.append(score)
             fold_refs.append(ref)
             times.append(seconds)
