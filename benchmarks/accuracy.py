@@ -47,7 +47,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from common import command_line, merge_rows  # noqa: E402  (benchmarks/common.py)
+from common import command_line, merge_rows, write_json  # noqa: E402  (benchmarks/common.py)
 
 TASKS = {
     "digits": {
@@ -347,7 +347,7 @@ def main() -> None:
         print(classical_table(rows))
         kept = [r for r in stored.get("classical", []) if r["task"] not in names]
         stored["classical"] = sorted(kept + rows, key=lambda r: list(TASKS).index(r["task"]))
-        write_json(out, stored)
+        print(f"\nwritten: {write_json(out, stored)}")
         return
     rows = []
     for name in names:
@@ -365,16 +365,8 @@ def main() -> None:
         del row["key"]
     # rows come from several runs: each keeps the command that measured it
     generic = "python benchmarks/accuracy.py [--set KEY=VALUE ...] [--classical]"
-    write_json(out, {**stored, "machine": header, "command": generic, "results": merged})
-
-
-def write_json(out: Path, payload: dict) -> None:
-    """Through a temporary file: a killed run leaves the previous results whole."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(payload, indent=2) + "\n")
-    tmp.replace(out)
-    print(f"\nwritten: {out}")
+    payload = {**stored, "machine": header, "command": generic, "results": merged}
+    print(f"\nwritten: {write_json(out, payload)}")
 
 
 if __name__ == "__main__":

@@ -175,7 +175,6 @@ def write_result(name: str, info: dict, results, markdown: str, out: str | Path 
     figures and their Markdown; through a temporary file, so a killed run leaves the
     previous result whole."""
     out = Path(out) if out else RESULTS / f"{name}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "benchmark": name,
         "command": command_line(),
@@ -184,6 +183,14 @@ def write_result(name: str, info: dict, results, markdown: str, out: str | Path 
         "markdown": markdown,
         "results": results,
     }
+    return write_json(out, payload)
+
+
+def write_json(out: str | Path, payload: dict) -> Path:
+    """``payload`` as JSON at ``out``, through a temporary file: a killed run leaves
+    the previous result whole."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
     tmp.write_text(json.dumps(payload, indent=2) + "\n")
     tmp.replace(out)
