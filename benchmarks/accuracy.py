@@ -87,7 +87,7 @@ def train_once(config, name: str) -> tuple[float, float, float]:
     import keras
     from sklearn import metrics
 
-    from zoo.recipe.checks import init_output_bias
+    from zoo.outputs import init_output_bias
     from zoo.train import build_fn, fit, load_for
 
     config, loaded = load_for(config)

@@ -447,7 +447,7 @@ def part_precision(say, models, seeds=(1, 2), slow: float = 3.0) -> list[dict]:
 
     from zoo import create_model
     from zoo.optim import compile_model
-    from zoo.recipe.checks import init_output_bias
+    from zoo.outputs import init_output_bias
 
     rows = []
     for name in models:
@@ -601,7 +601,7 @@ def part_tta(say, target: float = 0.99) -> dict:
     wall time of the whole ``zoo recipe`` command (checks, report, export included)."""
     import keras
 
-    from zoo.recipe.checks import init_output_bias
+    from zoo.outputs import init_output_bias
     from zoo.train import TrainConfig, build_fn, fit, load_for
 
     config, loaded = load_for(TrainConfig())

@@ -45,7 +45,7 @@ def trained(config, data, seed, **model_kwargs):
 
     import keras
 
-    from zoo.recipe.checks import init_output_bias
+    from zoo.outputs import init_output_bias
     from zoo.train import build_fn, fit
 
     config = replace(config, seed=seed)
@@ -61,7 +61,7 @@ def distilled(config, data, teacher, seed) -> float:
     import keras
 
     from zoo.distill import Distiller
-    from zoo.recipe.checks import init_output_bias
+    from zoo.outputs import init_output_bias
     from zoo.train import build_fn
 
     keras.utils.set_random_seed(seed)

@@ -176,7 +176,7 @@ def part_default(trials: int, epochs: int, say) -> dict:
     from accuracy import template_config  # benchmarks/accuracy.py, beside this file
 
     from tuning.search import random_search
-    from zoo.recipe.checks import init_output_bias
+    from zoo.outputs import init_output_bias
     from zoo.train import build_fn, fit, load_for
 
     config, loaded = load_for(template_config("image_classification"))

@@ -17,18 +17,20 @@ import zoo  # first: it turns on TensorFlow's faster CPU kernels (zoo.backend)
 
 # isort: split
 import argparse
-import json
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 
 import keras
 
+from zoo.config import TrainConfig
 from zoo.distill import Distiller
 from zoo.ensemble import ensemble
 from zoo.evaluation import evaluate
+from zoo.export import export_and_verify
+from zoo.outputs import init_output_bias
 from zoo.plots import compare_scores
-from zoo.recipe import init_output_bias
-from zoo.train import TrainConfig, build_fn, export_and_verify, fit, load_for, new_run_dir
+from zoo.runfolder import new_run_dir, write_config, write_json, write_text
+from zoo.train import build_fn, fit, load_for
 
 # ---- config: edit here (or pass --flags) -----------------------------------------------
 CONFIG = TrainConfig(data="digits", model="convnet", epochs=100, learning_rate=3e-4, seed=42)
@@ -70,7 +72,7 @@ def main() -> None:
     config, data = load_for(config)
     run = Path(a.run_dir) if a.run_dir else new_run_dir(f"distill-{config.model}")
     run.mkdir(parents=True, exist_ok=True)
-    (run / "config.json").write_text(json.dumps(asdict(config), indent=2) + "\n")
+    write_config(run, config)
     task = data.info.task
     metric = "accuracy" if task == "classification" else "r2"
 
@@ -110,7 +112,7 @@ def main() -> None:
     evaluation = evaluate(student, data, run_dir=run, write_metrics=False)
     lines = [f"| model | parameters | test {metric} |", "|---|---|---|"]
     lines += [f"| {r['model']} | {r['params']:,} | {r[metric]:.4f} |" for r in rows]
-    (run / "students.md").write_text("\n".join(lines) + "\n")
+    write_text(run / "students.md", "\n".join(lines) + "\n")
     compare_scores({r["model"]: r[metric] for r in rows}, run / "students.png",
                    metric=f"test {metric}", title="teacher and students")  # fmt: skip
     print("\n".join(lines))
@@ -129,7 +131,7 @@ def main() -> None:
         "epochs": len(history.history["loss"]),
         "export": export,
     }
-    (run / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float) + "\n")
+    write_json(run / "metrics.json", metrics)
     print(f"run folder {run}")
 
 

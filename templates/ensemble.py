@@ -20,18 +20,20 @@ import zoo  # noqa: F401  (first: it turns on TensorFlow's faster CPU kernels, z
 # isort: split
 import argparse
 import csv
-import json
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 
 import keras
 import numpy as np
 
+from zoo.config import TrainConfig
 from zoo.ensemble import ensemble
 from zoo.evaluation import evaluate
+from zoo.export import export_and_verify
+from zoo.outputs import init_output_bias
 from zoo.plots import compare_scores
-from zoo.recipe import init_output_bias
-from zoo.train import TrainConfig, build_fn, export_and_verify, fit, load_for, new_run_dir
+from zoo.runfolder import new_run_dir, read_json, write_config, write_json, write_text
+from zoo.train import build_fn, fit, load_for
 
 # ---- config: edit here (or pass --flags) -----------------------------------------------
 CONFIG = TrainConfig(
@@ -80,7 +82,7 @@ def search_members(folder, count, data, run):
     from tuning.spaces import family_of
 
     folder = Path(folder)
-    settings = json.loads((folder / "space.json").read_text())
+    settings = read_json(folder / "space.json")
     with (folder / "results.csv").open() as f:
         rows = [r for r in csv.DictReader(f) if r["score"]]
     reverse = settings["objective"].removeprefix("val_") == "accuracy"
@@ -116,7 +118,7 @@ def main() -> None:
     config, data = load_for(config)
     run = Path(a.run_dir) if a.run_dir else new_run_dir(f"ensemble-{config.model}")
     run.mkdir(parents=True, exist_ok=True)
-    (run / "config.json").write_text(json.dumps(asdict(config), indent=2) + "\n")
+    write_config(run, config)
     task = data.info.task
     metric = "accuracy" if task == "classification" else "r2"
 
@@ -156,7 +158,7 @@ def main() -> None:
         f"| {r['member']} | {r['origin']} | {r['epochs']} | {r[metric]:.4f} | {r['loss']:.4f} |"
         for r in rows
     ]
-    (run / "members.md").write_text("\n".join(lines) + "\n")
+    write_text(run / "members.md", "\n".join(lines) + "\n")
     compare_scores({r["member"]: r[metric] for r in rows}, run / "members.png",
                    metric=f"test {metric}", title="members and their ensemble")  # fmt: skip
     print("\n".join(lines))
@@ -173,7 +175,7 @@ def main() -> None:
         "combine": a.combine,
         "export": export,
     }
-    (run / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float) + "\n")
+    write_json(run / "metrics.json", metrics)
     print(f"run folder {run}")
 
 

@@ -19,20 +19,22 @@ import zoo  # noqa: F401  (first: it turns on TensorFlow's faster CPU kernels, z
 
 # isort: split
 import argparse
-import json
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 
 import keras
 import numpy as np
 
+from zoo.config import TrainConfig
 from zoo.evaluation import evaluate
+from zoo.export import export_and_verify
 from zoo.finetune import finetune_model, frozen_state, set_trainable, stages
 from zoo.optim import compile_model
+from zoo.outputs import init_output_bias
 from zoo.plots import compare_scores
-from zoo.recipe import init_output_bias
 from zoo.registry import create_model
-from zoo.train import TrainConfig, export_and_verify, load_for, new_run_dir
+from zoo.runfolder import new_run_dir, write_config, write_json
+from zoo.train import load_for
 
 # ---- config: edit here (or pass --flags) -----------------------------------------------
 CONFIG = TrainConfig(data="digits", model="convnet", epochs=100, learning_rate=3e-4, seed=42)
@@ -93,7 +95,7 @@ def main() -> None:
     config, data = load_for(config)
     run = Path(a.run_dir) if a.run_dir else new_run_dir(f"finetune-{config.model}")
     run.mkdir(parents=True, exist_ok=True)
-    (run / "config.json").write_text(json.dumps(asdict(config), indent=2) + "\n")
+    write_config(run, config)
     few = subset(data, "train", TARGET, a.per_class, seed=config.seed)
     val = subset(data, "val", TARGET)
     test = subset(data, "test", TARGET)
@@ -154,7 +156,7 @@ def main() -> None:
         "unfrozen": opened,
         "export": export,
     }
-    (run / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float) + "\n")
+    write_json(run / "metrics.json", metrics)
     print(f"fine-tuning: {tuned - from_scratch:+.4f} accuracy over from scratch; run folder {run}")
 
 

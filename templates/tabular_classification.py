@@ -15,18 +15,21 @@ import zoo  # noqa: F401  (first: it turns on TensorFlow's faster CPU kernels, z
 
 # isort: split
 import argparse
-import json
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 
 import keras
 import numpy as np
 
 from zoo.callbacks import PredictionDynamics
+from zoo.checks import loss_at_init, overfit_one_batch
+from zoo.config import TrainConfig
 from zoo.data import inspect_data, show_batch
 from zoo.evaluation import evaluate
-from zoo.recipe import init_output_bias, loss_at_init, overfit_one_batch
-from zoo.train import TrainConfig, build_fn, export_and_verify, fit, load_for, new_run_dir
+from zoo.export import export_and_verify
+from zoo.outputs import init_output_bias
+from zoo.runfolder import new_run_dir, write_config, write_json
+from zoo.train import build_fn, fit, load_for
 
 # ---- config: edit here (or pass --flags) -----------------------------------------------
 CONFIG = TrainConfig(
@@ -75,8 +78,8 @@ def main() -> None:
     config, data = load_for(config)
     run = Path(run_dir) if run_dir else new_run_dir(f"tabular-{config.model}")
     run.mkdir(parents=True, exist_ok=True)
-    (run / "config.json").write_text(json.dumps(asdict(config), indent=2) + "\n")
-    report = inspect_data(config.data, run / "data", seed=config.seed, label=config.label)
+    write_config(run, config)
+    report = inspect_data(data, run / "data")  # the rows and splits as loaded
     for finding in report.findings:
         print(finding.line())
     show_batch(data, "train", run / "batch.png")  # standardized features, as the model sees them
@@ -121,7 +124,7 @@ def main() -> None:
         "train_seconds": round(seconds, 1),
         "export": export,
     }
-    (run / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float) + "\n")
+    write_json(run / "metrics.json", metrics)
     accuracy = evaluation.test["accuracy"]
     print(f"test accuracy {accuracy:.4f} (baseline {baseline:.4f}); run folder {run}")
 

@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 from sklearn import metrics
 
-from zoo.evaluation import (
+from zoo.evaluation import evaluate
+from zoo.metrics import (
     bias_variance,
     classification_report,
-    evaluate,
     expected_calibration_error,
     regression_report,
-    update_metrics,
 )
+from zoo.runfolder import update_metrics
 
 
 def _fixed_multiclass(n=300, classes=4, seed=0):
@@ -119,7 +119,8 @@ def test_update_metrics_merges_and_keeps_the_rest(tmp_path):
 def _trained(data, epochs=4, **kw):
     import keras
 
-    from zoo.train import TrainConfig, build_fn, load_for
+    from zoo.config import TrainConfig
+    from zoo.train import build_fn, load_for
 
     config, loaded = load_for(TrainConfig(data=data, epochs=epochs, **kw))
     keras.utils.set_random_seed(0)

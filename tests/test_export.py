@@ -97,7 +97,7 @@ def test_onnx_and_tflite_exports_verified_in_their_runtimes(tmp_path):
     import onnxruntime as ort
 
     from zoo.data import load
-    from zoo.train import export_and_verify
+    from zoo.export import export_and_verify
 
     loaded = load("diabetes")  # standardization statistics must survive as constants
     model = create_model("mlp", input_shape=loaded.info.input_shape, num_classes=1, hidden=(8,))

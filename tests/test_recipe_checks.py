@@ -7,11 +7,8 @@ import pytest
 from keras import layers, ops
 
 from zoo import create_model
-from zoo.data import load
-from zoo.optim import compile_model
-from zoo.recipe import (
+from zoo.checks import (
     batch_independence,
-    init_output_bias,
     input_independent_baseline,
     loss_at_init,
     loss_decreasing,
@@ -19,6 +16,9 @@ from zoo.recipe import (
     reproducibility,
     run_checks,
 )
+from zoo.data import load
+from zoo.optim import compile_model
+from zoo.outputs import init_output_bias
 
 
 @pytest.fixture(scope="module")
@@ -180,7 +180,8 @@ def test_unseeded_randomness_fails_reproducibility(cancer):
 )
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_no_false_alarms_on_correct_setups(source, model, seed):
-    from zoo.train import TrainConfig, build_fn, load_for
+    from zoo.config import TrainConfig
+    from zoo.train import build_fn, load_for
 
     config, loaded = load_for(TrainConfig(data=source, model=model, seed=seed))
     keras.utils.set_random_seed(seed)

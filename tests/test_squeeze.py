@@ -24,7 +24,7 @@ def _mlp(seed, classes=3, features=4):
 
 def test_ensemble_combines_members_and_saves_loads_exports(tmp_path):
     from zoo.data import load
-    from zoo.train import export_and_verify
+    from zoo.export import export_and_verify
 
     data = load("iris", seed=3)
     x = data.arrays("test")[0]

@@ -112,7 +112,7 @@ def test_search_table_plots_resume_and_best_export(tmp_path):
     assert best["hyperparameters"]["width"] in (16, 32) and best["epochs"] >= 1
     assert max(best["export"]["max_abs_diff"].values()) <= 1e-5
     assert 0.0 <= second.test["accuracy"] <= 1.0
-    from zoo.evaluation import evaluate_run
+    from zoo.runs import evaluate_run
 
     again, _ = evaluate_run(folder / "best")  # best/ is a run folder like any other
     assert again.test["accuracy"] == pytest.approx(second.test["accuracy"])

@@ -14,6 +14,11 @@ import keras_tuner
 import numpy as np
 
 from tuning.spaces import SPACES, sample
+from zoo.config import DEFAULTS
+from zoo.models.convnet import CONVNET_STAGES
+from zoo.optim import compile_model
+from zoo.outputs import init_output_bias
+from zoo.registry import create_model
 
 
 def model_arguments(family: str, values: dict[str, Any], model: str) -> tuple[str, dict]:
@@ -26,8 +31,6 @@ def model_arguments(family: str, values: dict[str, Any], model: str) -> tuple[st
         kwargs["hidden"] = [int(values.get("width", 256))] * int(values.get("depth", 2))
         return model, kwargs
     if family == "convnet":
-        from zoo.models.convnet import CONVNET_STAGES
-
         depth = int(values.get("depth", 2))
         kwargs["stages"] = [(filters, depth) for filters, _ in CONVNET_STAGES]
         kwargs["width_multiplier"] = float(values.get("width_multiplier", 1.0))
@@ -74,10 +77,6 @@ class ZooHyperModel(keras_tuner.HyperModel):
         self.loss = loss
 
     def build(self, hp):
-        from zoo.optim import compile_model
-        from zoo.recipe.checks import init_output_bias
-        from zoo.registry import create_model
-
         values = sample(hp, self.space)
         name, kwargs = model_arguments(self.family, values, self.model)
         model = create_model(
@@ -87,7 +86,7 @@ class ZooHyperModel(keras_tuner.HyperModel):
             model,
             self.task,
             optimizer=values.get("optimizer", "adam"),
-            learning_rate=float(values.get("learning_rate", 3e-4)),
+            learning_rate=float(values.get("learning_rate", DEFAULTS.learning_rate)),
             loss=self.loss,
             data_loss_metric=True,  # the objective: loss without L1/L2 penalties
         )
@@ -96,5 +95,5 @@ class ZooHyperModel(keras_tuner.HyperModel):
         return model
 
     def fit(self, hp, model, *args, **kwargs):
-        batch_size = int(hp.values.get("batch_size", 32))
+        batch_size = int(hp.values.get("batch_size", DEFAULTS.batch_size))
         return model.fit(*args, batch_size=batch_size, **kwargs)

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from zoo.registry import get_spec
+
 COMMON: dict[str, tuple] = {
     "learning_rate": ("log", 1e-4, 1e-2),
     "optimizer": ("choice", ["adam", "adamw", "sgd", "rmsprop"]),
@@ -55,8 +57,6 @@ SPACES: dict[str, dict[str, tuple]] = {
 
 def family_of(model: str) -> str:
     """The space a registered model name searches (``cifar_resnet20`` -> cifar_resnet)."""
-    from zoo.registry import get_spec
-
     family = get_spec(model).family
     if family not in SPACES:
         raise ValueError(

@@ -20,22 +20,25 @@ import os
 import warnings
 from pathlib import Path
 
+import keras
 import numpy as np
+
+from zoo.config import DEFAULTS
+from zoo.models import leaf_layers
+from zoo.plots import dead_units, prediction_dynamics
 
 SCHEDULES = ("constant", "step", "exponential", "cosine", "plateau")
 
 
 def learning_rate(
     name: str = "constant",
-    initial: float = 3e-4,
+    initial: float = DEFAULTS.learning_rate,
     total_steps: int | None = None,
     *,
     warmup_steps: int | None = None,
 ):
     """A float (``constant``, ``plateau``) or a Keras ``LearningRateSchedule`` over
     ``total_steps`` optimizer steps (epochs x steps per epoch)."""
-    import keras
-
     schedules = keras.optimizers.schedules
     if name not in SCHEDULES:
         raise ValueError(f"schedule={name!r} is not one of {', '.join(SCHEDULES)}.")
@@ -63,16 +66,12 @@ def rate_at(schedule, step: int) -> float:
     """The learning rate a float or schedule gives at optimizer step ``step``."""
     if isinstance(schedule, int | float):
         return float(schedule)
-    import keras
-
     return float(keras.ops.convert_to_numpy(schedule(step)))
 
 
 def check_schedule(schedule, total_steps: int, *, warn: bool = True) -> str | None:
     """A message if ``schedule`` falls below 1% of its peak before half of
     ``total_steps``; None when it does not. Warns too, unless ``warn=False``."""
-    import keras
-
     if not isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
         return None  # a constant rate (a float or a variable)
     if total_steps < 2:
@@ -95,27 +94,19 @@ def check_schedule(schedule, total_steps: int, *, warn: bool = True) -> str | No
     return message
 
 
-def _callback_base():
-    import keras
-
-    return keras.callbacks.Callback
-
-
-class LearningRateLogger(_callback_base()):
+class LearningRateLogger(keras.callbacks.Callback):
     """Adds ``learning_rate`` to the epoch logs (so CSV and TensorBoard show it); put it
     before the loggers."""
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is None:
             return
-        import keras
-
         # For a schedule, Keras evaluates it at the optimizer's current step.
         lr = self.model.optimizer.learning_rate
         logs["learning_rate"] = float(keras.ops.convert_to_numpy(lr))
 
 
-class PredictionDynamics(_callback_base()):
+class PredictionDynamics(keras.callbacks.Callback):
     """Predictions on one fixed batch after every epoch, to see how they move: for
     classification the probability of the true class, for regression the prediction.
     ``history`` is ``(epochs + 1, examples)``, row 0 before training. With ``path``,
@@ -129,8 +120,6 @@ class PredictionDynamics(_callback_base()):
         self.history: list[np.ndarray] = []
 
     def _predict(self) -> np.ndarray:
-        import keras
-
         out = keras.ops.convert_to_numpy(self.model(self.x, training=False)).astype("float64")
         if self.task is None:  # one output without a binary label: a regression
             binary = set(np.unique(self.y).tolist()) <= {0, 1}
@@ -152,15 +141,13 @@ class PredictionDynamics(_callback_base()):
 
     def on_train_end(self, logs=None):
         if self.path is not None:
-            from zoo.plots import prediction_dynamics
-
             regression = (self.task or "") == "regression"
             prediction_dynamics(
                 np.array(self.history), self.path, targets=self.y if regression else None
             )
 
 
-class DeadUnitMonitor(_callback_base()):
+class DeadUnitMonitor(keras.callbacks.Callback):
     """Per ReLU layer, the fraction of units (channels) that output zero for every
     example of a fixed batch: dead units no longer learn. ``fractions`` holds the last
     measurement; ``logs["dead_units"]`` the largest fraction of any layer."""
@@ -177,8 +164,6 @@ class DeadUnitMonitor(_callback_base()):
     def relu_layers(model) -> list:
         """Layers whose output passes through a ReLU (Activation/ReLU layers, and
         Dense/Conv layers built with ``activation="relu"``)."""
-        import keras
-
         found = []
         for layer in leaf_layers(model):
             activation = getattr(layer, "activation", None)
@@ -188,8 +173,6 @@ class DeadUnitMonitor(_callback_base()):
         return found
 
     def measure(self, model=None) -> dict[str, float]:
-        import keras
-
         model = model or self.model
         layers = self.relu_layers(model)
         if not layers:
@@ -216,18 +199,7 @@ class DeadUnitMonitor(_callback_base()):
     def on_train_end(self, logs=None):
         fractions = self.measure()
         if self.path is not None and fractions:
-            from zoo.plots import dead_units
-
             dead_units(fractions, self.path)
-
-
-def leaf_layers(model):
-    """Every layer of ``model``, descending into nested models."""
-    for layer in model.layers:
-        if hasattr(layer, "layers") and layer.layers:
-            yield from leaf_layers(layer)
-        else:
-            yield layer
 
 
 def standard(
@@ -248,8 +220,6 @@ def standard(
     completes), ``history.csv`` (appended across resumes), and ``tensorboard/``. With
     ``schedule="plateau"``, also ``ReduceLROnPlateau``. ``extra`` callbacks go before
     the loggers, so what they add to the logs is recorded."""
-    import keras
-
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     cbs = [LearningRateLogger(), keras.callbacks.TerminateOnNaN()]

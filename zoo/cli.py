@@ -1,16 +1,23 @@
-"""The `zoo` command: parse the arguments, call the library, print. Heavy imports
-(TensorFlow, Keras) happen inside the subcommands, so `zoo --help` is instant."""
+"""The `zoo` command: parse the arguments, call the library, print. Modules that load
+TensorFlow or Keras are imported inside the subcommands that need them, so `zoo
+--help` is instant; the defaults come from ``zoo.config.TrainConfig``."""
 
 from __future__ import annotations
 
 import argparse
+import ast
 import os
+import subprocess
 import sys
+from pathlib import Path
+
+from zoo import __version__
+from zoo.config import DEFAULTS, TrainConfig
+from zoo.registry import get_spec, list_models
+from zoo.runfolder import new_run_dir
 
 
 def _cmd_models(args) -> int:
-    from zoo.registry import get_spec, list_models
-
     names = list_models(args.family)
     rows = [("model", "family", "params", "GFLOPs", "input", "classes")]
     for name in names:
@@ -38,13 +45,7 @@ def _cmd_models(args) -> int:
 
 def _benchmarks_dir():
     """The source checkout's ``benchmarks/`` folder (``ZOO_BENCHMARKS`` overrides)."""
-    from pathlib import Path
-
-    import zoo
-
-    folder = Path(
-        os.environ.get("ZOO_BENCHMARKS") or Path(zoo.__file__).parent.parent / "benchmarks"
-    )
+    folder = Path(os.environ.get("ZOO_BENCHMARKS") or Path(__file__).parent.parent / "benchmarks")
     if not (folder / "common.py").exists():
         raise ValueError(
             f"no benchmarks folder at {folder}: the benchmarks are scripts in the source "
@@ -55,8 +56,6 @@ def _benchmarks_dir():
 
 
 def _cmd_bench(args) -> int:
-    import subprocess
-
     folder = _benchmarks_dir()
     scripts = {
         p.stem: p
@@ -101,18 +100,13 @@ def _image_size(text: str | None):
 
 
 def _cmd_inspect(args) -> int:
-    from pathlib import Path
-
-    from zoo.data import inspect_data
-    from zoo.train import new_run_dir
+    from zoo.data import inspect_data, read_source
 
     size = _image_size(args.image_size)
     name = Path(str(args.source).rstrip("/")).stem.replace("tfds:", "") or "data"
     run_dir = Path(args.run_dir) if args.run_dir else None
     if run_dir is None:
         # Read first so that bad input fails before a folder is made.
-        from zoo.data import read_source
-
         read_source(
             args.source,
             label=args.label,
@@ -139,9 +133,29 @@ def _cmd_inspect(args) -> int:
     return 0
 
 
-def _config(args):
-    from zoo.train import TrainConfig
+def _model_args(pairs: list[str] | None) -> dict:
+    """``--model-arg KEY=VALUE`` pairs as ``model_kwargs``: VALUE is read as a Python
+    literal where it is one (``0.2``, ``[64, 64]``, ``True``), else kept as text
+    (``l2:1e-4``)."""
+    kwargs = {}
+    for pair in pairs or []:
+        key, sep, text = pair.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or not key.isidentifier():
+            raise ValueError(
+                f"--model-arg {pair!r}: give KEY=VALUE, e.g. --model-arg dropout=0.2 or "
+                "--model-arg hidden=[64,64] (`zoo models` lists the models)."
+            )
+        words = {"true": True, "false": False, "none": None}
+        try:
+            value = ast.literal_eval(text.strip())
+        except (ValueError, SyntaxError):
+            value = words.get(text.strip().lower(), text.strip())
+        kwargs[key] = list(value) if isinstance(value, tuple) else value
+    return kwargs
 
+
+def _config(args) -> TrainConfig:
     return TrainConfig(
         data=args.source,
         model=args.model,
@@ -150,16 +164,16 @@ def _config(args):
         learning_rate=args.lr,
         optimizer=args.optimizer,
         schedule=args.schedule,
+        patience=args.patience,
         seed=args.seed,
         label=args.label,
         image_size=_image_size(args.image_size),
         data_dir=args.data_dir,
         augment=args.augment,
         precision=args.precision,
-        # unset: TrainConfig's default, which the speed benchmark picked
-        **({"steps_per_execution": args.steps_per_execution}
-           if args.steps_per_execution is not None else {}),
-    )  # fmt: skip
+        steps_per_execution=args.steps_per_execution,
+        model_kwargs=_model_args(args.model_arg),
+    )
 
 
 def _cmd_recipe(args) -> int:
@@ -217,7 +231,7 @@ def _print_export(export: dict) -> None:
 
 
 def _cmd_export(args) -> int:
-    from zoo.train import export_run
+    from zoo.runs import export_run
 
     export = export_run(args.run_dir, formats=_formats(args))
     _print_export(export)
@@ -226,7 +240,7 @@ def _cmd_export(args) -> int:
 
 
 def _cmd_evaluate(args) -> int:
-    from zoo.evaluation import evaluate_run
+    from zoo.runs import evaluate_run
 
     ev, folder = evaluate_run(args.run_dir, args.source)
     print(f"evaluated {args.run_dir}" + (f" on {args.source}" if args.source else ""))
@@ -238,7 +252,7 @@ def _cmd_evaluate(args) -> int:
 
 
 def _cmd_compare(args) -> int:
-    from zoo.evaluation import compare_runs
+    from zoo.runs import compare_runs
 
     print(compare_runs(args.run_dirs))
     return 0
@@ -291,7 +305,7 @@ def _data_args(p) -> None:
     p.add_argument(
         "source",
         nargs="?",
-        default="digits",
+        default=DEFAULTS.data,
         help="bundled data set (digits, the default; breast_cancer, wine, iris, diabetes), "
         "tfds:NAME, a folder of class folders of images, or a CSV file",
     )
@@ -308,15 +322,42 @@ def _training_args(p) -> None:
         help="registered model (default: convnet for images, mlp for tabular data)",
     )
     p.add_argument(
-        "--epochs", type=int, default=100, help="most epochs (early stopping ends sooner)"
+        "--model-arg",
+        action="append",
+        default=None,
+        metavar="KEY=VALUE",
+        help="an argument of the model (repeatable): e.g. dropout=0.2, hidden=[64,64], "
+        "regularizer=l2:1e-4, width_multiplier=0.5",
     )
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=3e-4, help="learning rate (default 3e-4)")
-    p.add_argument("--optimizer", default="adam", help="adam, adamw, sgd or rmsprop")
+    p.add_argument(
+        "--epochs",
+        type=int,
+        default=DEFAULTS.epochs,
+        help=f"most epochs (default {DEFAULTS.epochs}; early stopping ends sooner)",
+    )
+    p.add_argument(
+        "--patience",
+        type=int,
+        default=DEFAULTS.patience,
+        help=f"epochs without a better validation loss before stopping "
+        f"(default {DEFAULTS.patience})",
+    )
+    p.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size)
+    p.add_argument(
+        "--lr",
+        type=float,
+        default=DEFAULTS.learning_rate,
+        help=f"learning rate (default {DEFAULTS.learning_rate:g})",
+    )
+    p.add_argument(
+        "--optimizer",
+        default=DEFAULTS.optimizer,
+        help=f"adam, adamw, sgd or rmsprop (default {DEFAULTS.optimizer})",
+    )
     p.add_argument(
         "--schedule",
-        default="constant",
-        help="constant (default), step, exponential, cosine or plateau",
+        default=DEFAULTS.schedule,
+        help=f"constant, step, exponential, cosine or plateau (default {DEFAULTS.schedule})",
     )
     p.add_argument("--augment", default=None, help="e.g. flip,translate,rotate (images only)")
     p.add_argument(
@@ -328,11 +369,11 @@ def _training_args(p) -> None:
     p.add_argument(
         "--steps-per-execution",
         type=int,
-        default=None,
-        help="training steps per call into TensorFlow (default 8: small models run 1.2-1.5x "
-        "faster than with 1)",
+        default=DEFAULTS.steps_per_execution,
+        help=f"training steps per call into TensorFlow (default "
+        f"{DEFAULTS.steps_per_execution}: small models run 1.2-1.5x faster than with 1)",
     )
-    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--seed", type=int, default=DEFAULTS.seed)
     p.add_argument("--run-dir", default=None, help="run folder (default runs/<name>-<time>)")
     p.add_argument("-v", "--verbose", action="store_true", help="a line per epoch")
     _format_args(p)
@@ -361,7 +402,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the data report: classes, duplicates and leakage, feature scales, outliers, plots",
     )
     _data_args(p)
-    p.add_argument("--seed", type=int, default=42, help="the split seed (as in recipe)")
+    p.add_argument("--seed", type=int, default=DEFAULTS.seed, help="the split seed (as in recipe)")
     p.add_argument(
         "--run-dir", default=None, help="output folder (default runs/inspect-<data>-<time>)"
     )
@@ -400,7 +441,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--objective", default="val_data_loss", help="default val_data_loss")
     p.add_argument("--dir", default=None, help="search folder (default runs/tune-<model>-<data>)")
     p.add_argument("--overwrite", action="store_true", help="start over instead of resuming")
-    p.add_argument("--seed", type=int, default=42, help="non-zero")
+    p.add_argument("--seed", type=int, default=DEFAULTS.seed, help="non-zero")
     p.add_argument("--show-space", action="store_true", help="print the space and exit")
     p.add_argument(
         "--workers",
@@ -458,8 +499,6 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.version:
-        from zoo import __version__
-
         print(f"zoo {__version__}")
         return 0
     if not args.command:

@@ -12,7 +12,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+import keras
 import numpy as np
+
+from zoo.runfolder import atomic_path, write_text
 
 # Each verifier runs in a fresh process that imports only the runtime of its format.
 _VERIFY = r"""
@@ -54,7 +57,6 @@ print(json.dumps({k: np.asarray(v).tolist() for k, v in out.items()}))
 def serving_model(model, preprocess=None, task: str = "classification"):
     """Wrap a logits model: raw inputs -> ``preprocess`` -> model -> a dict of
     ``probabilities`` and ``class_id`` (classification) or ``prediction`` (regression)."""
-    import keras
     from keras import layers, ops
 
     inputs = keras.Input(shape=model.input_shape[1:], name="inputs")
@@ -75,21 +77,6 @@ def serving_model(model, preprocess=None, task: str = "classification"):
     return keras.Model(
         inputs, {"probabilities": probabilities, "class_id": class_id}, name="serving"
     )
-
-
-def _replace_atomically(tmp: Path, path: Path) -> None:
-    """Move the finished ``tmp`` (file or folder) to ``path``; an old ``path`` is
-    removed only after the new one is in place."""
-    if path.exists():
-        old = path.with_name(f".{path.name}.old-{os.getpid()}")
-        path.rename(old)
-        tmp.rename(path)
-        if old.is_dir():
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            old.unlink(missing_ok=True)
-    else:
-        tmp.rename(path)
 
 
 def _checked_endpoint(serving):
@@ -119,20 +106,11 @@ def export_savedmodel(serving, path: str | os.PathLike, *, verbose: bool = False
     temporary folder beside it, then renamed into place, so a failure never leaves a
     half-written export and an export already at ``path`` is replaced only by a
     complete one."""
-    import keras
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
-    try:
+    with atomic_path(path) as tmp:
         archive = keras.export.ExportArchive()
         archive.track(serving)
         archive.add_endpoint("serve", _checked_endpoint(serving))
         archive.write_out(str(tmp), verbose=verbose)
-        _replace_atomically(tmp, path)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return path
 
 
@@ -171,9 +149,8 @@ def export_onnx(savedmodel: str | os.PathLike, path: str | os.PathLike, opset: i
     if importlib.util.find_spec("tf2onnx") is None:
         raise ValueError('ONNX export needs tf2onnx and onnxruntime: pip install "zoo[onnx]".')
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore"}
-    try:
+    with atomic_path(path) as tmp:
         done = subprocess.run(
             [
                 sys.executable,
@@ -196,9 +173,6 @@ def export_onnx(savedmodel: str | os.PathLike, path: str | os.PathLike, opset: i
             raise RuntimeError(
                 f"tf2onnx could not convert {savedmodel} to ONNX:\n{done.stderr[-2000:]}"
             )
-        _replace_atomically(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 
@@ -212,12 +186,8 @@ def export_tflite(savedmodel: str | os.PathLike, path: str | os.PathLike) -> Pat
     converter = tf.lite.TFLiteConverter.from_saved_model(str(savedmodel))
     with _quiet():
         blob = converter.convert()
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
+    with atomic_path(path) as tmp:
         tmp.write_bytes(blob)
-        _replace_atomically(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 
@@ -284,3 +254,40 @@ def _verify(script: str, runtime: str, path, x, expected: dict, atol: float) -> 
                 f"model in memory (allowed {atol:.0e})."
             )
     return diffs
+
+
+EXPORT_FORMATS = ("savedmodel", "onnx", "tflite")
+
+
+def export_and_verify(model, loaded, run_dir: Path, formats=("savedmodel",)) -> dict:
+    """The SavedModel taking raw inputs in ``run_dir/export`` (always), plus
+    ``model.onnx`` and ``model.tflite`` when ``formats`` names them; each checked in a
+    fresh process of its own runtime against the model in memory on test inputs.
+    ``run_dir/export_signature.txt`` holds what ``saved_model_cli show`` lists.
+    Returns the paths and the largest differences per format."""
+    unknown = sorted(set(formats) - set(EXPORT_FORMATS))
+    if unknown:
+        raise ValueError(f"export formats {unknown} unknown; choose from {EXPORT_FORMATS}.")
+    run_dir = Path(run_dir)
+    serving = serving_model(model, loaded.preprocess, loaded.info.task)
+    export_path = export_savedmodel(serving, run_dir / "export")
+    split = "test" if loaded.info.num_examples["test"] else "train"
+    sample = loaded.arrays(split, preprocessed=False)[0][:16].astype("float32")
+    expected = {k: keras.ops.convert_to_numpy(v) for k, v in serving(sample).items()}
+    result = {
+        "path": str(export_path),
+        "max_abs_diff": verify_savedmodel(export_path, sample, expected),
+    }
+    listing = signature_listing(export_path)
+    write_text(run_dir / "export_signature.txt", listing + "\n")
+    result["signature"] = listing
+    if "onnx" in formats:
+        path = export_onnx(export_path, run_dir / "model.onnx")
+        result["onnx"] = {"path": str(path), "max_abs_diff": verify_onnx(path, sample, expected)}
+    if "tflite" in formats:
+        path = export_tflite(export_path, run_dir / "model.tflite")
+        result["tflite"] = {
+            "path": str(path),
+            "max_abs_diff": verify_tflite(path, sample, expected),
+        }
+    return result

@@ -10,6 +10,8 @@ zoo models output logits.
 
 from __future__ import annotations
 
+from zoo.config import DEFAULTS, check_steps_per_execution
+
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 LOSSES = (
     "mae",
@@ -23,8 +25,8 @@ ALIASES = {"l1": "mae", "l2": "mse", "bce": "binary_crossentropy"}
 
 
 def get_optimizer(
-    name: str = "adam",
-    learning_rate=3e-4,
+    name: str = DEFAULTS.optimizer,
+    learning_rate=DEFAULTS.learning_rate,
     *,
     weight_decay: float | None = None,
     momentum: float = 0.9,
@@ -75,22 +77,12 @@ def default_loss(task: str, num_outputs: int) -> str:
     return "binary_crossentropy" if num_outputs == 1 else "sparse_categorical_crossentropy"
 
 
-def check_steps_per_execution(value) -> int:
-    """``value`` if it is an integer >= 1, else ``ValueError`` saying what it is for."""
-    if isinstance(value, bool) or not (isinstance(value, int) and value >= 1):
-        raise ValueError(
-            f"steps_per_execution={value!r} must be an integer >= 1 (training steps per call "
-            "into TensorFlow; 1 is Keras' default)."
-        )
-    return value
-
-
 def compile_model(
     model,
     task: str = "classification",
     *,
-    optimizer: str = "adam",
-    learning_rate=3e-4,
+    optimizer: str = DEFAULTS.optimizer,
+    learning_rate=DEFAULTS.learning_rate,
     loss: str | None = None,
     weight_decay: float | None = None,
     clipnorm: float | None = None,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from zoo.runfolder import atomic_path
+
 
 def _pyplot():
     import matplotlib
@@ -33,7 +35,8 @@ def plot_history(history: dict[str, list[float]], path: str | os.PathLike) -> Pa
         ax.legend()
     fig.tight_layout()
     path = Path(path)
-    fig.savefig(path, dpi=110)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
     return path
 
@@ -41,7 +44,8 @@ def plot_history(history: dict[str, list[float]], path: str | os.PathLike) -> Pa
 def _save(fig, path: str | os.PathLike) -> Path:
     plt = _pyplot()
     path = Path(path)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
     plt.close(fig)
     return path
 

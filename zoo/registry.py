@@ -15,6 +15,8 @@ import inspect
 from dataclasses import dataclass, field
 from typing import Any
 
+from zoo.models import leaf_layers
+
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -27,9 +29,6 @@ class ModelSpec:
     macs: int  # forward multiply-accumulates of convs and dense layers, one example
     source: str  # where the parameter count comes from
     kwargs: dict[str, Any] = field(default_factory=dict)
-    # the dtype policy it trains fastest in without losing accuracy on this project's
-    # CPU benchmark (benchmarks/speed.py, "precision"): "float32" or "mixed_bfloat16"
-    precision: str = "float32"
 
     @property
     def flops(self) -> int:
@@ -189,7 +188,6 @@ def model_info(name: str) -> dict[str, Any]:
         "input_shape": spec.input_shape,
         "num_classes": spec.num_classes,
         "source": spec.source,
-        "precision": spec.precision,
     }
 
 
@@ -210,6 +208,20 @@ def check_precision(precision: str) -> str:
     return precision
 
 
+def check_model_args(name: str, arguments: dict) -> list[str]:
+    """The arguments ``create_model(name, ...)`` accepts; a ``ValueError`` naming the
+    ones in ``arguments`` it does not, without building anything."""
+    build, spec = builder(name)
+    accepted = [p for p in inspect.signature(build).parameters if p not in spec.kwargs]
+    unknown = sorted(set(arguments) - set(accepted))
+    if unknown:
+        raise ValueError(
+            f"create_model({name!r}) got unknown argument(s) {', '.join(unknown)}; "
+            f"it accepts: {', '.join(accepted)}."
+        )
+    return accepted
+
+
 def create_model(name: str, precision: str | None = None, **overrides):
     """Build registered model ``name`` as a fresh ``keras.Model`` that outputs logits.
 
@@ -217,21 +229,16 @@ def create_model(name: str, precision: str | None = None, **overrides):
     ``regularizer``, ``dropout``, ``include_top``, ``pooling``, ``width_multiplier``, ...);
     unset ones take the registry's defaults. An argument the builder does not take
     raises ``ValueError`` listing those it does. ``precision`` is the dtype policy the
-    layers are built with (``"float32"``, ``"mixed_bfloat16"``, ``"mixed_float16"``;
-    None: the model's default, ``model_info(name)["precision"]``); the logits are
-    float32 whatever it is, and the global policy is left as it was.
+    layers are built with (``"float32"``, the default; ``"mixed_bfloat16"``,
+    ``"mixed_float16"``, which pay only on hardware with those units:
+    ``docs/benchmarks.md``); the logits are float32 whatever it is, and the global
+    policy is left as it was.
     """
     import keras
 
     build, spec = builder(name)
-    precision = check_precision(precision or spec.precision)
-    accepted = [p for p in inspect.signature(build).parameters if p not in spec.kwargs]
-    unknown = sorted(set(overrides) - set(accepted))
-    if unknown:
-        raise ValueError(
-            f"create_model({name!r}) got unknown argument(s) {', '.join(unknown)}; "
-            f"it accepts: {', '.join(accepted)}."
-        )
+    precision = check_precision(precision or "float32")
+    accepted = check_model_args(name, overrides)
     arguments = {"input_shape": spec.input_shape, "num_classes": spec.num_classes}
     arguments.update(spec.kwargs)
     arguments.update(overrides)
@@ -254,7 +261,9 @@ def load_model(path, *, compile: bool = True, safe_mode: bool = True):
 
     import keras
 
-    import zoo.blocks  # noqa: F401  (registers zoo's layers)
+    # Imported here, not at the top: they import Keras, and ``import zoo`` (which
+    # imports this module) stays cheap. Importing them registers zoo's layers.
+    import zoo.blocks  # noqa: F401
     import zoo.ensemble  # noqa: F401
 
     if not Path(path).is_file():
@@ -273,7 +282,7 @@ def count_macs(model) -> int:
     from keras import layers
 
     total = 0
-    for layer in _flat_layers(model):
+    for layer in leaf_layers(model):
         if isinstance(layer, layers.DepthwiseConv2D):
             kh, kw, cin, mult = layer.kernel.shape
             total += _prod(layer.output.shape[1:3]) * kh * kw * cin * mult
@@ -284,14 +293,6 @@ def count_macs(model) -> int:
             cin, cout = layer.kernel.shape
             total += _prod(layer.output.shape[1:-1]) * cin * cout
     return int(total)
-
-
-def _flat_layers(model):
-    for layer in model.layers:
-        if hasattr(layer, "layers") and layer.layers:
-            yield from _flat_layers(layer)
-        else:
-            yield layer
 
 
 def _prod(values) -> int:

@@ -70,6 +70,25 @@ def materialize(data: Dataset, index: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return x, data.y[index]
 
 
+def as_arrays(data, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``(x, y)`` arrays from ``(x, y)`` or a ``tf.data`` dataset of batches, at most
+    ``limit`` examples."""
+    if isinstance(data, tuple | list) and len(data) == 2:
+        x, y = (np.asarray(v) for v in data)
+        return (x[:limit], y[:limit]) if limit else (x, y)
+    xs, ys, n = [], [], 0
+    for xb, yb in data:
+        xs.append(np.asarray(xb))
+        ys.append(np.asarray(yb))
+        n += len(xs[-1])
+        if limit and n >= limit:
+            break
+    if not xs:
+        raise ValueError("The data has no batches; nothing to check.")
+    x, y = np.concatenate(xs), np.concatenate(ys)
+    return (x[:limit], y[:limit]) if limit else (x, y)
+
+
 def read_source(
     source: str | Path,
     *,

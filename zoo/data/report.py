@@ -21,7 +21,9 @@ from typing import Any
 import numpy as np
 
 from zoo.data.bundled import DEFAULT_SOURCE, Dataset
-from zoo.data.pipeline import make_splits, materialize, read_source
+from zoo.data.pipeline import Loaded, make_splits, materialize, read_source
+from zoo.plots import class_counts, histograms, image_grid
+from zoo.runfolder import write_text
 
 LEVELS = ("ok", "note", "warning", "problem")
 SPLITS = ("train", "val", "test")
@@ -84,7 +86,7 @@ def _fmt(v: float) -> str:
 
 
 def inspect_data(
-    source: str = DEFAULT_SOURCE,
+    source: str | Path | Loaded = DEFAULT_SOURCE,
     run_dir: str | Path = "data-report",
     *,
     label: str | None = None,
@@ -96,20 +98,30 @@ def inspect_data(
     seed: int = 42,
     samples_per_class: int = 8,
 ) -> DataReport:
-    """Look at ``source`` (anything ``zoo.data.load`` reads) split as ``load`` splits
-    it with the same ``seed``; write ``report.md`` and PNGs into ``run_dir``."""
+    """Look at ``source`` and write ``report.md`` and PNGs into ``run_dir``.
+
+    ``source``: data already loaded (a ``zoo.data.Loaded``: its own rows and splits,
+    cross-validation folds included, are described, and nothing is read again), or
+    anything ``zoo.data.load`` reads, split as ``load`` splits it with the same
+    ``seed`` and fractions (the other arguments then apply)."""
     run_dir = Path(run_dir)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        data = read_source(
-            source,
-            label=label,
-            task=task,
-            data_dir=data_dir,
-            image_size=image_size,
-            allow_missing=True,
-        )
-        train, val, test = make_splits(data, val_fraction, test_fraction, seed, source=source)
+    caught: list = []
+    if isinstance(source, Loaded):
+        data = source.data
+        train, val, test = (source.indices[k] for k in SPLITS)
+        source = source.info.source
+    else:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            data = read_source(
+                source,
+                label=label,
+                task=task,
+                data_dir=data_dir,
+                image_size=image_size,
+                allow_missing=True,
+            )
+            train, val, test = make_splits(data, val_fraction, test_fraction, seed, source=source)
     run_dir.mkdir(parents=True, exist_ok=True)
     report = DataReport(str(source), run_dir)
     for w in caught:
@@ -144,12 +156,11 @@ def inspect_data(
         _images(report, data, x, y, index, samples_per_class)
     else:
         _features(report, data, x, train)
-    (run_dir / "report.md").write_text(report.markdown())
+    write_text(run_dir / "report.md", report.markdown())
     return report
 
 
 def _classes(report: DataReport, data: Dataset, index: dict[str, np.ndarray]) -> None:
-    from zoo.plots import class_counts
 
     counts = {k: np.bincount(data.y[v], minlength=data.num_classes) for k, v in index.items()}
     total = sum(counts.values())
@@ -186,7 +197,6 @@ def _classes(report: DataReport, data: Dataset, index: dict[str, np.ndarray]) ->
 
 
 def _target(report: DataReport, y: np.ndarray, index: dict[str, np.ndarray]) -> None:
-    from zoo.plots import histograms
 
     rows = []
     for split, rows_ in index.items():
@@ -320,7 +330,6 @@ def _robust_z(x: np.ndarray) -> np.ndarray:
 
 
 def _features(report: DataReport, data: Dataset, x: np.ndarray, train: np.ndarray) -> None:
-    from zoo.plots import histograms
 
     names = data.feature_names or [f"x{i}" for i in range(x.shape[1])]
     xt = x[train].astype("float64")
@@ -435,7 +444,6 @@ def _images(
     index: dict[str, np.ndarray],
     per_class: int,
 ) -> None:
-    from zoo.plots import histograms, image_grid
 
     xt = x[index["train"]].astype("float32")
     channels = xt.shape[-1]

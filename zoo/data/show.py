@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from zoo.plots import image_grid, table_figure
+
 MAX_COLUMNS = 16
 
 
@@ -18,8 +20,6 @@ def show_batch(
     """Draw one batch of ``loaded.<split>`` (a ``zoo.data.load`` result) to ``path``:
     images as a grid on their shared value range, titled by label; tabular rows as a
     table of the standardized values the model receives. Returns the PNG path."""
-    from zoo.plots import image_grid, table_figure
-
     if split not in ("train", "val", "test"):
         raise ValueError(f'split={split!r} must be "train", "val" or "test".')
     try:

@@ -6,7 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from zoo.recipe import checks as C
+from zoo.checks import sanity as C
+from zoo.data import as_arrays
+from zoo.outputs import init_output_bias
 
 
 @dataclass
@@ -73,7 +75,7 @@ def run_checks(
     unknown = set(checks) - set(ALL_CHECKS)
     if unknown:
         raise ValueError(f"Unknown check(s) {sorted(unknown)}; choose from {ALL_CHECKS}.")
-    x, y = C.as_arrays(train)
+    x, y = as_arrays(train)
     if val is None:
         cut = max(1, len(x) // 5)
         (x, y), val = (x[cut:], y[cut:]), (x[:cut], y[:cut])
@@ -90,7 +92,7 @@ def run_checks(
             add(C.reproducibility(build, train, batch_size=batch_size))
         elif name == "loss_at_init":
             model = build()
-            C.init_output_bias(model, y)
+            init_output_bias(model, y)
             add(C.loss_at_init(model, train))
         elif name == "overfit_one_batch":
             add(C.overfit_one_batch(build, train))

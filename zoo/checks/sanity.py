@@ -1,5 +1,5 @@
-"""The recipe's sanity checks. Each returns a ``CheckResult``: ``name``, ``passed``,
-``measured``, ``expected`` and a ``message`` a person can act on.
+"""The recipe's sanity checks, one function each. Each returns a ``CheckResult``:
+``name``, ``passed``, ``measured``, ``expected`` and a ``message`` a person can act on.
 
 A check takes ``build`` (a zero-argument callable returning a fresh compiled
 ``keras.Model``) and/or a model, and data as ``tf.data`` batches or ``(x, y)`` arrays,
@@ -17,9 +17,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import keras
 import numpy as np
 
-from zoo.callbacks import leaf_layers
+from zoo.callbacks import check_schedule
+from zoo.data import as_arrays
+from zoo.outputs import (
+    class_prior,
+    data_loss,
+    final_activation,
+    from_logits,
+    init_output_bias,
+    loss_kind,
+    output_layer,
+)
 
 
 @dataclass
@@ -38,83 +49,6 @@ class CheckResult:
 
 
 # ---------------------------------------------------------------- helpers
-
-
-def as_arrays(data, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """``(x, y)`` arrays from ``(x, y)`` or a ``tf.data`` dataset of batches, at most
-    ``limit`` examples."""
-    if isinstance(data, tuple | list) and len(data) == 2:
-        x, y = (np.asarray(v) for v in data)
-        return (x[:limit], y[:limit]) if limit else (x, y)
-    xs, ys, n = [], [], 0
-    for xb, yb in data:
-        xs.append(np.asarray(xb))
-        ys.append(np.asarray(yb))
-        n += len(xs[-1])
-        if limit and n >= limit:
-            break
-    if not xs:
-        raise ValueError("The data has no batches; nothing to check.")
-    x, y = np.concatenate(xs), np.concatenate(ys)
-    return (x[:limit], y[:limit]) if limit else (x, y)
-
-
-def loss_kind(model) -> str:
-    """``"softmax"`` (sparse or one-hot cross-entropy), ``"binary"`` or ``"regression"``."""
-    import keras
-
-    loss = model.loss
-    if isinstance(loss, keras.losses.BinaryCrossentropy):
-        return "binary"
-    if isinstance(
-        loss, keras.losses.SparseCategoricalCrossentropy | keras.losses.CategoricalCrossentropy
-    ):
-        return "softmax"
-    return "regression"
-
-
-def from_logits(model) -> bool:
-    loss = model.loss
-    kwargs = getattr(loss, "_fn_kwargs", {}) or {}
-    return bool(getattr(loss, "from_logits", kwargs.get("from_logits", False)))
-
-
-def output_layer(model):
-    """The last layer with a kernel and a bias (the logits layer of a zoo model)."""
-    for layer in reversed(list(leaf_layers(model))):
-        if getattr(layer, "bias", None) is not None and getattr(layer, "kernel", None) is not None:
-            return layer
-    return None
-
-
-def final_activation(model) -> str:
-    """Name of the activation applied last in the model ("linear" if none)."""
-    for layer in reversed(list(leaf_layers(model))):
-        activation = getattr(layer, "activation", None)
-        if activation is not None:
-            return getattr(activation, "__name__", str(activation))
-        if getattr(layer, "weights", None):
-            return "linear"
-    return "linear"
-
-
-def data_loss(model, x, y, batch_size: int = 256) -> float:
-    """The compiled loss on ``(x, y)`` without regularization penalties, inference mode."""
-    import keras
-
-    total, n = 0.0, 0
-    for i in range(0, len(x), batch_size):
-        xb, yb = x[i : i + batch_size], y[i : i + batch_size]
-        pred = model(xb, training=False)
-        value = keras.ops.convert_to_numpy(model.loss(yb, pred))
-        total += float(value) * len(xb)
-        n += len(xb)
-    return total / max(n, 1)
-
-
-def _prior(y: np.ndarray, classes: int) -> np.ndarray:
-    counts = np.bincount(y.astype(int).reshape(-1), minlength=classes).astype("float64")
-    return counts / counts.sum()
 
 
 def _fit_steps(model, x, y, steps: int, batch_size: int, seed: int = 0) -> list[float]:
@@ -141,35 +75,6 @@ def _timed(fn):
     return wrapper
 
 
-# ---------------------------------------------------------------- fixes
-
-
-def init_output_bias(model, y_train, task: str | None = None) -> np.ndarray:
-    """Set the output layer's bias from the training labels, so the model starts at
-    the loss of predicting the label distribution: log class priors (softmax), the
-    logit of the positive rate (one sigmoid output), the target mean (regression).
-    Returns the bias set."""
-    layer = output_layer(model)
-    if layer is None:
-        raise ValueError("The model has no output layer with a bias to initialize.")
-    y = np.asarray(y_train)
-    task = task or ("regression" if loss_kind(model) == "regression" else "classification")
-    units = int(layer.bias.shape[0])
-    if task == "regression":
-        target = y.reshape(len(y), -1).mean(axis=0)
-        bias = np.broadcast_to(target, (units,)).astype("float32")
-    elif units == 1:
-        p = float(np.clip(np.mean(y), 1e-6, 1 - 1e-6))
-        bias = np.array([math.log(p / (1 - p))], "float32")
-    else:
-        labels = y.argmax(axis=-1) if y.ndim > 1 else y
-        prior = np.clip(_prior(labels, units), 1e-6, None)
-        bias = np.log(prior)
-        bias = (bias - bias.mean()).astype("float32")
-    layer.bias.assign(bias)
-    return bias
-
-
 # ---------------------------------------------------------------- checks
 
 
@@ -178,8 +83,6 @@ def reproducibility(
     build: Callable, train, *, steps: int = 5, seed: int = 1234, batch_size: int = 32
 ) -> CheckResult:
     """Two short runs with the same seed must give identical losses."""
-    import keras
-
     x, y = as_arrays(train, limit=batch_size * steps)
     runs = []
     for _ in range(2):
@@ -230,7 +133,7 @@ def expected_initial_loss(model, y) -> tuple[float, str]:
         q = 1 / (1 + math.exp(-float(bias[0])))
         return -(p * math.log(q) + (1 - p) * math.log(1 - q)), "label cross-entropy under the bias"
     labels = y.argmax(axis=-1) if y.ndim > 1 else y
-    prior = _prior(labels, len(bias))
+    prior = class_prior(labels, len(bias))
     logq = bias - bias.max() - np.log(np.sum(np.exp(bias - bias.max())))
     expected = float(-(prior * logq).sum())
     if np.allclose(bias, bias[0]):
@@ -257,7 +160,7 @@ def best_initial_loss(model, y) -> float:
         p = float(np.clip(np.mean(y), 1e-9, 1 - 1e-9))
         return -(p * math.log(p) + (1 - p) * math.log(1 - p))
     labels = y.argmax(axis=-1) if y.ndim > 1 else y
-    prior = _prior(labels, model.output_shape[-1])
+    prior = class_prior(labels, model.output_shape[-1])
     prior = prior[prior > 0]
     return float(-(prior * np.log(prior)).sum())
 
@@ -302,7 +205,7 @@ def loss_at_init(model, train, *, tolerance: float = 0.1, limit: int = 1024) -> 
             f"initial loss {measured:.4g} where {best:.4g} is reachable by setting the output "
             "bias from the training labels (the class prior, or the target mean): the first "
             "iterations will only learn that bias, a hockey-stick loss curve. Call "
-            "zoo.recipe.init_output_bias(model, y_train)",
+            "zoo.outputs.init_output_bias(model, y_train)",
             details={"bias_implied": expected},
         )
     if passed:
@@ -313,7 +216,7 @@ def loss_at_init(model, train, *, tolerance: float = 0.1, limit: int = 1024) -> 
             f"({what}): the final layer starts too large (initialize it near zero), the labels "
             "do not match the outputs (one-hot vs integer labels, wrong number of classes), "
             "or the output bias was not set for an imbalanced or offset target "
-            "(zoo.recipe.init_output_bias)"
+            "(zoo.outputs.init_output_bias)"
         )
     else:
         message = (
@@ -405,8 +308,6 @@ def loss_decreasing(
     training examples (measured in inference mode, so neither batch noise nor dropout
     blurs it) by at least ``min_drop`` (relative); and the learning-rate schedule must
     not fall below 1% of its peak before half of ``total_steps``."""
-    from zoo.callbacks import check_schedule
-
     model = build()
     x, y = as_arrays(train, limit=4096)
     init_output_bias(model, y)
@@ -542,8 +443,6 @@ def input_independent_baseline(
     """The same model trained on zeroed inputs must end clearly worse on validation
     (by ``margin``, relative) than when trained on the real inputs; otherwise the model
     does not use its input."""
-    import keras
-
     x, y = as_arrays(train)
     xv, yv = as_arrays(val)
     scores = {}

@@ -1,0 +1,117 @@
+"""``TrainConfig``: every setting of a training run and the one home of its defaults
+(the CLI, the recipe, the templates and the tuner read them from here), and its
+validation (``validate``), which runs before anything is read or written.
+
+The defaults follow the recipe: Adam at 3e-4, a constant learning rate, no
+augmentation, a fixed seed, early stopping on validation loss with the best weights
+restored.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from zoo.data.bundled import DEFAULT_SOURCE
+from zoo.registry import check_model_args, check_precision, get_spec
+from zoo.runfolder import CONFIG, read_json
+
+
+@dataclass
+class TrainConfig:
+    data: str = DEFAULT_SOURCE
+    model: str | None = None  # None: convnet for images, mlp for tabular data
+    epochs: int = 100
+    batch_size: int = 32
+    learning_rate: float = 3e-4
+    optimizer: str = "adam"
+    schedule: str = "constant"
+    loss: str | None = None  # None: the task's default (cross-entropy from logits, MSE)
+    patience: int = 10
+    seed: int = 42
+    val_fraction: float = 0.1
+    test_fraction: float = 0.1
+    label: str | None = None  # the label column of a CSV source
+    image_size: tuple[int, int] | None = None  # decode an image folder to this size
+    data_dir: str | None = None  # TFDS data folder
+    normalize: str = "auto"
+    augment: str | None = None
+    fold: tuple[int, int] | None = None  # (k, n): test on fold k of n (cross-validation)
+    model_kwargs: dict = field(default_factory=dict)  # e.g. {"dropout": 0.2, "hidden": [64]}
+    precision: str | None = None  # None: float32
+    # training steps per call into TensorFlow: 8 runs the small models 1.2-1.5x faster
+    # (benchmarks/speed.py, part steps); callbacks still see every epoch
+    steps_per_execution: int = 8
+
+
+DEFAULTS = TrainConfig()
+
+
+def check_steps_per_execution(value) -> int:
+    """``value`` if it is an integer >= 1, else ``ValueError`` saying what it is for."""
+    if isinstance(value, bool) or not (isinstance(value, int) and value >= 1):
+        raise ValueError(
+            f"steps_per_execution={value!r} must be an integer >= 1 (training steps per call "
+            "into TensorFlow; 1 is Keras' default)."
+        )
+    return value
+
+
+def config_from_dict(values: dict, where: str = "config") -> TrainConfig:
+    """A ``TrainConfig`` from a dict as ``config.json`` holds it (JSON lists back to
+    tuples); keys this version does not know are named in the error."""
+    known = {f.name for f in fields(TrainConfig)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"{where}: unknown config keys {unknown}; written by another version?")
+    values = dict(values)
+    for key in ("image_size", "fold"):
+        if isinstance(values.get(key), list):
+            values[key] = tuple(values[key])
+    return TrainConfig(**values)
+
+
+def validate(config: TrainConfig) -> TrainConfig:
+    """``config`` if every setting is one zoo can run, else a ``ValueError`` naming
+    the setting, its value and what it takes; called before anything is read or
+    written."""
+
+    def bad(name: str, what: str):
+        value = getattr(config, name)
+        return ValueError(f"{name}={value!r}: {what}.")
+
+    if config.model is not None:
+        get_spec(config.model)
+    if config.precision is not None:
+        check_precision(config.precision)
+    check_steps_per_execution(config.steps_per_execution)
+    for name in ("epochs", "batch_size"):
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise bad(name, "must be an integer >= 1")
+    if isinstance(config.patience, bool) or not isinstance(config.patience, int):
+        raise bad("patience", "must be an integer >= 0")
+    if config.patience < 0:
+        raise bad("patience", "must be an integer >= 0")
+    lr = config.learning_rate
+    if not isinstance(lr, int | float) or not math.isfinite(lr) or lr <= 0:
+        raise bad("learning_rate", "must be a finite number > 0 (the recipe starts at 3e-4)")
+    for name in ("val_fraction", "test_fraction"):
+        value = getattr(config, name)
+        if not isinstance(value, int | float) or not 0 <= value < 1:
+            raise bad(name, "must be a fraction in [0, 1)")
+    if not isinstance(config.model_kwargs, dict):
+        raise bad("model_kwargs", "must be a dict of model arguments")
+    if config.model is not None:
+        check_model_args(config.model, config.model_kwargs)
+    return config
+
+
+def read_config(run_dir: str | os.PathLike) -> TrainConfig:
+    """The ``TrainConfig`` a run folder's ``config.json`` holds."""
+    path = Path(run_dir) / CONFIG
+    if not path.exists():
+        raise ValueError(f"{run_dir} has no {CONFIG}: is it a zoo run folder?")
+    return config_from_dict(read_json(path), where=str(path))

@@ -1,0 +1,112 @@
+"""What a compiled model's outputs and loss mean: the kind of loss (``loss_kind``),
+whether it takes logits (``from_logits``), the output layer and the activation applied
+last, the data loss without regularization penalties, the output-bias initialization
+from the labels, and predictions as probabilities or values.
+
+The training code, the evaluation and the checks all read a model through these, so
+one answer holds everywhere ("is this a binary classifier with logits?").
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+
+from zoo.models import leaf_layers
+
+
+def loss_kind(model) -> str:
+    """``"softmax"`` (sparse or one-hot cross-entropy), ``"binary"`` or ``"regression"``."""
+    loss = model.loss
+    if isinstance(loss, keras.losses.BinaryCrossentropy):
+        return "binary"
+    if isinstance(
+        loss, keras.losses.SparseCategoricalCrossentropy | keras.losses.CategoricalCrossentropy
+    ):
+        return "softmax"
+    return "regression"
+
+
+def from_logits(model) -> bool:
+    """Whether the compiled loss takes logits."""
+    loss = model.loss
+    kwargs = getattr(loss, "_fn_kwargs", {}) or {}
+    return bool(getattr(loss, "from_logits", kwargs.get("from_logits", False)))
+
+
+def output_layer(model):
+    """The last layer with a kernel and a bias (the logits layer of a zoo model)."""
+    for layer in reversed(list(leaf_layers(model))):
+        if getattr(layer, "bias", None) is not None and getattr(layer, "kernel", None) is not None:
+            return layer
+    return None
+
+
+def final_activation(model) -> str:
+    """Name of the activation applied last in the model ("linear" if none)."""
+    for layer in reversed(list(leaf_layers(model))):
+        activation = getattr(layer, "activation", None)
+        if activation is not None:
+            return getattr(activation, "__name__", str(activation))
+        if getattr(layer, "weights", None):
+            return "linear"
+    return "linear"
+
+
+def data_loss(model, x, y, batch_size: int = 256) -> float:
+    """The compiled loss on ``(x, y)`` without regularization penalties, inference mode."""
+    total, n = 0.0, 0
+    for i in range(0, len(x), batch_size):
+        xb, yb = x[i : i + batch_size], y[i : i + batch_size]
+        pred = model(xb, training=False)
+        value = keras.ops.convert_to_numpy(model.loss(yb, pred))
+        total += float(value) * len(xb)
+        n += len(xb)
+    return total / max(n, 1)
+
+
+def class_prior(y: np.ndarray, classes: int) -> np.ndarray:
+    """The fraction of each of ``classes`` integer labels in ``y``."""
+    counts = np.bincount(y.astype(int).reshape(-1), minlength=classes).astype("float64")
+    return counts / counts.sum()
+
+
+def init_output_bias(model, y_train, task: str | None = None) -> np.ndarray:
+    """Set the output layer's bias from the training labels, so the model starts at
+    the loss of predicting the label distribution: log class priors (softmax), the
+    logit of the positive rate (one sigmoid output), the target mean (regression).
+    Returns the bias set."""
+    layer = output_layer(model)
+    if layer is None:
+        raise ValueError("The model has no output layer with a bias to initialize.")
+    y = np.asarray(y_train)
+    task = task or ("regression" if loss_kind(model) == "regression" else "classification")
+    units = int(layer.bias.shape[0])
+    if task == "regression":
+        target = y.reshape(len(y), -1).mean(axis=0)
+        bias = np.broadcast_to(target, (units,)).astype("float32")
+    elif units == 1:
+        p = float(np.clip(np.mean(y), 1e-6, 1 - 1e-6))
+        bias = np.array([math.log(p / (1 - p))], "float32")
+    else:
+        labels = y.argmax(axis=-1) if y.ndim > 1 else y
+        prior = np.clip(class_prior(labels, units), 1e-6, None)
+        bias = np.log(prior)
+        bias = (bias - bias.mean()).astype("float32")
+    layer.bias.assign(bias)
+    return bias
+
+
+def predict_outputs(model, x: np.ndarray, task: str, batch_size: int = 256) -> np.ndarray:
+    """Class probabilities ((n, C), or (n, 1) for one sigmoid unit) or regression values
+    (n,) from a model that outputs logits (a zoo model) or probabilities."""
+    out = np.asarray(model.predict(x, batch_size=batch_size, verbose=0), "float64")
+    if task == "regression":
+        return out.reshape(len(out), -1)[:, 0]
+    if final_activation(model) in ("softmax", "sigmoid"):
+        return out
+    if out.shape[-1] == 1:
+        return keras.ops.convert_to_numpy(keras.ops.sigmoid(out)).astype("float64")
+    return keras.ops.convert_to_numpy(keras.ops.softmax(out, axis=-1)).astype("float64")
