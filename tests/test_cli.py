@@ -88,12 +88,18 @@ def test_recipe_strict_exits_nonzero_when_a_check_fails(tmp_path, capsys):
 
 def test_train_command(tmp_path, capsys):
     run = tmp_path / "t"
-    argv = ["train", "wine", "--epochs", "3", "--steps-per-execution", "4", "--run-dir", str(run)]
+    argv = ["train", "wine", "--epochs", "3", "--steps-per-execution", "4", "--run-dir", str(run),
+            "--model-arg", "hidden=[8]", "--model-arg", "dropout=0.1"]  # fmt: skip
     assert main(argv) == 0
     assert "verified in a fresh TensorFlow process" in capsys.readouterr().out
     assert (run / "tensorboard").is_dir()
     config = json.loads((run / "config.json").read_text())
     assert config["steps_per_execution"] == 4 and config["precision"] is None
+    assert config["model_kwargs"] == {"hidden": [8], "dropout": 0.1}
+    from zoo import load_model
+
+    dense = [w.shape for w in load_model(run / "model.keras").trainable_weights]
+    assert dense[0] == (13, 8)  # wine's 13 features into the one hidden layer of 8
     assert len((run / "history.csv").read_text().splitlines()) == 1 + 3  # every epoch logged
     bad = ["train", "wine", "--steps-per-execution", "0", "--run-dir", str(tmp_path / "b")]
     assert main(bad) == 2
@@ -101,6 +107,36 @@ def test_train_command(tmp_path, capsys):
     assert not (tmp_path / "b").exists()  # refused before anything is written
     bad = ["train", "wine", "--precision", "bf16", "--run-dir", str(tmp_path / "b")]
     assert main(bad) == 2 and "precision='bf16' must be one of" in capsys.readouterr().err
+    bad = ["train", "wine", "--model-arg", "widht=3", "--run-dir", str(tmp_path / "b")]
+    assert main(bad) == 2 and "unknown argument(s) widht" in capsys.readouterr().err
+    bad = ["train", "wine", "--model-arg", "dropout", "--run-dir", str(tmp_path / "b")]
+    assert main(bad) == 2 and "give KEY=VALUE" in capsys.readouterr().err
+    assert not (tmp_path / "b").exists()
+
+
+def test_model_args_read_literals_and_keep_text():
+    from zoo.cli import _model_args
+
+    assert _model_args(["dropout=0.2", "hidden=[64, 32]", "regularizer=l2:1e-4"]) == {
+        "dropout": 0.2,
+        "hidden": [64, 32],
+        "regularizer": "l2:1e-4",
+    }
+    assert _model_args(["batch-norm=true", "pooling=none", "width_multiplier=(1)"]) == {
+        "batch_norm": True,
+        "pooling": None,
+        "width_multiplier": 1,
+    }
+
+
+def test_cli_defaults_are_train_config_defaults():
+    from zoo.cli import build_parser
+    from zoo.config import TrainConfig
+
+    args = build_parser().parse_args(["train"])
+    from zoo.cli import _config
+
+    assert _config(args) == TrainConfig()
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ import numpy as np
 from PIL import Image
 
 from zoo.cli import main
-from zoo.data import inspect_data
+from zoo.data import inspect_data, load
 
 
 def findings(report, topic):
@@ -75,3 +75,17 @@ def test_cli_inspect_prints_findings_and_writes_the_report(tmp_path, capsys):
     assert (tmp_path / "r" / "report.md").exists()
     assert main(["inspect", str(tmp_path / "missing.csv")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_report_on_loaded_data_describes_the_splits_trained_on(tmp_path):
+    """Given the data as loaded, the report describes its rows and splits (a
+    cross-validation fold included), not a fresh split of the source."""
+    loaded = load("iris", fold=(2, 5), seed=3)
+    report = inspect_data(loaded, tmp_path / "fold")
+    assert report.stats["examples"] == loaded.info.num_examples
+    assert report.stats["examples"]["test"] == 30  # one fold of five, not 10% of 150
+    fresh = inspect_data("iris", tmp_path / "fresh", seed=3)
+    assert fresh.stats["examples"] != report.stats["examples"]
+    assert (
+        f"test {loaded.info.num_examples['test']}" in (tmp_path / "fold" / "report.md").read_text()
+    )
