@@ -17,4 +17,6 @@ def _fresh_keras_state():
     keras.config.set_dtype_policy("float32")
     yield
     keras.config.set_dtype_policy("float32")
-    keras.backend.clear_session()
+    # Without the forced garbage collection (0.25 s a test here); Python's own
+    # collector still frees what the test left.
+    keras.backend.clear_session(free_memory=False)

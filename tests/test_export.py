@@ -9,7 +9,13 @@ import pytest
 
 from zoo import create_model
 from zoo.data import load_bundled, preprocessing_layer
-from zoo.export import export_savedmodel, serving_model, verify_savedmodel
+from zoo.export import (
+    export_savedmodel,
+    serving_model,
+    signature_listing,
+    verify_and_list_savedmodel,
+    verify_savedmodel,
+)
 
 
 @pytest.fixture(scope="module")
@@ -27,8 +33,10 @@ def test_export_takes_raw_inputs_and_verifies_in_a_fresh_process(wine, tmp_path)
     expected = {k: keras.ops.convert_to_numpy(v) for k, v in serving(x).items()}
     np.testing.assert_allclose(expected["probabilities"].sum(axis=1), 1.0, rtol=1e-5)
     np.testing.assert_array_equal(expected["class_id"], expected["probabilities"].argmax(1))
-    diffs = verify_savedmodel(path, x, expected)
+    diffs, listing = verify_and_list_savedmodel(path, x, expected)
     assert set(diffs) == {"probabilities", "class_id"} and max(diffs.values()) <= 1e-5
+    assert listing == signature_listing(path)  # what the command line tool prints
+    assert "shape: (-1, 13)" in listing and "DT_FLOAT" in listing
     wrong = {**expected, "probabilities": expected["probabilities"] + 0.1}
     with pytest.raises(RuntimeError, match="probabilities"):
         verify_savedmodel(path, x, wrong)
@@ -50,15 +58,6 @@ def test_failed_export_keeps_the_previous_one(wine, tmp_path, monkeypatch):
             export_savedmodel(serving, path)
     assert sorted(p.name for p in path.iterdir()) == before
     assert [p.name for p in tmp_path.iterdir()] == ["export"]  # no temporary left behind
-
-
-def test_regression_export(tmp_path):
-    data = load_bundled("diabetes")
-    model = create_model("mlp", input_shape=data.input_shape, num_classes=1, hidden=(4,))
-    serving = serving_model(model, preprocessing_layer(data, np.arange(len(data))), "regression")
-    path = export_savedmodel(serving, tmp_path / "export")
-    expected = {"prediction": keras.ops.convert_to_numpy(serving(data.x[:4])["prediction"])}
-    verify_savedmodel(path, data.x[:4], expected)
 
 
 _SERVE_BADLY = r"""
@@ -99,9 +98,11 @@ def test_onnx_and_tflite_exports_verified_in_their_runtimes(tmp_path):
     from zoo.data import load
     from zoo.export import export_and_verify
 
-    loaded = load("diabetes")  # standardization statistics must survive as constants
+    # a regression, whose standardization statistics must survive as constants
+    loaded = load("diabetes")
     model = create_model("mlp", input_shape=loaded.info.input_shape, num_classes=1, hidden=(8,))
     result = export_and_verify(model, loaded, tmp_path, formats=("savedmodel", "onnx", "tflite"))
+    assert list(result["max_abs_diff"]) == ["prediction"]  # the SavedModel, verified
     assert max(result["onnx"]["max_abs_diff"].values()) <= 1e-5
     assert max(result["tflite"]["max_abs_diff"].values()) <= 1e-5
     assert "shape: (-1, 10)" in (tmp_path / "export_signature.txt").read_text()

@@ -19,13 +19,27 @@ from zoo.runfolder import atomic_path, write_text
 
 # Each verifier runs in a fresh process that imports only the runtime of its format.
 _VERIFY = r"""
-import json, sys
+import contextlib, io, json, sys
 import numpy as np
 import tensorflow as tf
 path, x_file = sys.argv[1], sys.argv[2]
 fn = tf.saved_model.load(path).signatures["serving_default"]
 out = fn(inputs=tf.constant(np.load(x_file)))
-print(json.dumps({k: v.numpy().tolist() for k, v in out.items()}))
+listing = None
+if "--signature" in sys.argv:
+    # What `saved_model_cli show --tag_set serve --signature_def serving_default`
+    # prints, from the function the tool calls, in this process that has TensorFlow
+    # loaded already (the tool would start another).
+    try:
+        from tensorflow.python.tools import saved_model_cli
+        text = io.StringIO()
+        with contextlib.redirect_stdout(text):
+            saved_model_cli._show_inputs_outputs(path, "serve", "serving_default")
+        listing = text.getvalue().strip()
+    except Exception:
+        listing = None
+print(json.dumps({"outputs": {k: v.numpy().tolist() for k, v in out.items()},
+                  "signature": listing}))
 """
 
 _VERIFY_ONNX = r"""
@@ -36,7 +50,7 @@ path, x_file = sys.argv[1], sys.argv[2]
 session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
 names = [o.name for o in session.get_outputs()]
 out = session.run(None, {session.get_inputs()[0].name: np.load(x_file)})
-print(json.dumps({k: v.tolist() for k, v in zip(names, out)}))
+print(json.dumps({"outputs": {k: v.tolist() for k, v in zip(names, out)}}))
 """
 
 _VERIFY_TFLITE = r"""
@@ -50,7 +64,7 @@ except ImportError:
 path, x_file = sys.argv[1], sys.argv[2]
 runner = Interpreter(model_path=path).get_signature_runner("serving_default")
 out = runner(inputs=np.load(x_file))
-print(json.dumps({k: np.asarray(v).tolist() for k, v in out.items()}))
+print(json.dumps({"outputs": {k: np.asarray(v).tolist() for k, v in out.items()}}))
 """
 
 
@@ -210,26 +224,37 @@ def verify_savedmodel(path: str | os.PathLike, x: np.ndarray, expected: dict, at
     ``x`` through its serving signature and compare with ``expected`` (the in-memory
     outputs). Returns the largest absolute difference per output; raises
     ``RuntimeError`` naming the output that differs."""
-    return _verify(_VERIFY, "TensorFlow", path, x, expected, atol)
+    return _verify(_VERIFY, "TensorFlow", path, x, expected, atol)[0]
+
+
+def verify_and_list_savedmodel(
+    path: str | os.PathLike, x: np.ndarray, expected: dict, atol=1e-5
+) -> tuple[dict, str]:
+    """``verify_savedmodel`` and ``signature_listing`` from one fresh TensorFlow
+    process (each would start its own): the differences per output and the listing."""
+    diffs, served = _verify(_VERIFY, "TensorFlow", path, x, expected, atol, "--signature")
+    return diffs, served.get("signature") or signature_listing(path)
 
 
 def verify_onnx(path: str | os.PathLike, x: np.ndarray, expected: dict, atol=1e-5) -> dict:
     """As ``verify_savedmodel``, for an ONNX file run by onnxruntime alone."""
-    return _verify(_VERIFY_ONNX, "onnxruntime", path, x, expected, atol)
+    return _verify(_VERIFY_ONNX, "onnxruntime", path, x, expected, atol)[0]
 
 
 def verify_tflite(path: str | os.PathLike, x: np.ndarray, expected: dict, atol=1e-5) -> dict:
     """As ``verify_savedmodel``, for a TFLite file run by the TFLite interpreter."""
-    return _verify(_VERIFY_TFLITE, "TFLite", path, x, expected, atol)
+    return _verify(_VERIFY_TFLITE, "TFLite", path, x, expected, atol)[0]
 
 
-def _verify(script: str, runtime: str, path, x, expected: dict, atol: float) -> dict:
+def _verify(script: str, runtime: str, path, x, expected: dict, atol: float, *flags):
+    """Run ``script`` on the export at ``path`` and ``x`` in a fresh process; the
+    differences per output against ``expected`` and everything the script printed."""
     with tempfile.TemporaryDirectory() as tmp:
         x_file = Path(tmp) / "x.npy"
         np.save(x_file, np.asarray(x))
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
         done = subprocess.run(
-            [sys.executable, "-c", script, str(path), str(x_file)],
+            [sys.executable, "-c", script, str(path), str(x_file), *flags],
             capture_output=True,
             text=True,
             env=env,
@@ -239,7 +264,8 @@ def _verify(script: str, runtime: str, path, x, expected: dict, atol: float) -> 
             f"The export at {path} did not load in a fresh {runtime} process:\n"
             f"{done.stderr[-2000:]}"
         )
-    served = json.loads(done.stdout.strip().splitlines()[-1])
+    printed = json.loads(done.stdout.strip().splitlines()[-1])
+    served = printed["outputs"]
     diffs = {}
     for key, want in expected.items():
         if key not in served:
@@ -253,7 +279,7 @@ def _verify(script: str, runtime: str, path, x, expected: dict, atol: float) -> 
                 f"The export at {path} gives {key!r} up to {diffs[key]:.2e} away from the "
                 f"model in memory (allowed {atol:.0e})."
             )
-    return diffs
+    return diffs, printed
 
 
 EXPORT_FORMATS = ("savedmodel", "onnx", "tflite")
@@ -274,11 +300,8 @@ def export_and_verify(model, loaded, run_dir: Path, formats=("savedmodel",)) -> 
     split = "test" if loaded.info.num_examples["test"] else "train"
     sample = loaded.arrays(split, preprocessed=False)[0][:16].astype("float32")
     expected = {k: keras.ops.convert_to_numpy(v) for k, v in serving(sample).items()}
-    result = {
-        "path": str(export_path),
-        "max_abs_diff": verify_savedmodel(export_path, sample, expected),
-    }
-    listing = signature_listing(export_path)
+    diffs, listing = verify_and_list_savedmodel(export_path, sample, expected)
+    result = {"path": str(export_path), "max_abs_diff": diffs}
     write_text(run_dir / "export_signature.txt", listing + "\n")
     result["signature"] = listing
     if "onnx" in formats:
