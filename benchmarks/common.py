@@ -4,7 +4,6 @@ from. Imports no TensorFlow until asked for versions."""
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import shlex
@@ -187,14 +186,11 @@ def write_result(name: str, info: dict, results, markdown: str, out: str | Path 
 
 
 def write_json(out: str | Path, payload: dict) -> Path:
-    """``payload`` as JSON at ``out``, through a temporary file: a killed run leaves
-    the previous result whole."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2) + "\n")
-    tmp.replace(out)
-    return out
+    """``payload`` as JSON at ``out``, through zoo's atomic writer
+    (``zoo.runfolder``): a killed run leaves the previous result whole."""
+    from zoo.runfolder import write_json as write_atomically
+
+    return write_atomically(out, payload)
 
 
 def merge_rows(old: list[dict], new: list[dict], keys: tuple[str, ...]) -> list[dict]:

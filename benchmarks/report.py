@@ -16,6 +16,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import RESULTS, ROOT  # noqa: E402  (benchmarks/common.py, beside this file)
 
+from zoo.runfolder import write_text  # noqa: E402
+
 #: the order of the page, and what each benchmark answers
 SECTIONS = {
     "speed": "Speed against keras.applications, PyTorch and the machine's peak",
@@ -98,11 +100,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
     args = p.parse_args()
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(build())
-    tmp.replace(out)
+    out = write_text(Path(args.out), build())  # atomically: zoo.runfolder
     print(f"written: {out}")
 
 
