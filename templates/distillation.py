@@ -29,7 +29,7 @@ from zoo.evaluation import evaluate
 from zoo.export import export_and_verify
 from zoo.outputs import init_output_bias
 from zoo.plots import compare_scores
-from zoo.runfolder import new_run_dir, write_config, write_json, write_text
+from zoo.runfolder import new_run_dir, save_model, write_config, write_json, write_text
 from zoo.train import build_fn, fit, load_for
 
 # ---- config: edit here (or pass --flags) -----------------------------------------------
@@ -82,7 +82,7 @@ def main() -> None:
     else:
         members = [train(config, data, run / f"teacher{s}", s) for s in range(1, a.members + 1)]
         teacher = ensemble(members, task=task) if len(members) > 1 else members[0]
-        teacher.save(run / "teacher.keras")
+        save_model(teacher, run / "teacher.keras")
 
     # 2. The student from scratch, on the labels alone: what distillation must beat.
     scratch = train(config, data, run / "scratch", config.seed + 100, **STUDENT)
@@ -120,7 +120,7 @@ def main() -> None:
     print(f"distillation: {gain:+.4f} {metric} over the student trained from scratch")
 
     # 5. The distilled student alone is what ships.
-    student.save(run / "model.keras")
+    save_model(student, run / "model.keras")
     export = export_and_verify(student, data, run)
     metrics = {
         **evaluation.as_metrics(),

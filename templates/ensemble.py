@@ -32,7 +32,7 @@ from zoo.evaluation import evaluate
 from zoo.export import export_and_verify
 from zoo.outputs import init_output_bias
 from zoo.plots import compare_scores
-from zoo.runfolder import new_run_dir, read_json, write_config, write_json, write_text
+from zoo.runfolder import new_run_dir, read_json, save_model, write_config, write_json, write_text
 from zoo.train import build_fn, fit, load_for
 
 # ---- config: edit here (or pass --flags) -----------------------------------------------
@@ -105,7 +105,7 @@ def search_members(folder, count, data, run):
             hp, model, x, y, validation_data=data.arrays("val"), epochs=settings["epochs"],
             callbacks=[stop], verbose=0,
         )  # fmt: skip
-        model.save(run / f"member{i}.keras")
+        save_model(model, run / f"member{i}.keras")
         yield model, len(history.history["loss"]), f"trial {row['trial_id']}"
 
 

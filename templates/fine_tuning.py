@@ -33,7 +33,7 @@ from zoo.optim import compile_model
 from zoo.outputs import init_output_bias
 from zoo.plots import compare_scores
 from zoo.registry import create_model
-from zoo.runfolder import new_run_dir, write_config, write_json
+from zoo.runfolder import new_run_dir, save_model, write_config, write_json
 from zoo.train import load_for
 
 # ---- config: edit here (or pass --flags) -----------------------------------------------
@@ -110,7 +110,7 @@ def main() -> None:
                        config.learning_rate)  # fmt: skip
         print(f"pretrained on classes {SOURCE}: {epochs} epochs, test accuracy "
               f"{accuracy(pretrained, subset(data, 'test', SOURCE)):.4f}")  # fmt: skip
-        pretrained.save(checkpoint)
+        save_model(pretrained, checkpoint)
 
     # 2. A new head on the frozen backbone.
     model = finetune_model(checkpoint, len(TARGET), trainable="head")
@@ -146,7 +146,7 @@ def main() -> None:
     scores = {"from scratch": from_scratch, "head only": head_only, "fine-tuned": tuned}
     compare_scores(scores, run / "finetune.png", metric="test accuracy",
                    title=f"{a.per_class} examples per class")  # fmt: skip
-    model.save(run / "model.keras")
+    save_model(model, run / "model.keras")
     export = export_and_verify(model, data, run)
     metrics = {
         **evaluation.as_metrics(),

@@ -40,7 +40,7 @@ from tuning.tuner import ALGORITHMS, make_tuner
 from zoo.config import TrainConfig
 from zoo.evaluation import evaluate
 from zoo.export import export_and_verify
-from zoo.runfolder import read_json, update_metrics, write_config, write_json
+from zoo.runfolder import read_json, save_model, update_metrics, write_config, write_json
 from zoo.train import load_for
 
 # Objectives zoo's compiled models log, with their direction.
@@ -310,7 +310,7 @@ def retrain_best(
     start = time.perf_counter()
     hypermodel.fit(hp, model, x_all, y_all, epochs=epochs, verbose=0, shuffle=True)
     seconds = time.perf_counter() - start
-    model.save(run_dir / "model.keras")
+    save_model(model, run_dir / "model.keras")
     evaluation = evaluate(model, loaded, run_dir=run_dir, train=(x_all, y_all), write_metrics=False)
     record = {
         "hyperparameters": hp.values,

@@ -14,6 +14,7 @@ import keras_tuner
 from keras_tuner import oracles
 
 from tuning.keras_tuner_private import TunerCallback
+from zoo.runfolder import write_json
 
 ALGORITHMS = ("random", "grid")
 ENDED = ("COMPLETED", "FAILED", "INVALID")
@@ -157,8 +158,7 @@ class RecordingTuner(keras_tuner.Tuner):
             "began": round(self._trial_began, 3),
             "ended": round(time.time(), 3),
         }
-        path = Path(self.get_trial_dir(trial.trial_id)) / TRIAL_RECORD
-        path.write_text(json.dumps(record) + "\n")
+        write_json(Path(self.get_trial_dir(trial.trial_id)) / TRIAL_RECORD, record)
         super().on_trial_end(trial)
 
 

@@ -53,7 +53,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     as it was."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    # the suffix is kept: Keras saves only to names ending in .keras
+    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}{path.suffix}")
     try:
         yield tmp
         if not tmp.exists():
@@ -80,6 +81,13 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
     """Write ``text`` to ``path`` atomically."""
     with atomic_path(path) as tmp:
         tmp.write_text(text)
+    return Path(path)
+
+
+def save_model(model, path: str | os.PathLike) -> Path:
+    """``model.save(path)`` atomically: a crash never leaves a truncated ``.keras``."""
+    with atomic_path(path) as tmp:
+        model.save(tmp)
     return Path(path)
 
 

@@ -22,7 +22,7 @@ from zoo.optim import compile_model
 from zoo.outputs import init_output_bias
 from zoo.plots import plot_history
 from zoo.registry import create_model
-from zoo.runfolder import new_run_dir, update_metrics, write_config
+from zoo.runfolder import new_run_dir, save_model, update_metrics, write_config
 
 __all__ = ["TrainConfig", "build_fn", "fit", "load_for", "train_and_export"]
 
@@ -99,7 +99,7 @@ def fit(model, loaded, config: TrainConfig, run_dir: Path, *, extra=(), verbose:
     )
     seconds = time.perf_counter() - start
     plot_history(history.history, run_dir / "curves.png")
-    model.save(run_dir / "model.keras")
+    save_model(model, run_dir / "model.keras")
     return history.history, seconds
 
 
