@@ -10,11 +10,11 @@ import pytest
 from zoo import create_model
 from zoo.data import load_bundled, preprocessing_layer
 from zoo.export import (
+    compare_outputs,
     export_savedmodel,
     serving_model,
     signature_listing,
     verify_and_list_savedmodel,
-    verify_savedmodel,
 )
 
 
@@ -37,9 +37,17 @@ def test_export_takes_raw_inputs_and_verifies_in_a_fresh_process(wine, tmp_path)
     assert set(diffs) == {"probabilities", "class_id"} and max(diffs.values()) <= 1e-5
     assert listing == signature_listing(path)  # what the command line tool prints
     assert "shape: (-1, 13)" in listing and "DT_FLOAT" in listing
+    # what the verification holds the served outputs to
+    served = {k: v.tolist() for k, v in expected.items()}
     wrong = {**expected, "probabilities": expected["probabilities"] + 0.1}
-    with pytest.raises(RuntimeError, match="probabilities"):
-        verify_savedmodel(path, x, wrong)
+    with pytest.raises(RuntimeError, match="'probabilities' up to 1.00e-01 away"):
+        compare_outputs(served, wrong, where="export")
+    with pytest.raises(RuntimeError, match="no output 'prediction'"):
+        compare_outputs(served, {"prediction": np.zeros(5)}, where="export")
+    near = {"prediction": np.array([150.0, -300.0])}
+    assert compare_outputs({"prediction": [150.0006, -300.0]}, near, where="export")
+    with pytest.raises(RuntimeError, match="allowed 3.0e-03"):
+        compare_outputs({"prediction": [150.004, -300.0]}, near, where="export")
 
 
 def test_failed_export_keeps_the_previous_one(wine, tmp_path, monkeypatch):

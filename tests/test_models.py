@@ -99,6 +99,8 @@ def zero_init(monkeypatch):
         keras.initializers.TruncatedNormal,
     ):
         monkeypatch.setattr(cls, "__call__", zeros)
+    yield
+    keras.backend.clear_session(free_memory=True)  # VGG's weights are 0.5 GB each
 
 
 @pytest.mark.parametrize("name", ALL)

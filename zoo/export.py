@@ -265,25 +265,33 @@ def _verify(script: str, runtime: str, path, x, expected: dict, atol: float, *fl
             f"{done.stderr[-2000:]}"
         )
     printed = json.loads(done.stdout.strip().splitlines()[-1])
-    served = printed["outputs"]
+    diffs = compare_outputs(printed["outputs"], expected, atol, where=f"The export at {path}")
+    return diffs, printed
+
+
+def compare_outputs(served: dict, expected: dict, atol: float = 1e-5, *, where: str) -> dict:
+    """The largest absolute difference per output between what an export ``served``
+    and the ``expected`` in-memory outputs; ``RuntimeError`` naming the output that is
+    missing or differs by more than ``atol`` (relative to values beyond 1: a
+    regression predicting values near 150 cannot agree to 1e-5 absolute across
+    runtimes)."""
     diffs = {}
     for key, want in expected.items():
         if key not in served:
-            raise RuntimeError(
-                f"The export at {path} has no output {key!r}; it has {list(served)}."
-            )
+            raise RuntimeError(f"{where} has no output {key!r}; it has {list(served)}.")
         got, want = np.asarray(served[key]), np.asarray(want)
+        if got.shape != want.shape:
+            raise RuntimeError(
+                f"{where} gives {key!r} of shape {got.shape}; the model in memory {want.shape}."
+            )
         diffs[key] = float(np.max(np.abs(got - want))) if got.size else 0.0
-        # atol, or as many float32 digits of a large value (a regression predicting
-        # house prices cannot agree to 1e-5 in absolute terms across runtimes)
         allowed = atol * max(1.0, float(np.max(np.abs(want)))) if want.size else atol
         if diffs[key] > allowed:
             raise RuntimeError(
-                f"The export at {path} gives {key!r} up to {diffs[key]:.2e} away from the "
-                f"model in memory (allowed {allowed:.1e}: {atol:.0e}, relative to values "
-                "beyond 1)."
+                f"{where} gives {key!r} up to {diffs[key]:.2e} away from the model in memory "
+                f"(allowed {allowed:.1e}: {atol:.0e}, relative to values beyond 1)."
             )
-    return diffs, printed
+    return diffs
 
 
 EXPORT_FORMATS = ("savedmodel", "onnx", "tflite")
