@@ -23,6 +23,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from zoo import interrupts
 from zoo.config import DEFAULTS
 from zoo.models import leaf_layers
 from zoo.plots import dead_units, prediction_dynamics
@@ -92,6 +93,26 @@ def check_schedule(schedule, total_steps: int, *, warn: bool = True) -> str | No
     if warn:
         warnings.warn(message, stacklevel=2)
     return message
+
+
+class StopOnSignal(keras.callbacks.Callback):
+    """Stops training at the next batch end after Ctrl-C or SIGTERM
+    (``zoo.interrupts``): what the epoch-end writers (checkpoint, backup, history)
+    wrote stays whole, and the backup holds the last finished epoch to resume from."""
+
+    def on_train_begin(self, logs=None):
+        interrupts.state.in_fit = interrupts.state.active
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        # first in the list: a batch end, never between the epoch-end writers
+        interrupts.check(f" in epoch {self._epoch + 1}")
+
+    def on_train_end(self, logs=None):
+        interrupts.state.in_fit = False
 
 
 class LearningRateLogger(keras.callbacks.Callback):
@@ -222,7 +243,7 @@ def standard(
     the loggers, so what they add to the logs is recorded."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    cbs = [LearningRateLogger(), keras.callbacks.TerminateOnNaN()]
+    cbs = [StopOnSignal(), LearningRateLogger(), keras.callbacks.TerminateOnNaN()]
     if schedule == "plateau":
         cbs.append(
             keras.callbacks.ReduceLROnPlateau(
@@ -241,7 +262,11 @@ def standard(
         )
     )
     if backup:
-        cbs.append(keras.callbacks.BackupAndRestore(str(run_dir / "backup")))
+        # double_checkpoint: the previous epoch's copy is kept, to resume from if the
+        # latest is cut short (zoo.runfolder.hold checks both)
+        cbs.append(
+            keras.callbacks.BackupAndRestore(str(run_dir / "backup"), double_checkpoint=True)
+        )
     cbs.append(keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True))
     if tensorboard:
         cbs.append(keras.callbacks.TensorBoard(str(run_dir / "tensorboard"), write_graph=False))

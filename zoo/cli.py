@@ -13,8 +13,10 @@ from pathlib import Path
 
 from zoo import __version__
 from zoo.config import DEFAULTS, TrainConfig
+from zoo.interrupts import stop_cleanly
 from zoo.registry import get_spec, list_models
-from zoo.runfolder import new_run_dir
+from zoo.runfolder import current as current_run
+from zoo.runfolder import epochs_logged, new_run_dir
 
 
 def _cmd_models(args) -> int:
@@ -184,6 +186,7 @@ def _cmd_recipe(args) -> int:
         run_dir=args.run_dir,
         verbose=2 if args.verbose else 0,
         formats=_formats(args),
+        overwrite=args.overwrite,
     )
     print(f"run folder: {result['run_dir']} (report.html, report.md, metrics.json, export/)")
     print(f"total {result['total_seconds']:.0f}s")
@@ -200,10 +203,21 @@ def _cmd_train(args) -> int:
     config = _config(args)
     print(f"training {config.model or 'convnet/mlp'} on {config.data}", flush=True)
     result = train_and_export(
-        config, run_dir=args.run_dir, verbose=2 if args.verbose else 0, formats=_formats(args)
+        config,
+        run_dir=args.run_dir,
+        verbose=2 if args.verbose else 0,
+        formats=_formats(args),
+        overwrite=args.overwrite,
+        say=lambda line: print(line, flush=True),
     )
     test = ", ".join(f"{k} {v:.4f}" for k, v in result["test"].items() if k in _HEADLINE_METRICS)
-    print(f"{result['epochs_run']} epochs in {result['train_seconds']:.1f}s; test: {test}")
+    now = result["epochs_this_session"]
+    resumed = (
+        f" ({now} in this session, after {result['resumed_from']} before the interruption)"
+        if result["resumed_from"]
+        else ""
+    )
+    print(f"{result['epochs_run']} epochs{resumed} in {result['train_seconds']:.1f}s; test: {test}")
     if result.get("bias_variance"):
         bv = result["bias_variance"]
         print(f"{bv['verdict']}: {bv['diagnosis']}")
@@ -375,6 +389,12 @@ def _training_args(p) -> None:
     )
     p.add_argument("--seed", type=int, default=DEFAULTS.seed)
     p.add_argument("--run-dir", default=None, help="run folder (default runs/<name>-<time>)")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start the run folder over (it holds a finished run, another run's settings, or "
+        "a backup that cannot be resumed); an interrupted run resumes without it",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="a line per epoch")
     _format_args(p)
 
@@ -510,13 +530,34 @@ def main(argv: list[str] | None = None) -> int:
         "TF_CPP_MIN_LOG_LEVEL", "2" if os.path.exists("/proc/driver/nvidia") else "3"
     )
     try:
-        return args.func(args)
+        with stop_cleanly():
+            return args.func(args)
     except ValueError as err:
         print(f"zoo {args.command}: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as err:  # Ctrl-C or SIGTERM (zoo.interrupts)
+        print(f"zoo {args.command}: {_interrupted(err)}", file=sys.stderr)
+        return getattr(err, "code", 130)
     except BrokenPipeError:  # `zoo models | head`
         sys.stderr.close()
         return 0
+
+
+def _interrupted(err: KeyboardInterrupt) -> str:
+    """What was kept and how to go on, after a signal stopped a command."""
+    text = str(err) or "stopped by Ctrl-C (SIGINT)"
+    run = current_run()
+    if run is None:
+        return text + "."
+    done = epochs_logged(run)
+    backup = (run / "backup").is_dir()
+    kept = (
+        f"the backup holds {done} finished epoch(s); run the same command again (same "
+        "--run-dir) to resume from there"
+        if backup and done
+        else "run the same command again (same --run-dir) to go on"
+    )
+    return f"{text}. What was written is kept in {run}: {kept}."
 
 
 if __name__ == "__main__":

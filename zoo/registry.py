@@ -256,7 +256,9 @@ def load_model(path, *, compile: bool = True, safe_mode: bool = True):
     """Load a ``.keras`` file written by zoo (a checkpoint, ``model.keras``, an
     ensemble): ``keras.saving.load_model`` after registering zoo's own layers
     (``BatchNorm``, ``Maxout``, ``ZeroPadShortcut``, ``CombineMembers``), which plain
-    Keras cannot find by itself. A missing file is a clear error."""
+    Keras cannot find by itself. A missing file is a clear error, and so is a file cut
+    short (a crash while it was written): ``ValueError`` saying it is unreadable."""
+    import zipfile
     from pathlib import Path
 
     import keras
@@ -268,6 +270,16 @@ def load_model(path, *, compile: bool = True, safe_mode: bool = True):
 
     if not Path(path).is_file():
         raise FileNotFoundError(f"{path}: no such model file; give a .keras file zoo wrote.")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            damaged = archive.testzip()
+    except (zipfile.BadZipFile, OSError) as err:
+        damaged = str(err)
+    if damaged:
+        raise ValueError(
+            f"{path} exists but is unreadable ({damaged}): not a complete .keras archive, "
+            "perhaps cut short while it was written."
+        )
     return keras.saving.load_model(path, compile=compile, safe_mode=safe_mode)
 
 

@@ -19,11 +19,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
+import sys
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -41,8 +43,7 @@ def new_run_dir(name: str, root: str | Path = "runs") -> Path:
     while path.exists():
         n += 1
         path = base.with_name(f"{base.name}-{n}")
-    path.mkdir(parents=True)
-    return path
+    return make_folder(path)
 
 
 @contextlib.contextmanager
@@ -142,3 +143,207 @@ def model_file(run_dir: str | os.PathLike) -> Path:
     if found is None:
         raise ValueError(f"{run} has neither model.keras nor best.keras: did the run finish?")
     return found
+
+
+# ---------------------------------------------------------------------------------------
+# Holding a run folder for writing
+# ---------------------------------------------------------------------------------------
+
+LOCK = ".lock"
+BACKUP = "backup"
+_TEMPORARY = re.compile(r"^\..+\.(tmp|old)-\d+")
+_held: list[Path] = []  # the folders held now; the last one held stays at the end
+
+
+class RunFolderError(ValueError):
+    """A run folder that cannot be written as asked; the message says what to do."""
+
+
+@dataclass
+class Held:
+    """A run folder held for writing: ``resumed_from`` is the number of epochs an
+    interrupted run had finished (``backup/``), None for a fresh start; ``notes`` are
+    lines worth telling the user (a backup restored from its previous copy, ...)."""
+
+    path: Path
+    resumed_from: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def current() -> Path | None:
+    """The run folder this process holds, or held last, for writing (None if none):
+    after an interrupt, where the kept files are."""
+    return _held[-1] if _held else None
+
+
+def make_folder(path: str | os.PathLike) -> Path:
+    """``path`` created (with its parents); a folder that cannot be made is a
+    ``RunFolderError`` saying where to write instead."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise RunFolderError(
+            f"cannot create the run folder {path} ({err.strerror or err}); give a folder you "
+            "can write to with --run-dir (run_dir= in Python)."
+        ) from None
+    return path
+
+
+@contextlib.contextmanager
+def hold(run_dir: str | os.PathLike, *, config=None, overwrite: bool = False) -> Iterator[Held]:
+    """Hold ``run_dir`` for writing while the block runs: one writer at a time (a second
+    one is refused, naming the process that holds it), temporaries a killed writer left
+    removed, and, with ``config`` (a training run about to start), what the folder
+    holds checked first: a fresh or empty folder starts; an interrupted run with the
+    same settings resumes from its backup (checked readable first); a finished run,
+    another run's settings or a folder of other files are refused unless
+    ``overwrite``, which empties the folder first."""
+    path = make_folder(run_dir)
+    with _lock(path):
+        _remove_temporaries(path)
+        held = Held(path)
+        if config is not None:
+            _check_before_training(path, config, overwrite, held)
+        _held.append(path)
+        try:
+            yield held
+        finally:
+            # the last folder held stays listed, for the message after an interrupt
+            _held[:] = [p for p in _held if p != path] + [path]
+
+
+@contextlib.contextmanager
+def _lock(path: Path) -> Iterator[None]:
+    import fcntl
+
+    lock_path = path / LOCK
+    while True:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.read(fd, 1000).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            raise RunFolderError(
+                f"{path} is in use by {holder}; wait for it to finish, or give another --run-dir."
+            ) from None
+        try:  # the file we locked must still be the one at lock_path
+            same = os.path.samestat(os.fstat(fd), os.stat(lock_path))
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    try:
+        os.ftruncate(fd, 0)
+        argv = " ".join(["zoo", *sys.argv[1:]]) if sys.argv else "python"
+        os.write(fd, f"process {os.getpid()} ({argv}, since {time.strftime('%H:%M:%S')})".encode())
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(lock_path)
+        os.close(fd)
+
+
+def _remove_temporaries(path: Path) -> None:
+    """Temporaries of ``atomic_path`` left by a writer that was killed (with the lock
+    held, no other writer is at work)."""
+    for entry in path.iterdir():
+        if _TEMPORARY.match(entry.name):
+            _remove(entry)
+
+
+def _plain(config) -> dict:
+    values = config if isinstance(config, dict) else asdict(config)
+    return json.loads(json.dumps(values, default=json_default))
+
+
+def _check_before_training(path: Path, config, overwrite: bool, held: Held) -> None:
+    entries = [p for p in path.iterdir() if p.name != LOCK]
+    if overwrite:
+        for entry in entries:
+            _remove(entry)
+        return
+    if not entries:
+        return
+    if not (path / CONFIG).exists():
+        names = ", ".join(sorted(p.name for p in entries)[:5])
+        raise RunFolderError(
+            f"{path} is not empty ({names}) and is not a zoo run folder; give an empty or "
+            "new --run-dir."
+        )
+    before = read_json(path / CONFIG)
+    what = f"{before.get('model') or 'a model'} on {before.get('data')}"
+    if any((path / name).exists() for name in MODEL_FILES[:1]) or "test" in (
+        read_json(path / METRICS) if (path / METRICS).exists() else {}
+    ):
+        raise RunFolderError(
+            f"{path} holds a finished run ({what}); training again there would mix two runs' "
+            "history. Evaluate or export it (zoo evaluate / zoo export), give another "
+            "--run-dir, or pass --overwrite to start it over."
+        )
+    changed = {k: (before.get(k), v) for k, v in _plain(config).items() if before.get(k) != v}
+    if changed:
+        listed = ", ".join(f"{k} {a!r} there, {b!r} here" for k, (a, b) in changed.items())
+        raise RunFolderError(
+            f"{path} holds an unfinished run ({what}) with other settings: {listed}. Resume "
+            "it with its own settings, pass --overwrite to start over, or give another "
+            "--run-dir."
+        )
+    held.resumed_from = _check_backup(path / BACKUP, held)
+
+
+def _check_backup(backup: Path, held: Held) -> int | None:
+    """The epochs an interrupted run's ``backup/`` holds (None without one). A backup
+    cut short falls back to its previous copy (``*.bkp``) when that one is readable;
+    otherwise a ``RunFolderError`` names the file."""
+    if not backup.is_dir():
+        return None
+    weights, meta = backup / "latest.weights.h5", backup / "training_metadata.json"
+    problem = _unreadable(weights, meta)
+    if problem is None:
+        return int(read_json(meta)["epoch"])
+    older = [Path(f"{weights}.bkp"), Path(f"{meta}.bkp")]
+    if all(p.exists() for p in older) and _unreadable(*older) is None:
+        shutil.copyfile(older[0], weights)
+        shutil.copyfile(older[1], meta)
+        epoch = int(read_json(meta)["epoch"])
+        held.notes.append(
+            f"{problem}; resuming from the backup's previous copy instead (epoch {epoch})"
+        )
+        return epoch
+    raise RunFolderError(
+        f"cannot resume the interrupted run in {backup.parent}: {problem}. Pass --overwrite "
+        "to start the run over (its progress is lost), or give another --run-dir."
+    )
+
+
+def _unreadable(weights: Path, meta: Path) -> str | None:
+    """Why an interrupted run's backup cannot be resumed, or None if it can."""
+    try:
+        epoch = json.loads(meta.read_text())["epoch"]
+        if not isinstance(epoch, int) or epoch < 0:
+            raise ValueError(f"epoch {epoch!r}")
+    except FileNotFoundError:
+        return f"{meta} is missing"
+    except (ValueError, KeyError, TypeError) as err:
+        return f"{meta} is unreadable ({type(err).__name__}: {err})"
+    try:
+        import h5py
+
+        with h5py.File(weights, "r") as f:
+            list(f.keys())
+    except FileNotFoundError:
+        return f"{weights} is missing"
+    except OSError as err:
+        return f"{weights} is unreadable ({err})"
+    return None
+
+
+def epochs_logged(run_dir: str | os.PathLike) -> int:
+    """Epochs in ``history.csv`` (every epoch of a run, resumed ones included)."""
+    path = Path(run_dir) / "history.csv"
+    if not path.exists():
+        return 0
+    return max(0, sum(1 for line in path.read_text().splitlines() if line.strip()) - 1)

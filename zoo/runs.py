@@ -17,7 +17,7 @@ from zoo.data import DataError, materialize, read_source
 from zoo.evaluation import Evaluation, evaluate
 from zoo.export import export_and_verify
 from zoo.registry import load_model
-from zoo.runfolder import METRICS, model_file, read_json, update_metrics
+from zoo.runfolder import METRICS, hold, model_file, read_json, update_metrics
 from zoo.train import load_for
 
 
@@ -27,8 +27,19 @@ def load_run(run_dir: str | os.PathLike):
     statistics), the model from ``model.keras`` (else ``best.keras``)."""
     config = read_config(run_dir)
     found = model_file(run_dir)
+    try:
+        model = load_model(found)
+    except ValueError as err:
+        best = Path(run_dir) / "best.keras"
+        if found.name == "best.keras" or not best.exists():
+            raise
+        raise ValueError(
+            f"{err} The run also has best.keras, the checkpoint of its best validation "
+            f"loss: move {found.name} aside (mv {found} {found}.broken) and run this again "
+            "to use it."
+        ) from None
     config, loaded = load_for(config)
-    return config, loaded, load_model(found), found
+    return config, loaded, model, found
 
 
 def export_run(run_dir: str | os.PathLike, formats=("savedmodel",)) -> dict:
@@ -38,8 +49,9 @@ def export_run(run_dir: str | os.PathLike, formats=("savedmodel",)) -> dict:
     ``metrics.json``."""
     run = Path(run_dir)
     _, loaded, model, _ = load_run(run)
-    result = export_and_verify(model, loaded, run, formats=formats)
-    update_metrics(run / METRICS, {"export": result})
+    with hold(run):  # one writer; temporaries of an export that was killed removed
+        result = export_and_verify(model, loaded, run, formats=formats)
+        update_metrics(run / METRICS, {"export": result})
     return result
 
 
@@ -56,7 +68,8 @@ def evaluate_run(
     run = Path(run_dir)
     config, loaded, model, saved = load_run(run)
     if source is None:
-        return evaluate(model, loaded, run_dir=run), run
+        with hold(run):
+            return evaluate(model, loaded, run_dir=run), run
 
     info = loaded.info
     size = tuple(info.input_shape[:2]) if loaded.data.kind == "image" else None
@@ -80,16 +93,17 @@ def evaluate_run(
     x = keras.ops.convert_to_numpy(loaded.preprocess(raw))
     name = Path(str(source).rstrip("/")).stem.replace("tfds:", "") or "data"
     folder = Path(out_dir) if out_dir else run / f"eval-{name}"
-    ev = evaluate(
-        model,
-        (x, y),
-        info,
-        folder,
-        train=loaded.arrays("train"),
-        raw_inputs=raw if data.kind == "image" else None,
-        raw_range=(0.0, float(data.pixel_max or 255)),
-    )
-    update_metrics(folder / "metrics.json", {"source": str(source), "model": str(saved)})
+    with hold(run):
+        ev = evaluate(
+            model,
+            (x, y),
+            info,
+            folder,
+            train=loaded.arrays("train"),
+            raw_inputs=raw if data.kind == "image" else None,
+            raw_range=(0.0, float(data.pixel_max or 255)),
+        )
+        update_metrics(folder / "metrics.json", {"source": str(source), "model": str(saved)})
     return ev, folder
 
 

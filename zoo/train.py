@@ -13,6 +13,7 @@ from pathlib import Path
 
 import keras
 
+from zoo import interrupts
 from zoo.callbacks import learning_rate, standard
 from zoo.config import TrainConfig, validate
 from zoo.data import load
@@ -22,7 +23,14 @@ from zoo.optim import compile_model
 from zoo.outputs import init_output_bias
 from zoo.plots import plot_history
 from zoo.registry import create_model
-from zoo.runfolder import new_run_dir, save_model, update_metrics, write_config
+from zoo.runfolder import (
+    epochs_logged,
+    hold,
+    new_run_dir,
+    save_model,
+    update_metrics,
+    write_config,
+)
 
 __all__ = ["TrainConfig", "build_fn", "fit", "load_for", "train_and_export"]
 
@@ -98,9 +106,20 @@ def fit(model, loaded, config: TrainConfig, run_dir: Path, *, extra=(), verbose:
         verbose=verbose,
     )
     seconds = time.perf_counter() - start
+    interrupts.check(" at the end of training")  # a signal during the last batch
     plot_history(history.history, run_dir / "curves.png")
     save_model(model, run_dir / "model.keras")
     return history.history, seconds
+
+
+def resume_line(held, config: TrainConfig) -> str | None:
+    """What to tell the user when ``held`` (``zoo.runfolder.hold``) resumes a run."""
+    if held.resumed_from is None:
+        return None
+    return (
+        f"resuming {held.path}: {held.resumed_from} of {config.epochs} epochs were done "
+        f"(backup/); training continues from epoch {held.resumed_from + 1}"
+    )
 
 
 def train_and_export(
@@ -108,32 +127,46 @@ def train_and_export(
     run_dir: str | Path | None = None,
     verbose: int = 2,
     formats=("savedmodel",),
+    *,
+    overwrite: bool = False,
+    say=print,
 ) -> dict:
     """Train ``config.model`` on ``config.data`` with the standard callbacks (the output
     bias set from the training labels), evaluate on the test split (``zoo.evaluate``:
     figures, plots, ``evaluation.md``), export and verify. Returns the metrics written to
-    ``metrics.json``."""
+    ``metrics.json``.
+
+    Everything is checked before the run folder is touched; the folder is held for
+    this process alone (``zoo.runfolder.hold``): an interrupted run with the same
+    settings resumes from its last finished epoch, a finished one is refused unless
+    ``overwrite``."""
     config, loaded = load_for(config or TrainConfig())
     run_dir = Path(run_dir) if run_dir else new_run_dir(f"{config.model}-{loaded.data.name}")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_config(run_dir, config)
-
-    keras.utils.set_random_seed(config.seed)
-    model = build_fn(config, loaded)()
-    init_output_bias(model, loaded.data.y[loaded.indices["train"]])
-    history, seconds = fit(model, loaded, config, run_dir, verbose=verbose)
-    test_scores = model.evaluate(loaded.test, verbose=0, return_dict=True)
-    evaluation = evaluate(model, loaded, run_dir=run_dir, write_metrics=False)
-    result = {
-        "data": config.data,
-        "model": config.model,
-        "epochs_run": len(history["loss"]),
-        "train_seconds": round(seconds, 2),
-        **evaluation.as_metrics(),
-        "export": export_and_verify(model, loaded, run_dir, formats=formats),
-        "num_examples": loaded.info.num_examples,
-    }
-    result["test"] = {**{k: float(v) for k, v in test_scores.items()}, **evaluation.test}
-    update_metrics(run_dir / "metrics.json", result)
+    with hold(run_dir, config=config, overwrite=overwrite) as held:
+        for line in [*held.notes, resume_line(held, config)]:
+            if line:
+                say(line)
+        write_config(run_dir, config)
+        keras.utils.set_random_seed(config.seed)
+        model = build_fn(config, loaded)()
+        init_output_bias(model, loaded.data.y[loaded.indices["train"]])
+        history, seconds = fit(model, loaded, config, run_dir, verbose=verbose)
+        test_scores = model.evaluate(loaded.test, verbose=0, return_dict=True)
+        evaluation = evaluate(model, loaded, run_dir=run_dir, write_metrics=False)
+        result = {
+            "data": config.data,
+            "model": config.model,
+            "epochs_run": epochs_logged(run_dir),
+            "epochs_this_session": len(history["loss"]),
+            "resumed_from": held.resumed_from,
+            "train_seconds": round(seconds, 2),
+            **evaluation.as_metrics(),
+            "num_examples": loaded.info.num_examples,
+        }
+        result["test"] = {**{k: float(v) for k, v in test_scores.items()}, **evaluation.test}
+        # the record first: an export cut short leaves it whole (zoo export RUN redoes it)
+        update_metrics(run_dir / "metrics.json", result)
+        result["export"] = export_and_verify(model, loaded, run_dir, formats=formats)
+        update_metrics(run_dir / "metrics.json", {"export": result["export"]})
     result["run_dir"] = str(run_dir)
     return result

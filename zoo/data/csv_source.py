@@ -13,6 +13,23 @@ from zoo.data.errors import DataError
 MAX_CLASSES_FROM_INTEGERS = 50
 
 
+SEPARATORS = {",": "commas", ";": "semicolons", "\t": "tabs", "|": "bars"}
+
+
+def delimiter(text: str) -> str:
+    """The field separator of a CSV text: the one of ``,`` ``;`` tab ``|`` that splits
+    the header and the next lines into the same number of fields, more than one
+    (commas first on a tie). A semicolon-separated file (the usual export where the
+    decimal mark is a comma) is read as it is."""
+    lines = [line for line in text.splitlines()[:20] if line.strip()]
+    best, fields = ",", 1
+    for sep in SEPARATORS:
+        counts = {len(next(csv.reader([line], delimiter=sep))) for line in lines}
+        if len(counts) == 1 and (n := counts.pop()) > fields:
+            best, fields = sep, n
+    return best
+
+
 def read_csv(
     path: str | Path,
     label: str | None = None,
@@ -30,19 +47,29 @@ def read_csv(
     path = Path(path)
     if not path.is_file():
         raise DataError(f"CSV file {path} does not exist; check the path.")
-    with path.open(newline="") as f:
-        rows = list(csv.reader(f))
+    # utf-8-sig: a byte-order mark (Excel writes one) is not part of the first name
+    with path.open(newline="", encoding="utf-8-sig") as f:
+        text = f.read()
+    sep = delimiter(text)
+    rows = list(csv.reader(text.splitlines(), delimiter=sep))
     rows = [r for r in rows if any(cell.strip() for cell in r)]
     if len(rows) < 2:
         raise DataError(f"CSV file {path} has no data rows under its header.")
     header = [h.strip() for h in rows[0]]
+    repeated = sorted({h for h in header if header.count(h) > 1})
+    if repeated:
+        raise DataError(
+            f"CSV file {path} has more than one column named {', '.join(map(repr, repeated))}; "
+            "a second label column would be read as a feature and leak the answer. Rename "
+            "or drop the copies."
+        )
     if label is None:
         label = "label" if "label" in header else None
     if label is None or label not in header:
         raise DataError(
-            f"CSV file {path} has no label column {label or 'label'!r}; its columns are "
-            f"{', '.join(header)}. Name the label column (zoo: --label NAME, "
-            "zoo.data.load(..., label=NAME))."
+            f"CSV file {path} has no label column {label or 'label'!r}; its columns "
+            f"(separated by {SEPARATORS[sep]}) are {', '.join(map(repr, header))}. Name the "
+            "label column (zoo: --label NAME, zoo.data.load(..., label=NAME))."
         )
     li = header.index(label)
     features = [h for i, h in enumerate(header) if i != li]

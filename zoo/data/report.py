@@ -182,6 +182,8 @@ def _classes(report: DataReport, data: Dataset, index: dict[str, np.ndarray]) ->
             "report per-class recall and a confusion matrix, not accuracy alone; initialize "
             "the output bias from the class prior; consider class weights or resampling",
         )
+    elif total.max() == total.min():
+        report.add("ok", "classes", f"{data.num_classes} classes, {int(total.max())} examples each")
     else:
         report.add(
             "ok",

@@ -38,8 +38,13 @@ def tfds_data_dir(data_dir: str | os.PathLike | None = None) -> str:
 def read_tfds(source: str, data_dir: str | os.PathLike | None = None) -> Dataset:
     """All splits of a prepared TFDS data set as arrays; the rows of its ``test``
     split, when it has one, are kept as the test split (``Dataset.test_index``)."""
+    name = (source[len(PREFIX) :] if source.startswith(PREFIX) else source).strip()
+    if not name:
+        raise DataError(
+            f"{source!r}: name the TFDS data set after {PREFIX} (e.g. tfds:mnist, "
+            "tfds:cifar10, tfds:name/config)."
+        )
     tfds = _tfds()
-    name = source[len(PREFIX) :] if source.startswith(PREFIX) else source
     data_dir = tfds_data_dir(data_dir)
     prepare = (
         f"Prepare it on a machine with network access with `tfds build {name} "

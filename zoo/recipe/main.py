@@ -36,8 +36,15 @@ from zoo.export import export_and_verify
 from zoo.outputs import init_output_bias
 from zoo.plots import conv_filters
 from zoo.report import markdown_to_html
-from zoo.runfolder import new_run_dir, update_metrics, write_config, write_text
-from zoo.train import build_fn, fit, load_for
+from zoo.runfolder import (
+    epochs_logged,
+    hold,
+    new_run_dir,
+    update_metrics,
+    write_config,
+    write_text,
+)
+from zoo.train import build_fn, fit, load_for, resume_line
 
 STAGES = 5
 
@@ -68,26 +75,44 @@ def run_recipe(
     verbose: int = 0,
     say: Callable[[str], None] = print,
     formats=("savedmodel",),
+    overwrite: bool = False,
 ) -> dict:
     """Run the recipe on ``config`` (default: digits with ``convnet``). Returns the
     result written to ``metrics.json``, plus ``run_dir`` and ``passed`` (all checks).
-    ``formats`` adds ``"onnx"`` and ``"tflite"`` exports to the SavedModel."""
+    ``formats`` adds ``"onnx"`` and ``"tflite"`` exports to the SavedModel. The run
+    folder is held as ``zoo.train.train_and_export`` holds it (an interrupted recipe
+    resumes its training; a finished one is refused unless ``overwrite``)."""
     started = time.perf_counter()
     config, loaded = load_for(config or TrainConfig())  # bad input fails before writing
     folder = Path(run_dir) if run_dir else new_run_dir(f"recipe-{config.model}-{loaded.data.name}")
-    folder.mkdir(parents=True, exist_ok=True)
-    write_config(folder, config)
-    run = RecipeRun(config, loaded, folder, say, verbose)
+    with hold(folder, config=config, overwrite=overwrite) as held:
+        for line in [*held.notes, resume_line(held, config)]:
+            if line:
+                say(line)
+        write_config(folder, config)
+        run = RecipeRun(config, loaded, folder, say, verbose)
+        look_at_data(run)
+        checks = check_skeleton(run)
+        model, trained = train(run)
+        checks.results.append(trained["baseline"])
+        evaluation = evaluate_stage(run, model)
+        result = record(run, checks, trained, evaluation, started)
+        update_metrics(folder / "metrics.json", result)  # whole before the export starts
+        result["export"] = export_stage(run, model, formats)
+        update_metrics(folder / "metrics.json", {"export": result["export"]})
+        result["total_seconds"] = round(time.perf_counter() - started, 2)
+        update_metrics(folder / "metrics.json", {"total_seconds": result["total_seconds"]})
+        write_report(run, checks, trained["score"], result["total_seconds"])
+    result["run_dir"] = str(folder)
+    return result
 
-    look_at_data(run)
-    checks = check_skeleton(run)
-    model, trained = train(run)
-    checks.results.append(trained["baseline"])
-    evaluation = evaluate_stage(run, model)
-    export = export_stage(run, model, formats)
+
+def record(run: RecipeRun, checks: ChecksReport, trained: dict, evaluation, started) -> dict:
+    """What ``metrics.json`` holds of the run."""
+    config, loaded = run.config, run.loaded
 
     test = {**trained["test"], **evaluation.test}
-    result = {
+    return {
         "data": config.data,
         "model": config.model,
         "passed": checks.passed,
@@ -100,19 +125,15 @@ def run_recipe(
             }
             for r in checks.results
         },
-        "epochs_run": trained["epochs"],
+        "epochs_run": epochs_logged(run.run_dir),
+        "epochs_this_session": trained["epochs"],
         "train_seconds": round(trained["seconds"], 2),
         "total_seconds": round(time.perf_counter() - started, 2),
         **evaluation.as_metrics(),
         "test": test,
-        "export": export,
         "num_examples": loaded.info.num_examples,
         "dead_units": trained["dead_units"],
     }
-    update_metrics(folder / "metrics.json", result)
-    write_report(run, checks, trained["score"], result["total_seconds"])
-    result["run_dir"] = str(folder)
-    return result
 
 
 def look_at_data(run: RecipeRun) -> None:
