@@ -59,7 +59,7 @@ def test_csv_with_string_labels(tmp_path):
 
 def test_csv_without_the_label_column_lists_the_columns(tmp_path):
     path = write(tmp_path, "a,b,target\n1,2,0\n3,4,1\n")
-    with pytest.raises(DataError, match="columns are a, b, target"):
+    with pytest.raises(DataError, match="are 'a', 'b', 'target'"):
         load(path)
     assert load(path, label="target", val_fraction=0, test_fraction=0).info.num_classes == 2
 
