@@ -10,30 +10,107 @@ one answer holds everywhere ("is this a binary classifier with logits?").
 from __future__ import annotations
 
 import math
+import re
+from dataclasses import dataclass
+from typing import Any
 
 import keras
 import numpy as np
 
 from zoo.models import leaf_layers
 
+# Keras' loss names (functions, classes, aliases) by what they take.
+_KINDS = {
+    "sparse_categorical_crossentropy": "softmax",
+    "categorical_crossentropy": "softmax",
+    "binary_crossentropy": "binary",
+    "binary_focal_crossentropy": "binary",
+    "categorical_focal_crossentropy": "softmax",
+}
+_REGRESSION = ("mean_squared", "mean_absolute", "huber", "log_cosh", "logcosh", "mse", "mae")
+
+
+@dataclass
+class LossInfo:
+    """A compiled loss read the same way whatever form it was given in (a string, a
+    function, a ``keras.losses.Loss``): ``fn(y, pred)`` gives the loss (per example or
+    its mean), ``kind`` is ``"softmax"``, ``"binary"``, ``"regression"`` or
+    ``"custom"`` (a function or class zoo does not know), ``from_logits`` is what the
+    loss assumes (Keras' default for strings and functions: probabilities)."""
+
+    fn: Any
+    name: str
+    kind: str
+    from_logits: bool
+    one_hot: bool = False
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _same_rank(fn):
+    """``fn`` with the labels brought to the outputs' rank first, as ``compile`` does for
+    a loss given as a string or a function ((n,) labels and (n, 1) outputs would
+    otherwise broadcast to an (n, n) loss)."""
+
+    def call(y_true, y_pred):
+        y_true = keras.ops.convert_to_tensor(y_true)
+        t, p = len(y_true.shape), len(y_pred.shape)
+        if t == p - 1 and y_pred.shape[-1] == 1:
+            y_true = keras.ops.expand_dims(y_true, -1)
+        elif t == p + 1 and y_true.shape[-1] == 1:
+            y_true = keras.ops.squeeze(y_true, -1)
+        return fn(y_true, y_pred)
+
+    call.__name__ = getattr(fn, "__name__", "loss")
+    return call
+
+
+def resolve_loss(model) -> LossInfo:
+    """The compiled loss of a single-output ``model`` as a ``LossInfo``; a
+    ``ValueError`` when the model is not compiled or has several losses."""
+    loss = getattr(model, "loss", None)
+    if isinstance(loss, dict | list | tuple):
+        values = list(loss.values()) if isinstance(loss, dict) else list(loss)
+        if len(values) != 1:
+            raise ValueError(
+                f"the model has {len(values)} losses (one per output); this check reads "
+                "single-output models."
+            )
+        loss = values[0]
+    if loss is None:
+        raise ValueError("the model is not compiled with a loss; call model.compile first.")
+    if isinstance(loss, str):
+        fn = keras.losses.get(loss)
+        name, kwargs = getattr(fn, "__name__", loss), {}
+        fn = _same_rank(fn)
+    elif isinstance(loss, keras.losses.Loss):
+        fn = loss
+        inner = getattr(loss, "fn", None)
+        name = getattr(inner, "__name__", None) or _snake(type(loss).__name__)
+        kwargs = getattr(loss, "_fn_kwargs", {}) or {}
+    else:
+        name, kwargs = getattr(loss, "__name__", type(loss).__name__), {}
+        fn = _same_rank(loss)
+    logits = bool(getattr(fn, "from_logits", kwargs.get("from_logits", False)))
+    kind = _KINDS.get(name)
+    if kind is None:
+        kind = "regression" if any(k in name for k in _REGRESSION) else "custom"
+    return LossInfo(fn, name, kind, logits, one_hot=name.startswith("categorical"))
+
 
 def loss_kind(model) -> str:
-    """``"softmax"`` (sparse or one-hot cross-entropy), ``"binary"`` or ``"regression"``."""
-    loss = model.loss
-    if isinstance(loss, keras.losses.BinaryCrossentropy):
-        return "binary"
-    if isinstance(
-        loss, keras.losses.SparseCategoricalCrossentropy | keras.losses.CategoricalCrossentropy
-    ):
-        return "softmax"
-    return "regression"
+    """``"softmax"`` (sparse or one-hot cross-entropy), ``"binary"`` or
+    ``"regression"`` (a loss zoo does not know is read as a regression: its outputs
+    are values), whatever form the loss was compiled in."""
+    kind = resolve_loss(model).kind
+    return "regression" if kind == "custom" else kind
 
 
 def from_logits(model) -> bool:
-    """Whether the compiled loss takes logits."""
-    loss = model.loss
-    kwargs = getattr(loss, "_fn_kwargs", {}) or {}
-    return bool(getattr(loss, "from_logits", kwargs.get("from_logits", False)))
+    """Whether the compiled loss takes logits (Keras' strings and functions do not)."""
+    return resolve_loss(model).from_logits
 
 
 def output_layer(model):
@@ -56,13 +133,15 @@ def final_activation(model) -> str:
 
 
 def data_loss(model, x, y, batch_size: int = 256) -> float:
-    """The compiled loss on ``(x, y)`` without regularization penalties, inference mode."""
+    """The compiled loss on ``(x, y)`` without regularization penalties, inference
+    mode; a loss given per example (a function) is averaged."""
+    fn = resolve_loss(model).fn
     total, n = 0.0, 0
     for i in range(0, len(x), batch_size):
         xb, yb = x[i : i + batch_size], y[i : i + batch_size]
         pred = model(xb, training=False)
-        value = keras.ops.convert_to_numpy(model.loss(yb, pred))
-        total += float(value) * len(xb)
+        value = keras.ops.convert_to_numpy(fn(yb, pred))
+        total += float(np.mean(value)) * len(xb)
         n += len(xb)
     return total / max(n, 1)
 

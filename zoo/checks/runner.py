@@ -3,6 +3,7 @@ makes fresh each time."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -21,7 +22,11 @@ class ChecksReport:
 
     @property
     def failed(self) -> list[C.CheckResult]:
-        return [r for r in self.results if not r.passed]
+        return [r for r in self.results if r.status == "fail"]
+
+    @property
+    def warned(self) -> list[C.CheckResult]:
+        return [r for r in self.results if r.status == "warn"]
 
     def __getitem__(self, name: str) -> C.CheckResult:
         for r in self.results:
@@ -33,11 +38,14 @@ class ChecksReport:
         rows = ["| check | result | measured | expected | seconds |", "|---|---|---|---|---|"]
         for r in self.results:
             rows.append(
-                f"| {r.name} | {'pass' if r.passed else '**FAIL**'} | {_fmt(r.measured)} | "
+                f"| {r.name} | {_MARKS[r.status]} | {_fmt(r.measured)} | "
                 f"{_fmt(r.expected)} | {r.seconds:.1f} |"
             )
         notes = [f"- **{r.name}**: {r.message}" for r in self.results]
         return "\n".join(rows) + "\n\n" + "\n".join(notes) + "\n"
+
+
+_MARKS = {"pass": "pass", "warn": "*warn*", "fail": "**FAIL**"}
 
 
 def _fmt(v) -> str:
@@ -65,13 +73,17 @@ def run_checks(
     checks: tuple[str, ...] = ALL_CHECKS,
     batch_size: int = 32,
     progress: Callable[[C.CheckResult], None] | None = None,
+    set_output_bias: bool = True,
 ) -> ChecksReport:
     """Run the sanity checks on models from ``build`` (a zero-argument callable that
     returns a fresh compiled model) with ``train`` (and ``val``) as ``tf.data`` batches
     or ``(x, y)`` arrays of model inputs. ``total_steps`` is the planned length of
     training, for the learning-rate schedule check. ``progress`` is called with each
     result as it comes. Without ``val``, a fifth of ``train`` is held out for the
-    input-independent baseline."""
+    input-independent baseline. ``set_output_bias`` sets the output bias from the labels
+    before the loss-at-init check (the recipe's "init well"); False checks the model as
+    built. A check that raises is reported as a warning with its error, and the others
+    still run."""
     unknown = set(checks) - set(ALL_CHECKS)
     if unknown:
         raise ValueError(f"Unknown check(s) {sorted(unknown)}; choose from {ALL_CHECKS}.")
@@ -87,21 +99,40 @@ def run_checks(
         if progress:
             progress(result)
 
-    for name in checks:
-        if name == "reproducibility":
-            add(C.reproducibility(build, train, batch_size=batch_size))
-        elif name == "loss_at_init":
-            model = build()
+    def loss_at_init():
+        model = build()
+        if set_output_bias:
             init_output_bias(model, y)
-            add(C.loss_at_init(model, train))
-        elif name == "overfit_one_batch":
-            add(C.overfit_one_batch(build, train))
-        elif name == "batch_independence":
-            add(C.batch_independence(build(), train))
-        elif name == "loss_decreasing":
-            add(C.loss_decreasing(build, train, total_steps=total_steps, batch_size=batch_size))
-        elif name == "input_independent_baseline":
-            add(C.input_independent_baseline(build, train, val, batch_size=batch_size))
+        return C.loss_at_init(model, train)
+
+    run = {
+        "reproducibility": lambda: C.reproducibility(build, train, batch_size=batch_size),
+        "loss_at_init": loss_at_init,
+        "overfit_one_batch": lambda: C.overfit_one_batch(build, train),
+        "batch_independence": lambda: C.batch_independence(build(), train),
+        "loss_decreasing": lambda: C.loss_decreasing(
+            build, train, total_steps=total_steps, batch_size=batch_size
+        ),
+        "input_independent_baseline": lambda: C.input_independent_baseline(
+            build, train, val, batch_size=batch_size
+        ),
+    }
+    for name in checks:
+        start = time.perf_counter()
+        try:
+            result = run[name]()
+        except Exception as err:  # noqa: BLE001 - a check's own error is its result
+            result = C.CheckResult(
+                name,
+                True,
+                None,
+                None,
+                f"could not run: {type(err).__name__}: {err}",
+                seconds=round(time.perf_counter() - start, 2),
+                status="warn",
+                details={"error": f"{type(err).__name__}: {err}"},
+            )
+        add(result)
     return report
 
 

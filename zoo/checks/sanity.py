@@ -23,18 +23,25 @@ import numpy as np
 from zoo.callbacks import check_schedule
 from zoo.data import as_arrays
 from zoo.outputs import (
+    LossInfo,
     class_prior,
     data_loss,
     final_activation,
-    from_logits,
     init_output_bias,
     loss_kind,
     output_layer,
+    resolve_loss,
 )
+
+STATUSES = ("pass", "warn", "fail")
 
 
 @dataclass
 class CheckResult:
+    """One check's verdict. ``status``: ``fail`` (the setup cannot train well as
+    written), ``warn`` (it works, but the recipe would do better, or the check could
+    not tell), ``pass``; ``passed`` is "not a fail"."""
+
     name: str
     passed: bool
     measured: Any
@@ -42,9 +49,17 @@ class CheckResult:
     message: str
     seconds: float = 0.0
     details: dict = field(default_factory=dict)
+    status: str = ""
+
+    def __post_init__(self):
+        if not self.status:
+            self.status = "pass" if self.passed else "fail"
+        if self.status not in STATUSES:
+            raise ValueError(f"status={self.status!r} must be one of {STATUSES}.")
+        self.passed = self.status != "fail"
 
     def line(self) -> str:
-        mark = "pass" if self.passed else "FAIL"
+        mark = {"pass": "pass", "warn": "warn", "fail": "FAIL"}[self.status]
         return f"[{mark}] {self.name}: {self.message}"
 
 
@@ -120,11 +135,11 @@ def expected_initial_loss(model, y) -> tuple[float, str]:
     kind = loss_kind(model)
     y = np.asarray(y)
     if kind == "regression":
-        name = type(model.loss).__name__
+        name = resolve_loss(model).name
         err = y.reshape(len(y), -1) - bias
-        if "Absolute" in name:
+        if "absolute" in name:
             return float(np.mean(np.abs(err))), "mean |target - output bias|"
-        if "Huber" in name:
+        if "huber" in name:
             a = np.abs(err)
             return float(np.mean(np.where(a <= 1, 0.5 * a**2, a - 0.5))), "Huber of target - bias"
         return float(np.mean(err**2)), "mean squared (target - output bias)"
@@ -151,8 +166,8 @@ def best_initial_loss(model, y) -> float:
     y = np.asarray(y)
     if kind == "regression":
         err = y.reshape(len(y), -1) - y.reshape(len(y), -1).mean(axis=0)
-        name = type(model.loss).__name__
-        if "Absolute" in name:  # the median minimizes L1
+        name = resolve_loss(model).name
+        if "absolute" in name:  # the median minimizes L1
             err = y.reshape(len(y), -1) - np.median(y.reshape(len(y), -1), axis=0)
             return float(np.mean(np.abs(err)))
         return float(np.mean(err**2))
@@ -165,66 +180,153 @@ def best_initial_loss(model, y) -> float:
     return float(-(prior * np.log(prior)).sum())
 
 
+def _as_probabilities(out: np.ndarray, info: LossInfo) -> np.ndarray:
+    """Outputs as the loss reads them: class probabilities (n, C), or the probability
+    of class 1 (n, 1) for a binary loss."""
+    out = np.asarray(out, "float64")
+    if info.from_logits:
+        if info.kind == "binary":
+            out = 1 / (1 + np.exp(-out))
+        else:
+            out = np.exp(out - out.max(axis=-1, keepdims=True))
+            out = out / out.sum(axis=-1, keepdims=True)
+    return np.clip(out, 1e-7, 1 - 1e-7)
+
+
+def standard_loss(info: LossInfo, y: np.ndarray, out: np.ndarray) -> float | None:
+    """The textbook value of the loss ``info`` names for labels ``y`` and model outputs
+    ``out`` (logits or probabilities, as the loss takes them); None for a loss zoo does
+    not know."""
+    y = np.asarray(y)
+    if info.kind == "softmax":
+        p = _as_probabilities(out, info)
+        labels = y.argmax(-1) if y.ndim > 1 and y.shape[-1] > 1 else y.reshape(-1)
+        return float(-np.mean(np.log(p[np.arange(len(p)), labels.astype(int)])))
+    if info.kind == "binary":
+        p = _as_probabilities(out, info).reshape(len(y), -1)
+        t = y.reshape(len(y), -1).astype("float64")
+        return float(-np.mean(t * np.log(p) + (1 - t) * np.log(1 - p)))
+    if info.kind == "regression":
+        err = y.reshape(len(y), -1) - np.asarray(out, "float64").reshape(len(y), -1)
+        if "absolute" in info.name:
+            return float(np.mean(np.abs(err)))
+        if "huber" in info.name:
+            delta = float(getattr(info.fn, "_fn_kwargs", {}).get("delta", 1.0))
+            a = np.abs(err)
+            return float(np.mean(np.where(a <= delta, 0.5 * a**2, delta * (a - 0.5 * delta))))
+        if "squared" in info.name or info.name in ("mse",):
+            return float(np.mean(err**2))
+    return None
+
+
 @_timed
-def loss_at_init(model, train, *, tolerance: float = 0.1, limit: int = 1024) -> CheckResult:
-    """The loss before training must match what the output bias implies (within
-    ``tolerance``, relative)."""
+def loss_at_init(
+    model, train, *, tolerance: float = 0.1, large: float = 0.05, limit: int = 1024
+) -> CheckResult:
+    """The loss before training, held to what the model's outputs as they are imply.
+
+    ``expected`` is the loss those same outputs give when they carry nothing of the
+    labels (the labels shuffled against them): whatever the initializer, a model at
+    initialization should sit there. It fails when the setup cannot train well: a
+    softmax or sigmoid before a from-logits loss, logits fed to a loss that takes
+    probabilities, a compiled loss that differs from its standard formula on the same
+    outputs (clipped or scaled), or a loss far below ``expected`` (the labels leak into
+    the inputs). It warns when training works but would start better: the output bias
+    not set from the labels (an imbalanced task, an offset target), or a last layer
+    that starts large (``expected`` more than ``large`` above what the bias alone
+    implies)."""
     x, y = as_arrays(train, limit=limit)
+    info = resolve_loss(model)
     measured = data_loss(model, x, y)
-    expected, what = expected_initial_loss(model, y)
     activation = final_activation(model)
-    kind = loss_kind(model)
-    if kind != "regression" and from_logits(model) and activation in ("softmax", "sigmoid"):
+    classifier = info.kind in ("softmax", "binary")
+
+    def result(status, expected, message, **details):
         return CheckResult(
-            "loss_at_init",
-            False,
-            measured,
-            expected,
+            "loss_at_init", status != "fail", measured, expected, message, details=details,
+            status=status,
+        )  # fmt: skip
+
+    if classifier and info.from_logits and activation in ("softmax", "sigmoid"):
+        return result(
+            "fail",
+            None,
             f"the model ends in {activation} but the loss takes logits (from_logits=True): "
             "it applies softmax/sigmoid a second time, which caps how confident the model "
-            f"can be. Remove the final {activation} (zoo models output logits).",
+            f"can be. Remove the final {activation}, or pass from_logits=False.",
         )
-    if kind != "regression" and not from_logits(model) and activation == "linear":
-        return CheckResult(
-            "loss_at_init",
-            False,
-            measured,
-            expected,
-            "the model outputs logits but the loss expects probabilities "
-            "(from_logits=False); pass from_logits=True to the loss.",
+    if classifier and not info.from_logits and activation == "linear":
+        return result(
+            "fail",
+            None,
+            f"the model outputs logits (no final softmax or sigmoid) but {info.name} takes "
+            "probabilities (from_logits=False, Keras' default): pass from_logits=True to the "
+            "loss, or end the model in a softmax/sigmoid.",
         )
-    gap = abs(measured - expected) / max(expected, 1e-3)
-    passed = gap <= tolerance
+    out = np.concatenate(
+        [
+            keras.ops.convert_to_numpy(model(x[i : i + 256], training=False))
+            for i in range(0, len(x), 256)
+        ]
+    )
+    standard = standard_loss(info, y, out)
+    if standard is None:
+        return result(
+            "pass",
+            None,
+            f"initial loss {measured:.4g} with the custom loss {info.name}: measured only, "
+            "there is no standard formula to hold it to",
+        )
+    if abs(measured - standard) > tolerance * max(standard, 1e-3):
+        return result(
+            "fail",
+            standard,
+            f"the compiled loss gives {measured:.4g} where the standard {info.name} of the "
+            f"same outputs is {standard:.4g}: the loss is clipped or scaled. Clip the "
+            "gradients (clipnorm), never the loss",
+        )
+    rng = np.random.default_rng(0)
+    expected = float(
+        np.mean([standard_loss(info, y[rng.permutation(len(y))], out) for _ in range(5)])
+    )
+    bias_implied, what = expected_initial_loss(model, y)
     best = best_initial_loss(model, y)
-    if passed and expected > (1 + tolerance) * best:
-        return CheckResult(
-            "loss_at_init",
-            False,
-            measured,
+    details = {"bias_implied": bias_implied, "best": best}
+    if measured < (1 - tolerance) * expected:
+        return result(
+            "fail",
+            expected,
+            f"initial loss {measured:.4g} is {1 - measured / expected:.0%} below the "
+            f"{expected:.4g} the same outputs give with the labels shuffled: before any "
+            "training the outputs already know the labels. Look for the labels (or a copy "
+            "of them) among the inputs",
+            **details,
+        )
+    if bias_implied > (1 + tolerance) * best:
+        return result(
+            "warn",
             best,
             f"initial loss {measured:.4g} where {best:.4g} is reachable by setting the output "
             "bias from the training labels (the class prior, or the target mean): the first "
             "iterations will only learn that bias, a hockey-stick loss curve. Call "
             "zoo.outputs.init_output_bias(model, y_train)",
-            details={"bias_implied": expected},
+            **details,
         )
-    if passed:
-        message = f"initial loss {measured:.4g}, expected {expected:.4g} ({what})"
-    elif measured > expected:
-        message = (
-            f"initial loss {measured:.4g} is {gap:.0%} above the expected {expected:.4g} "
-            f"({what}): the final layer starts too large (initialize it near zero), the labels "
-            "do not match the outputs (one-hot vs integer labels, wrong number of classes), "
-            "or the output bias was not set for an imbalanced or offset target "
-            "(zoo.outputs.init_output_bias)"
+    if expected > (1 + large) * bias_implied:
+        return result(
+            "warn",
+            bias_implied,
+            f"initial loss {measured:.4g} is {expected / bias_implied - 1:.0%} above the "
+            f"{bias_implied:.4g} of outputs near the output bias ({what}): the last layer "
+            "starts large. Initialize it near zero (a smaller kernel_initializer scale)",
+            **details,
         )
-    else:
-        message = (
-            f"initial loss {measured:.4g} is {gap:.0%} below the expected {expected:.4g} "
-            f"({what}): the loss is clipped or scaled, or the labels leak into the inputs"
-        )
-    return CheckResult(
-        "loss_at_init", passed, measured, expected, message, details={"relative_gap": gap}
+    return result(
+        "pass",
+        expected,
+        f"initial loss {measured:.4g}, expected {expected:.4g} for outputs that know "
+        f"nothing of the labels ({bias_implied:.4g} from the output bias alone: {what})",
+        **details,
     )
 
 
@@ -341,18 +443,24 @@ def loss_decreasing(
 
 @_timed
 def batch_independence(model, train, *, examples: int = 4) -> CheckResult:
-    """In inference mode, the gradient of example i's output with respect to the whole
-    input batch must be non-zero only at example i: nothing mixes examples."""
+    """In inference mode, the gradient of a random projection of example i's output
+    with respect to the whole input batch must be non-zero only at example i: nothing
+    mixes examples. (A projection, not the sum: a softmax's outputs always sum to 1, so
+    the sum's gradient is zero for every correct classifier.) An example whose output
+    has no gradient at all (saturated units, an all-zero input to a ReLU net) cannot
+    tell; if none can, the check warns instead of guessing."""
     import tensorflow as tf
 
     x, _ = as_arrays(train, limit=examples)
     x = tf.constant(x.astype("float32"))
-    leaks = []
+    rng = np.random.default_rng(0)
+    leaks, silent = [], []
     for i in range(len(x)):
         with tf.GradientTape() as tape:
             tape.watch(x)
             out = model(x, training=False)
-            target = tf.reduce_sum(out[i])
+            weights = tf.constant(rng.normal(size=out.shape[1:]).astype("float32"))
+            target = tf.reduce_sum(tf.cast(out[i], "float32") * weights)
         grad = tape.gradient(target, x)
         if grad is None:
             return CheckResult(
@@ -364,31 +472,38 @@ def batch_independence(model, train, *, examples: int = 4) -> CheckResult:
                 "connected to the output (a stop_gradient, or the input is ignored)",
             )
         g = np.abs(grad.numpy()).reshape(len(x), -1).sum(axis=1)
-        own = g[i]
-        others = float(np.delete(g, i).sum())
-        leaks.append(others / max(own + others, 1e-30))
+        own, others = float(g[i]), float(np.delete(g, i).sum())
         if own == 0 and others == 0:
-            return CheckResult(
-                "batch_independence",
-                False,
-                0.0,
-                "> 0",
-                f"example {i}'s output does not depend on any input: the input is cut off "
-                "(zeroed or disconnected)",
-            )
+            silent.append(i)
+            continue
+        leaks.append(others / (own + others))
+    if not leaks:
+        return CheckResult(
+            "batch_independence",
+            True,
+            None,
+            0.0,
+            f"no output of the {len(x)} examples checked has a gradient with respect to the "
+            "inputs (saturated units, or inputs that a ReLU net maps to zero), so mixing "
+            "cannot be measured; scale the inputs, or look at the inputs for all zeros",
+            status="warn",
+        )
     worst = float(max(leaks))
     passed = worst <= 1e-6
+    checked = len(leaks)
     return CheckResult(
         "batch_independence",
         passed,
         worst,
         0.0,
-        f"each example's output depends on its own input only ({len(x)} examples checked)"
+        f"each example's output depends on its own input only ({checked} examples checked"
+        + (f"; {len(silent)} with no gradient at all skipped" if silent else "")
+        + ")"
         if passed
         else f"an example's output depends on other examples in the batch ({worst:.1%} of "
         "its input gradient lies elsewhere): an operation mixes examples, e.g. a reshape or "
         "a reduction over axis 0 where a transpose or a per-example op was meant",
-        details={"leak_fractions": leaks},
+        details={"leak_fractions": leaks, "no_gradient": silent},
     )
 
 
@@ -416,8 +531,8 @@ def dumb_baseline(model, train, evaluation) -> CheckResult:
         passed = score < baseline
         what = "mean predictor"
     else:
-        if kind == "binary":
-            guess = (pred[:, 0] > 0).astype(int)
+        if kind == "binary":  # a logit above 0, or a probability above 0.5
+            guess = (pred[:, 0] > (0.0 if resolve_loss(model).from_logits else 0.5)).astype(int)
         else:
             guess = pred.argmax(-1)
         labels = y_eval.argmax(-1) if y_eval.ndim > 1 else y_eval

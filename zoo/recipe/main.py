@@ -119,6 +119,7 @@ def record(run: RecipeRun, checks: ChecksReport, trained: dict, evaluation, star
         "checks": {
             r.name: {
                 "passed": r.passed,
+                "status": r.status,
                 "measured": _plain(r.measured),
                 "expected": _plain(r.expected),
                 "message": r.message,
@@ -178,9 +179,12 @@ def check_skeleton(run: RecipeRun) -> ChecksReport:
     )
     show_batch(run.loaded, "train", run.run_dir / "batch.png")
     failed = [r.name for r in checks.failed]
+    warned = [r.name for r in checks.warned]
     run.detail(
         f"{len(checks.results) - len(failed)}/{len(checks.results)} checks passed "
-        f"({time.perf_counter() - t:.1f}s)" + (f"; FAILED: {', '.join(failed)}" if failed else "")
+        f"({time.perf_counter() - t:.1f}s)"
+        + (f"; warnings: {', '.join(warned)}" if warned else "")
+        + (f"; FAILED: {', '.join(failed)}" if failed else "")
     )
     run.sections.append(
         ("2. Skeleton: sanity checks", checks.markdown() + "\n![batch](batch.png)\n")
