@@ -295,3 +295,12 @@ def test_a_check_that_raises_is_reported_and_the_others_run():
     first = report["loss_at_init"]
     assert first.status == "warn" and first.message.startswith("could not run: ValueError")
     assert "2 losses" in first.message and len(report.results) == 2
+
+
+def test_output_bias_of_an_uncompiled_model_reads_the_task_from_outputs_and_labels():
+    model = keras.Sequential([keras.Input((4,)), layers.Dense(3, name="out")])
+    bias = init_output_bias(model, np.array([0, 0, 0, 1, 2]))  # a classifier: log prior
+    np.testing.assert_allclose(np.exp(bias) / np.exp(bias).sum(), [0.6, 0.2, 0.2], atol=1e-5)
+    one = keras.Sequential([keras.Input((4,)), layers.Dense(1)])
+    assert init_output_bias(one, np.array([0, 1, 1, 1]))[0] == pytest.approx(np.log(3))
+    assert init_output_bias(one, np.array([150.0, 152.0]))[0] == pytest.approx(151.0)

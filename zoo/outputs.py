@@ -161,8 +161,12 @@ def init_output_bias(model, y_train, task: str | None = None) -> np.ndarray:
     if layer is None:
         raise ValueError("The model has no output layer with a bias to initialize.")
     y = np.asarray(y_train)
-    task = task or ("regression" if loss_kind(model) == "regression" else "classification")
     units = int(layer.bias.shape[0])
+    if task is None and getattr(model, "loss", None) is not None:
+        task = "regression" if loss_kind(model) == "regression" else "classification"
+    elif task is None:  # not compiled yet: read the task from the outputs and labels
+        binary = units == 1 and set(np.unique(y).tolist()) <= {0, 1}
+        task = "classification" if units > 1 or binary else "regression"
     if task == "regression":
         target = y.reshape(len(y), -1).mean(axis=0)
         bias = np.broadcast_to(target, (units,)).astype("float32")
