@@ -20,7 +20,7 @@ ONE_IDEA = {
 
 # Where an import of zoo or tuning may sit inside a function, and why.
 LAZY_ALLOWED = {
-    "zoo/__init__.py": "zoo.evaluate on first use: `import zoo` stays free of Keras",
+    "zoo/__init__.py": "zoo.evaluate, zoo.check on first use: `import zoo` stays free of Keras",
     "zoo/registry.py": "load_model registers zoo's layers: `import zoo` stays free of Keras",
     "zoo/cli.py": "each subcommand imports what loads TensorFlow: `zoo --help` stays instant",
     "tuning/worker.py": "the worker pins its cores before TensorFlow starts",

@@ -24,6 +24,7 @@ __version__ = "0.1.0"
 __all__ = [
     "__version__",
     "count_macs",
+    "check",
     "count_params",
     "create_model",
     "evaluate",
@@ -38,4 +39,8 @@ def __getattr__(name: str):
         from zoo.evaluation import evaluate
 
         return evaluate
+    if name == "check":  # zoo.check(model, x, y, ...): the checks on any compiled model
+        from zoo.checks.program import check
+
+        return check
     raise AttributeError(f"module 'zoo' has no attribute {name!r}")

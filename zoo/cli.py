@@ -265,6 +265,20 @@ def _cmd_evaluate(args) -> int:
     return 0
 
 
+def _cmd_check(args) -> int:
+    from zoo.checks.script import check_script, write_check
+
+    found = check_script(
+        args.script, args.args, train=args.train, say=lambda line: print(line, flush=True)
+    )
+    out = Path(args.out) if args.out else new_run_dir(f"check-{Path(args.script).stem}")
+    write_check(found, out)
+    if found.problem:
+        print(f"zoo check: {found.problem}", file=sys.stderr)
+    print(f"report: {out / 'check.md'}, {out / 'check.json'}")
+    return found.code
+
+
 def _cmd_compare(args) -> int:
     from zoo.runs import compare_runs
 
@@ -508,6 +522,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", nargs="?", default=None, help="a benchmark, or docs")
     p.add_argument("args", nargs=argparse.REMAINDER, help="passed to the benchmark script")
     p.set_defaults(func=_cmd_bench)
+
+    p = sub.add_parser(
+        "check",
+        help="the recipe's checks on your own Keras training script: its first model.fit is "
+        "checked (model, data, loss, optimizer, batch size) before training",
+    )
+    p.add_argument("--train", action="store_true", help="let the script train after the checks")
+    p.add_argument("--out", default=None, help="report folder (default runs/check-<script>-<time>)")
+    p.add_argument("script", help="a Python file that builds a Keras model and calls fit")
+    p.add_argument("args", nargs=argparse.REMAINDER, help="the script's own arguments")
+    p.set_defaults(func=_cmd_check)
 
     p = sub.add_parser("compare", help="the test figures of several runs side by side")
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")

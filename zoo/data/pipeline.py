@@ -71,13 +71,15 @@ def materialize(data: Dataset, index: np.ndarray) -> tuple[np.ndarray, np.ndarra
 
 
 def as_arrays(data, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """``(x, y)`` arrays from ``(x, y)`` or a ``tf.data`` dataset of batches, at most
+    """``(x, y)`` arrays from ``(x, y)`` or an iterable of batches (a ``tf.data``
+    dataset, an iterator; a third element, sample weights, is dropped), at most
     ``limit`` examples."""
     if isinstance(data, tuple | list) and len(data) == 2:
         x, y = (np.asarray(v) for v in data)
         return (x[:limit], y[:limit]) if limit else (x, y)
     xs, ys, n = [], [], 0
-    for xb, yb in data:
+    for batch in data:
+        xb, yb = batch[0], batch[1]
         xs.append(np.asarray(xb))
         ys.append(np.asarray(yb))
         n += len(xs[-1])

@@ -1,0 +1,92 @@
+"""`zoo check SCRIPT`: the recipe's checks on training scripts written as tutorials and
+answers write them (tests/check_corpus/): no `fail` on the correct ones, every planted
+bug caught, the user's model left as it was, and clear exit codes."""
+
+import json
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+import zoo
+from zoo.cli import main
+
+CORPUS = Path(__file__).resolve().parent / "check_corpus"
+CORRECT = sorted(p.name for p in CORPUS.glob("ok_*.py"))
+
+
+def run_check(name, tmp_path, capsys, *extra, seed=1):
+    keras.utils.set_random_seed(seed)
+    out = tmp_path / "out"
+    code = main(["check", "--out", str(out), *extra, str(CORPUS / name)])
+    printed = capsys.readouterr()
+    saved = json.loads((out / "check.json").read_text())
+    return code, printed, saved
+
+
+def test_the_corpus_is_as_large_as_promised():
+    assert len(CORRECT) >= 13
+
+
+@pytest.mark.parametrize("name", CORRECT)
+def test_correct_scripts_get_no_fail(name, tmp_path, capsys):
+    code, printed, saved = run_check(name, tmp_path, capsys)
+    failed = [r for r in saved["results"] if r["status"] == "fail"]
+    assert code == 0 and not failed, (failed, printed.err[-2000:])
+    assert saved["passed"] and len(saved["results"]) == 6 and saved["fit_calls"] == 1
+    assert "Traceback" not in printed.out + printed.err
+    md = (tmp_path / "out" / "check.md").read_text()
+    assert "| check | result |" in md and saved["settings"]["optimizer"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [2, 3])
+@pytest.mark.parametrize("name", CORRECT)
+def test_correct_scripts_get_no_fail_over_seeds(name, seed, tmp_path, capsys):
+    code, printed, saved = run_check(name, tmp_path, capsys, seed=seed)
+    assert code == 0, [r for r in saved["results"] if r["status"] == "fail"]
+
+
+@pytest.mark.parametrize(
+    "name,check,words",
+    [
+        ("bug_labels_shuffled.py", "input_independent_baseline", "does not use its input"),
+        ("bug_softmax_then_from_logits.py", "loss_at_init", "ends in softmax"),
+    ],
+)
+def test_planted_bugs_are_caught(name, check, words, tmp_path, capsys):
+    code, printed, saved = run_check(name, tmp_path, capsys)
+    result = next(r for r in saved["results"] if r["name"] == check)
+    assert code == 1 and result["status"] == "fail" and words in result["message"]
+    assert f"[FAIL] {check}" in printed.out
+
+
+def test_a_script_that_raises_or_never_fits_exits_2_with_its_own_traceback(tmp_path, capsys):
+    code, printed, saved = run_check("bug_raises_before_fit.py", tmp_path, capsys)
+    assert code == 2 and "RuntimeError: the script's own bug, before fit" in printed.out
+    assert "raised an error before calling fit" in printed.err and not saved["results"]
+    (tmp_path / "nofit.py").write_text("x = 1\n")
+    out = tmp_path / "o2"
+    assert main(["check", "--out", str(out), str(tmp_path / "nofit.py")]) == 2
+    assert "without calling model.fit" in capsys.readouterr().err
+
+
+def test_train_lets_the_script_go_on_and_a_generator_keeps_its_batches(tmp_path, capsys):
+    code, printed, saved = run_check("ok_generator_input.py", tmp_path, capsys, "--train")
+    assert code == 0 and "trained 3" in printed.out  # the script's own fit ran all epochs
+
+
+def test_zoo_check_in_python_leaves_the_model_as_it_was():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 6)).astype("float32")
+    y = (x[:, 0] > 0).astype("int64")
+    model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(8, activation="relu"),
+                              keras.layers.Dense(2)])  # fmt: skip
+    optimizer = keras.optimizers.Adam(1e-3)
+    model.compile(optimizer, keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    before = [w.copy() for w in model.get_weights()]
+    report = zoo.check(model, x, y, batch_size=16, epochs=5)
+    assert report.passed and len(report.results) == 6
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights(), strict=True))
+    assert model.optimizer is optimizer and int(optimizer.iterations) == 0

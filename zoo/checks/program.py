@@ -1,0 +1,153 @@
+"""The recipe's checks on a model someone else wrote: ``zoo.check(model, x, y, ...)``
+takes a compiled Keras model and the arguments its ``fit`` would get, and runs the
+checks with the program's own loss, optimizer, learning rate and batch size on fresh
+copies of the model. The model is left exactly as it was: Sequential and Functional
+models are cloned; a subclassed model's weights are snapshotted and restored, and it is
+compiled again with its own optimizer object at the end.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import keras
+import numpy as np
+
+from zoo.checks.runner import ALL_CHECKS, ChecksReport, run_checks
+from zoo.checks.sanity import CheckResult
+from zoo.data import as_arrays
+
+LIMIT = 4096  # examples the checks read at most
+
+
+def training_data(x, y=None, limit: int = LIMIT) -> tuple[np.ndarray, np.ndarray]:
+    """``(x, y)`` arrays, at most ``limit`` examples, from what ``fit`` takes: arrays,
+    a ``tf.data.Dataset``, a ``keras.utils.PyDataset`` (read by index: its own
+    iteration is left alone). A Python generator cannot be read without consuming it:
+    ``ValueError`` (``zoo check`` on a script takes its first batches and hands the
+    rest back to the script)."""
+    if y is not None:
+        return as_arrays((x, y), limit=limit)
+    if isinstance(x, keras.utils.PyDataset):
+        batches, n = [], 0
+        for i in range(len(x)):
+            batches.append(x[i])
+            n += len(batches[-1][0])
+            if n >= limit:
+                break
+        return as_arrays(iter(batches), limit=limit)
+    if hasattr(x, "__next__"):
+        raise ValueError(
+            "x is a Python generator: reading it here would consume the batches the "
+            "program trains on. Pass arrays or a tf.data.Dataset, or run `zoo check "
+            "script.py`, which hands the batches it reads back to the program."
+        )
+    if isinstance(x, dict):
+        raise ValueError("x is a dict of several inputs: these checks read one input.")
+    return as_arrays(x, limit=limit)
+
+
+def _fresh_optimizer(optimizer):
+    return optimizer.__class__.from_config(optimizer.get_config())
+
+
+def _builder(model) -> tuple[Callable, Callable[[], None]]:
+    """A zero-argument callable returning the model as the program built it, compiled
+    with its loss and a fresh copy of its optimizer; and the function that leaves the
+    user's model as it was."""
+    loss, optimizer = model.loss, model.optimizer
+    if optimizer is None or loss is None:
+        raise ValueError("the model is not compiled: call model.compile(optimizer, loss) first.")
+    weights = [np.array(w) for w in model.get_weights()]
+    try:
+        keras.models.clone_model(model)
+        subclassed = False
+    except Exception:  # noqa: BLE001 - subclassed models cannot be cloned
+        subclassed = True
+
+    if not subclassed:
+
+        def build():
+            copy = keras.models.clone_model(model)
+            copy.set_weights(weights)
+            copy.compile(optimizer=_fresh_optimizer(optimizer), loss=loss)
+            return copy
+
+        return build, lambda: None
+
+    compile_args = dict(getattr(getattr(model, "_compile_config", None), "config", {}) or {})
+
+    def build():
+        model.set_weights(weights)
+        model.compile(optimizer=_fresh_optimizer(optimizer), loss=loss)
+        return model
+
+    def restore():
+        model.set_weights(weights)
+        model.compile(**{**compile_args, "optimizer": optimizer, "loss": loss})
+
+    return build, restore
+
+
+def check(
+    model,
+    x=None,
+    y=None,
+    *,
+    validation_data=None,
+    validation_split: float = 0.0,
+    batch_size: int | None = None,
+    epochs: int | None = None,
+    checks: tuple[str, ...] = ALL_CHECKS,
+    progress: Callable | None = None,
+) -> ChecksReport:
+    """Run the recipe's checks on ``model`` (compiled) with the data and settings its
+    ``fit`` would get; returns the report (``report.passed``: no check failed;
+    ``report.failed``, ``report.warned``, ``report.results``). The model is not
+    changed."""
+    outputs = len(getattr(model, "outputs", None) or []) or 1
+    if outputs > 1 or isinstance(y, list | tuple | dict) or isinstance(x, dict):
+        what = f"{outputs} outputs" if outputs > 1 else "several inputs or label arrays"
+        report = ChecksReport()
+        for name in checks:
+            report.results.append(
+                CheckResult(
+                    name, True, None, None,
+                    f"skipped: the model has {what}; this check reads one input and one output",
+                    status="warn",
+                )
+            )  # fmt: skip
+            if progress:
+                progress(report.results[-1])
+        return report
+    xs, ys = training_data(x, y)
+    val = None
+    if validation_data is not None:
+        val = training_data(*validation_data[:2]) if isinstance(validation_data, tuple | list) \
+            else training_data(validation_data)  # fmt: skip
+    elif validation_split:  # Keras holds out the last rows, before any shuffling
+        cut = int(len(xs) * (1 - validation_split))
+        (xs, ys), val = (xs[:cut], ys[:cut]), (xs[cut:], ys[cut:])
+    # the checks read the first rows: shuffled (fixed seed), so sorted data gives them
+    # a sample of every class, as fit's own shuffling would
+    order = np.random.default_rng(0).permutation(len(xs))
+    xs, ys = xs[order], ys[order]
+    batch_size = int(batch_size or 32)
+    steps = int(epochs or 1) * max(1, math.ceil(len(xs) / batch_size))
+    if not model.built or not model.weights:  # a subclassed model builds at its first call
+        model(xs[:2])
+    build, restore = _builder(model)
+    try:
+        return run_checks(
+            build,
+            (xs, ys),
+            val,
+            total_steps=steps,
+            checks=checks,
+            batch_size=batch_size,
+            progress=progress,
+            set_output_bias=False,  # the program's model as it is
+        )
+    finally:
+        restore()

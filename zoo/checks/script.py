@@ -1,0 +1,199 @@
+"""``zoo check SCRIPT [ARGS...]``: the recipe's checks on a training script as it is.
+
+The script runs in this process with its own arguments; its first ``model.fit`` is
+intercepted and the model, data, loss, optimizer, batch size, epochs and validation
+data it was given are checked (``zoo.check``) before any training. By default the
+script then stops; with ``train=True`` its training goes on. Later ``fit`` calls run
+as written (only the first is checked, and the report says so). A generator given to
+``fit`` is read for its first batches, which are then handed back to the script ahead
+of the rest.
+"""
+
+from __future__ import annotations
+
+import inspect
+import itertools
+import runpy
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import keras
+
+from zoo.checks.program import check
+from zoo.checks.runner import ChecksReport
+from zoo.data import as_arrays
+from zoo.runfolder import write_json, write_text
+
+
+class _StopScript(BaseException):
+    """Raised from the intercepted fit to end the script after the checks (a
+    BaseException, so the script's own ``except Exception`` does not swallow it)."""
+
+
+@dataclass
+class ScriptCheck:
+    """What ``check_script`` found: ``code`` is the exit status (0: no check failed,
+    1: a check failed, 2: could not check), ``report`` the checks (None when no fit was
+    reached), ``fits`` the number of ``fit`` calls the script made."""
+
+    script: str
+    code: int
+    report: ChecksReport | None = None
+    fits: int = 0
+    problem: str = ""
+    settings: dict = field(default_factory=dict)
+
+    def as_json(self) -> dict:
+        results = self.report.results if self.report else []
+        return {
+            "script": self.script,
+            "passed": self.code == 0,
+            "exit_code": self.code,
+            "problem": self.problem,
+            "settings": self.settings,
+            "fit_calls": self.fits,
+            "results": [
+                {
+                    "name": r.name,
+                    "status": r.status,
+                    "message": r.message,
+                    "measured": _plain(r.measured),
+                    "expected": _plain(r.expected),
+                    "seconds": r.seconds,
+                }
+                for r in results
+            ],
+        }
+
+    def markdown(self) -> str:
+        lines = [f"# zoo check {self.script}", ""]
+        if self.problem:
+            lines += [f"**Could not check**: {self.problem}", ""]
+        if self.settings:
+            settings = ", ".join(f"{k} {v}" for k, v in self.settings.items())
+            lines += [f"Checked with the script's own settings: {settings}.", ""]
+        if self.report:
+            lines.append(self.report.markdown())
+        if self.fits > 1:
+            lines.append(f"The script calls fit {self.fits} times; the first was checked.")
+        return "\n".join(lines) + "\n"
+
+
+def _plain(v):
+    if isinstance(v, float | int | str | bool) or v is None:
+        return v
+    return str(v)
+
+
+def _handed_back(taken: list, rest):
+    """The batches read for the checks, then the rest: a generator again, which is
+    what ``fit`` takes."""
+    yield from taken
+    yield from rest
+
+
+def _bind_fit(fit, model, args, kwargs) -> dict:
+    """``fit``'s arguments by name, defaults filled in."""
+    signature = inspect.signature(fit)
+    bound = signature.bind(model, *args, **kwargs)
+    bound.apply_defaults()
+    return dict(bound.arguments)
+
+
+def check_script(
+    path: str | Path, args: list[str] | None = None, *, train: bool = False, say=print
+) -> ScriptCheck:
+    """Run the script at ``path`` with ``args``, check its first ``fit`` and return
+    what was found (see ``ScriptCheck``)."""
+    path = Path(path)
+    if not path.is_file():
+        return ScriptCheck(str(path), 2, problem=f"{path}: no such script.")
+    found = ScriptCheck(str(path), 2)
+    original_fit = keras.Model.fit
+
+    def fit(model, *fit_args, **fit_kwargs):
+        found.fits += 1
+        if found.fits > 1:
+            return original_fit(model, *fit_args, **fit_kwargs)
+        given = _bind_fit(original_fit, model, fit_args, fit_kwargs)
+        x, y = given.get("x"), given.get("y")
+        batch = given.get("batch_size")
+        if hasattr(x, "__next__") and not isinstance(x, keras.utils.PyDataset):
+            taken = list(itertools.islice(x, 64))  # the first batches; handed back below
+            given["x"] = _handed_back(taken, given["x"])
+            x, y = as_arrays(iter(taken))
+            batch = len(taken[0][0]) if taken else None  # the generator's own batch size
+        rate = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+        found.settings = {
+            "model": f"{type(model).__name__} {model.name!r}",
+            "loss": getattr(model.loss, "__name__", None) or str(model.loss),
+            "optimizer": type(model.optimizer).__name__,
+            "learning_rate": f"{rate:g}",
+            "batch_size": batch or 32,
+            "epochs": given.get("epochs"),
+        }
+        say(
+            f"zoo check: checking the first fit of {path.name}: "
+            + ", ".join(f"{k} {v}" for k, v in found.settings.items())
+        )
+        start = time.perf_counter()
+        try:
+            report = check(
+                model,
+                x,
+                y,
+                validation_data=given.get("validation_data"),
+                validation_split=given.get("validation_split") or 0.0,
+                batch_size=batch,
+                epochs=given.get("epochs"),
+                progress=lambda r: say(f"  {r.line()} ({r.seconds:.1f}s)"),
+            )
+        except Exception as err:  # noqa: BLE001 - zoo could not read this fit
+            found.problem = f"could not check this fit: {type(err).__name__}: {err}"
+            raise _StopScript from None
+        found.report = report
+        found.code = 1 if found.report.failed else 0
+        say(
+            f"zoo check: {len(found.report.failed)} failed, {len(found.report.warned)} "
+            f"warned, {len(found.report.results)} checks in {time.perf_counter() - start:.1f}s"
+        )
+        if not train:
+            raise _StopScript
+        given.pop("self", None)
+        return original_fit(model, **given)
+
+    argv = sys.argv
+    sys.argv = [str(path), *(args or [])]
+    keras.Model.fit = fit
+    try:
+        runpy.run_path(str(path), run_name="__main__")
+    except _StopScript:
+        pass
+    except SystemExit as err:
+        if err.code not in (None, 0) and found.report is None:
+            found.problem = f"the script exited with status {err.code} before calling fit."
+    except Exception:  # noqa: BLE001 - the script's own error, shown as its traceback
+        tb = traceback.format_exc()
+        found.problem = "the script raised an error" + (
+            " before calling fit" if found.report is None else " after the checks"
+        )
+        say(tb.rstrip())
+        if found.report is None:
+            found.code = 2
+    finally:
+        keras.Model.fit = original_fit
+        sys.argv = argv
+    if found.report is None and not found.problem:
+        found.problem = "the script ended without calling model.fit; nothing to check."
+    return found
+
+
+def write_check(found: ScriptCheck, out_dir: str | Path) -> Path:
+    """``check.json`` and ``check.md`` in ``out_dir``."""
+    out = Path(out_dir)
+    write_json(out / "check.json", found.as_json())
+    write_text(out / "check.md", found.markdown())
+    return out
