@@ -35,6 +35,7 @@ def test_correct_scripts_get_no_fail(name, tmp_path, capsys):
     failed = [r for r in saved["results"] if r["status"] == "fail"]
     assert code == 0 and not failed, (failed, printed.err[-2000:])
     assert saved["passed"] and len(saved["results"]) == 6 and saved["fit_calls"] == 1
+    assert not [r for r in saved["results"] if r["message"].startswith("could not run")]
     assert "Traceback" not in printed.out + printed.err
     md = (tmp_path / "out" / "check.md").read_text()
     assert "| check | result |" in md and saved["settings"]["optimizer"]
