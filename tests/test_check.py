@@ -102,3 +102,27 @@ def test_zoo_check_in_python_leaves_the_model_as_it_was():
     assert report.passed and len(report.results) == 6
     assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights(), strict=True))
     assert model.optimizer is optimizer and int(optimizer.iterations) == 0
+
+
+def test_recipe_checks_as_a_callback_in_your_own_fit():
+    from zoo.checks import RecipeChecks
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 6)).astype("float32")
+    y = (x[:, 0] > 0).astype("int64")
+    inputs = keras.Input((6,))
+    hidden = keras.layers.Dense(8, activation="relu", name="hidden")(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(hidden))
+    model.compile("adam", "sparse_categorical_crossentropy")
+    lines = []
+    checks = RecipeChecks(x, y, batch_size=16, epochs=2, say=lines.append)
+    history = model.fit(x, y, batch_size=16, epochs=2, callbacks=[checks], verbose=0)
+    assert len(history.history["loss"]) == 2 and len(checks.report.results) == 6
+    assert not checks.report.failed and len(lines) == 6
+    assert np.asarray(checks.history).shape == (3, 16)  # before training, then each epoch
+    assert list(checks.dead_units) == ["hidden"]  # the ReLU layer, measured
+
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    stop = RecipeChecks(x, y, stop_on_fail=True, say=lines.append)
+    history = model.fit(x, y, epochs=5, callbacks=[stop], verbose=0)
+    assert stop.report.failed and len(history.history["loss"]) == 1  # stopped in epoch 1

@@ -3,6 +3,7 @@
 (``runner``). ``zoo recipe`` and the templates call them; nothing below
 ``zoo.checks`` imports it."""
 
+from zoo.checks.program import RecipeChecks, check
 from zoo.checks.runner import ALL_CHECKS, ChecksReport, run_checks
 from zoo.checks.sanity import (
     CheckResult,
@@ -21,7 +22,9 @@ __all__ = [
     "ALL_CHECKS",
     "CheckResult",
     "ChecksReport",
+    "RecipeChecks",
     "batch_independence",
+    "check",
     "best_initial_loss",
     "dumb_baseline",
     "expected_initial_loss",

@@ -14,6 +14,7 @@ from collections.abc import Callable
 import keras
 import numpy as np
 
+from zoo.callbacks import DeadUnitMonitor, PredictionDynamics
 from zoo.checks.runner import ALL_CHECKS, ChecksReport, run_checks
 from zoo.checks.sanity import CheckResult
 from zoo.data import as_arrays
@@ -151,3 +152,63 @@ def check(
         )
     finally:
         restore()
+
+
+class RecipeChecks(keras.callbacks.Callback):
+    """The checks as a callback for your own ``model.fit``:
+    ``model.fit(x, y, callbacks=[RecipeChecks(x, y)])``. At train begin it runs
+    ``zoo.check`` on copies of the model (a subclassed model, which cannot be copied
+    while it trains, is checked by ``zoo.check`` before ``fit`` instead) and prints a
+    line per check; with ``stop_on_fail`` a failed check stops training after its
+    first step (Keras looks at ``stop_training`` after each step). During training it
+    keeps the monitors: predictions on a fixed batch (``PredictionDynamics``) and dead
+    ReLU units (``DeadUnitMonitor``), in ``history`` and ``dead_units`` after training.
+    ``report`` holds the checks."""
+
+    def __init__(self, x, y=None, *, validation_data=None, batch_size=None, epochs=None,
+                 stop_on_fail: bool = False, say=print):  # fmt: skip
+        super().__init__()
+        self.x, self.y = training_data(x, y, limit=256)
+        self.data = (x, y)
+        self.validation_data, self.batch_size, self.epochs = validation_data, batch_size, epochs
+        self.stop_on_fail, self.say = stop_on_fail, say
+        self.report: ChecksReport | None = None
+        self.monitors: list = []
+
+    def on_train_begin(self, logs=None):
+        try:
+            keras.models.clone_model(self.model)
+        except Exception:  # noqa: BLE001 - subclassed
+            self.say("zoo checks: a subclassed model cannot be copied while it trains; run "
+                     "zoo.check(model, x, y) before fit")  # fmt: skip
+        else:
+            self.report = check(
+                self.model, *self.data, validation_data=self.validation_data,
+                batch_size=self.batch_size, epochs=self.epochs,
+                progress=lambda r: self.say(f"zoo checks: {r.line()}"),
+            )  # fmt: skip
+            if self.stop_on_fail and self.report.failed:
+                self.say("zoo checks: a check failed; training stops after its first step")
+                self.model.stop_training = True
+        self.monitors = [PredictionDynamics(self.x[:16], self.y[:16])]
+        if getattr(self.model, "inputs", None):
+            self.monitors.append(DeadUnitMonitor(self.x[:256]))
+        for monitor in self.monitors:
+            monitor.set_model(self.model)
+            monitor.on_train_begin(logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        for monitor in self.monitors:
+            monitor.on_epoch_end(epoch, logs)
+
+    def on_train_end(self, logs=None):
+        for monitor in self.monitors:
+            monitor.on_train_end(logs)
+
+    @property
+    def history(self):
+        return self.monitors[0].history if self.monitors else []
+
+    @property
+    def dead_units(self) -> dict:
+        return self.monitors[1].fractions if len(self.monitors) > 1 else {}

@@ -334,8 +334,7 @@ def loss_at_init(
         "pass",
         expected,
         f"initial loss {measured:.4g}, expected {expected:.4g} for outputs that know "
-        f"nothing of the labels ({bias_implied:.4g} from the output bias alone: {what})"
-        + agree,
+        f"nothing of the labels ({bias_implied:.4g} from the output bias alone: {what})" + agree,
         **details,
     )
 
