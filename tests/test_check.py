@@ -123,6 +123,6 @@ def test_recipe_checks_as_a_callback_in_your_own_fit():
     assert list(checks.dead_units) == ["hidden"]  # the ReLU layer, measured
 
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    stop = RecipeChecks(x, y, stop_on_fail=True, say=lines.append)
+    stop = RecipeChecks(x, y, checks=("loss_at_init",), stop_on_fail=True, say=lines.append)
     history = model.fit(x, y, epochs=5, callbacks=[stop], verbose=0)
     assert stop.report.failed and len(history.history["loss"]) == 1  # stopped in epoch 1

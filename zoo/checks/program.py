@@ -166,12 +166,13 @@ class RecipeChecks(keras.callbacks.Callback):
     ``report`` holds the checks."""
 
     def __init__(self, x, y=None, *, validation_data=None, batch_size=None, epochs=None,
-                 stop_on_fail: bool = False, say=print):  # fmt: skip
+                 checks: tuple[str, ...] = ALL_CHECKS, stop_on_fail: bool = False,
+                 say=print):  # fmt: skip
         super().__init__()
         self.x, self.y = training_data(x, y, limit=256)
         self.data = (x, y)
         self.validation_data, self.batch_size, self.epochs = validation_data, batch_size, epochs
-        self.stop_on_fail, self.say = stop_on_fail, say
+        self.checks, self.stop_on_fail, self.say = checks, stop_on_fail, say
         self.report: ChecksReport | None = None
         self.monitors: list = []
 
@@ -184,7 +185,7 @@ class RecipeChecks(keras.callbacks.Callback):
         else:
             self.report = check(
                 self.model, *self.data, validation_data=self.validation_data,
-                batch_size=self.batch_size, epochs=self.epochs,
+                batch_size=self.batch_size, epochs=self.epochs, checks=self.checks,
                 progress=lambda r: self.say(f"zoo checks: {r.line()}"),
             )  # fmt: skip
             if self.stop_on_fail and self.report.failed:
