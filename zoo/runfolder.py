@@ -152,7 +152,7 @@ def model_file(run_dir: str | os.PathLike) -> Path:
 LOCK = ".lock"
 BACKUP = "backup"
 _TEMPORARY = re.compile(r"^\..+\.(tmp|old)-\d+")
-_held: list[Path] = []  # the folders held now; the last one held stays at the end
+_last_held: list[Path] = []  # the folder this process held last (one entry at most)
 
 
 class RunFolderError(ValueError):
@@ -173,7 +173,7 @@ class Held:
 def current() -> Path | None:
     """The run folder this process holds, or held last, for writing (None if none):
     after an interrupt, where the kept files are."""
-    return _held[-1] if _held else None
+    return _last_held[0] if _last_held else None
 
 
 def make_folder(path: str | os.PathLike) -> Path:
@@ -205,12 +205,8 @@ def hold(run_dir: str | os.PathLike, *, config=None, overwrite: bool = False) ->
         held = Held(path)
         if config is not None:
             _check_before_training(path, config, overwrite, held)
-        _held.append(path)
-        try:
-            yield held
-        finally:
-            # the last folder held stays listed, for the message after an interrupt
-            _held[:] = [p for p in _held if p != path] + [path]
+        _last_held[:] = [path]  # kept after release: the message after an interrupt
+        yield held
 
 
 @contextlib.contextmanager
@@ -275,7 +271,7 @@ def _check_before_training(path: Path, config, overwrite: bool, held: Held) -> N
         )
     before = read_json(path / CONFIG)
     what = f"{before.get('model') or 'a model'} on {before.get('data')}"
-    if any((path / name).exists() for name in MODEL_FILES[:1]) or "test" in (
+    if (path / "model.keras").exists() or "test" in (
         read_json(path / METRICS) if (path / METRICS).exists() else {}
     ):
         raise RunFolderError(

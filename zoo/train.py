@@ -112,14 +112,17 @@ def fit(model, loaded, config: TrainConfig, run_dir: Path, *, extra=(), verbose:
     return history.history, seconds
 
 
-def resume_line(held, config: TrainConfig) -> str | None:
-    """What to tell the user when ``held`` (``zoo.runfolder.hold``) resumes a run."""
-    if held.resumed_from is None:
-        return None
-    return (
-        f"resuming {held.path}: {held.resumed_from} of {config.epochs} epochs were done "
-        f"(backup/); training continues from epoch {held.resumed_from + 1}"
-    )
+def begin_run(held, config: TrainConfig, say=print) -> None:
+    """Tell the user what ``held`` (``zoo.runfolder.hold``) found (a backup restored
+    from its previous copy; a run resumed, from which epoch) and write the config."""
+    for line in held.notes:
+        say(line)
+    if held.resumed_from is not None:
+        say(
+            f"resuming {held.path}: {held.resumed_from} of {config.epochs} epochs were done "
+            f"(backup/); training continues from epoch {held.resumed_from + 1}"
+        )
+    write_config(held.path, config)
 
 
 def train_and_export(
@@ -143,10 +146,7 @@ def train_and_export(
     config, loaded = load_for(config or TrainConfig())
     run_dir = Path(run_dir) if run_dir else new_run_dir(f"{config.model}-{loaded.data.name}")
     with hold(run_dir, config=config, overwrite=overwrite) as held:
-        for line in [*held.notes, resume_line(held, config)]:
-            if line:
-                say(line)
-        write_config(run_dir, config)
+        begin_run(held, config, say)
         keras.utils.set_random_seed(config.seed)
         model = build_fn(config, loaded)()
         init_output_bias(model, loaded.data.y[loaded.indices["train"]])

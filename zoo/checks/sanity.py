@@ -58,6 +58,23 @@ class CheckResult:
             raise ValueError(f"status={self.status!r} must be one of {STATUSES}.")
         self.passed = self.status != "fail"
 
+    def as_record(self) -> dict:
+        """What ``metrics.json`` and ``check.json`` hold of the result (figures that
+        are not plain numbers or text as text)."""
+
+        def plain(v):
+            return v if isinstance(v, float | int | str | bool) or v is None else str(v)
+
+        return {
+            "name": self.name,
+            "status": self.status,
+            "passed": self.passed,
+            "message": self.message,
+            "measured": plain(self.measured),
+            "expected": plain(self.expected),
+            "seconds": self.seconds,
+        }
+
     def line(self) -> str:
         mark = {"pass": "pass", "warn": "warn", "fail": "FAIL"}[self.status]
         return f"[{mark}] {self.name}: {self.message}"
@@ -248,7 +265,14 @@ def loss_at_init(
     implies)."""
     x, y = as_arrays(train, limit=limit)
     info = resolve_loss(model)
-    measured = data_loss(model, x, y)
+    # one forward pass: the outputs serve the compiled loss and the standard formula
+    out = np.concatenate(
+        [
+            keras.ops.convert_to_numpy(model(x[i : i + 256], training=False))
+            for i in range(0, len(x), 256)
+        ]
+    )
+    measured = float(np.mean(keras.ops.convert_to_numpy(info.fn(y, out))))
     activation = final_activation(model)
     classifier = info.kind in ("softmax", "binary")
 
@@ -274,12 +298,6 @@ def loss_at_init(
             "probabilities (from_logits=False, Keras' default): pass from_logits=True to the "
             "loss, or end the model in a softmax/sigmoid.",
         )
-    out = np.concatenate(
-        [
-            keras.ops.convert_to_numpy(model(x[i : i + 256], training=False))
-            for i in range(0, len(x), 256)
-        ]
-    )
     standard = standard_loss(info, y, out)
     if standard is None:
         return result(

@@ -55,17 +55,7 @@ class ScriptCheck:
             "problem": self.problem,
             "settings": self.settings,
             "fit_calls": self.fits,
-            "results": [
-                {
-                    "name": r.name,
-                    "status": r.status,
-                    "message": r.message,
-                    "measured": _plain(r.measured),
-                    "expected": _plain(r.expected),
-                    "seconds": r.seconds,
-                }
-                for r in results
-            ],
+            "results": [{k: v for k, v in r.as_record().items() if k != "passed"} for r in results],
         }
 
     def markdown(self) -> str:
@@ -80,12 +70,6 @@ class ScriptCheck:
         if self.fits > 1:
             lines.append(f"The script calls fit {self.fits} times; the first was checked.")
         return "\n".join(lines) + "\n"
-
-
-def _plain(v):
-    if isinstance(v, float | int | str | bool) or v is None:
-        return v
-    return str(v)
 
 
 def _handed_back(taken: list, rest):

@@ -41,10 +41,9 @@ from zoo.runfolder import (
     hold,
     new_run_dir,
     update_metrics,
-    write_config,
     write_text,
 )
-from zoo.train import build_fn, fit, load_for, resume_line
+from zoo.train import begin_run, build_fn, fit, load_for
 
 STAGES = 5
 
@@ -86,10 +85,7 @@ def run_recipe(
     config, loaded = load_for(config or TrainConfig())  # bad input fails before writing
     folder = Path(run_dir) if run_dir else new_run_dir(f"recipe-{config.model}-{loaded.data.name}")
     with hold(folder, config=config, overwrite=overwrite) as held:
-        for line in [*held.notes, resume_line(held, config)]:
-            if line:
-                say(line)
-        write_config(folder, config)
+        begin_run(held, config, say)
         run = RecipeRun(config, loaded, folder, say, verbose)
         look_at_data(run)
         checks = check_skeleton(run)
@@ -117,13 +113,7 @@ def record(run: RecipeRun, checks: ChecksReport, trained: dict, evaluation, star
         "model": config.model,
         "passed": checks.passed,
         "checks": {
-            r.name: {
-                "passed": r.passed,
-                "status": r.status,
-                "measured": _plain(r.measured),
-                "expected": _plain(r.expected),
-                "message": r.message,
-            }
+            r.name: {k: v for k, v in r.as_record().items() if k not in ("name", "seconds")}
             for r in checks.results
         },
         "epochs_run": epochs_logged(run.run_dir),
@@ -312,9 +302,3 @@ def write_report(run: RecipeRun, checks: ChecksReport, score: str, seconds: floa
     markdown += "".join(f"\n## {h}\n\n{b.strip()}\n" for h, b in run.sections)
     write_text(run.run_dir / "report.md", markdown)
     write_text(run.run_dir / "report.html", markdown_to_html(markdown, run.run_dir, title))
-
-
-def _plain(v):
-    if isinstance(v, float | int | str | bool) or v is None:
-        return v
-    return str(v)
