@@ -37,7 +37,7 @@ def run_check(name, tmp_path, capsys, *extra, seed=1):
 
 
 def test_the_corpus_is_as_large_as_promised():
-    assert len(CORRECT) >= 13
+    assert len(CORRECT) >= 20 and len(BUGS) >= 9
 
 
 @pytest.mark.parametrize("name", CORRECT_FIRST)
@@ -60,18 +60,48 @@ def test_correct_scripts_get_no_fail_over_seeds(name, seed, tmp_path, capsys):
     assert code == 0, [r for r in saved["results"] if r["status"] == "fail"]
 
 
+# each planted bug of tests/test_recipe_checks.py, written as tutorials write code
+# (string losses, default initializers, the script's own compile), and the check that
+# must catch it; the first three in the default run, all under -m slow
+BUGS = [
+    ("bug_labels_shuffled.py", "input_independent_baseline", "does not use its input"),
+    ("bug_softmax_then_from_logits.py", "loss_at_init", "ends in softmax"),
+    ("bug_frozen_model.py", "overfit_one_batch", "No weight of the model is trainable"),
+    ("bug_inputs_zeroed.py", "overfit_one_batch", "inputs of the batch are identical"),
+    ("bug_batch_statistics_in_model.py", "batch_independence", "mixes examples"),
+    ("bug_clipped_loss.py", "loss_at_init", "clipped"),
+    ("bug_l2_too_strong.py", "overfit_one_batch", "cannot memorize one batch"),
+    ("bug_lr_decays_to_zero.py", "loss_decreasing", "below 1% of its peak"),
+    ("bug_unseeded_random_layer.py", "reproducibility", "same seed differ"),
+]
+
+
+def test_every_bug_script_is_listed():
+    assert sorted(b[0] for b in BUGS) == sorted(
+        p.name for p in CORPUS.glob("bug_*.py") if p.name != "bug_raises_before_fit.py"
+    )
+
+
 @pytest.mark.parametrize(
     "name,check,words",
-    [
-        ("bug_labels_shuffled.py", "input_independent_baseline", "does not use its input"),
-        ("bug_softmax_then_from_logits.py", "loss_at_init", "ends in softmax"),
-    ],
+    [b if i < 3 else pytest.param(*b, marks=pytest.mark.slow) for i, b in enumerate(BUGS)],
 )
 def test_planted_bugs_are_caught(name, check, words, tmp_path, capsys):
     code, printed, saved = run_check(name, tmp_path, capsys)
     result = next(r for r in saved["results"] if r["name"] == check)
-    assert code == 1 and result["status"] == "fail" and words in result["message"]
+    assert code == 1 and result["status"] == "fail" and words in result["message"], result
     assert f"[FAIL] {check}" in printed.out
+    assert not [r for r in saved["results"] if r["message"].startswith("could not run")]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [2, 3])
+@pytest.mark.parametrize("name,check,words", BUGS)
+def test_planted_bugs_are_caught_over_seeds(name, check, words, seed, tmp_path, capsys):
+    code, _, saved = run_check(name, tmp_path, capsys, seed=seed)
+    assert code == 1 and saved["results"][[r["name"] for r in saved["results"]].index(check)][
+        "status"
+    ] == "fail"
 
 
 def test_a_script_that_raises_or_never_fits_exits_2_with_its_own_traceback(tmp_path, capsys):
@@ -87,6 +117,14 @@ def test_a_script_that_raises_or_never_fits_exits_2_with_its_own_traceback(tmp_p
 def test_train_lets_the_script_go_on_and_a_generator_keeps_its_batches(tmp_path, capsys):
     code, printed, saved = run_check("ok_generator_input.py", tmp_path, capsys, "--train")
     assert code == 0 and "trained 3" in printed.out  # the script's own fit ran all epochs
+
+
+@pytest.mark.slow
+def test_a_script_that_fits_twice_is_checked_at_its_first_fit_and_says_so(tmp_path, capsys):
+    code, printed, saved = run_check("ok_two_fits_fine_tuning.py", tmp_path, capsys, "--train")
+    assert code == 0 and saved["fit_calls"] == 2
+    assert saved["settings"]["learning_rate"] == "0.001"  # the first fit's, not the second's
+    assert "calls fit 2 times; the first was checked" in (tmp_path / "out" / "check.md").read_text()
 
 
 def test_zoo_check_in_python_leaves_the_model_as_it_was():

@@ -25,6 +25,7 @@ import keras
 from zoo.checks.program import check
 from zoo.checks.runner import ChecksReport
 from zoo.data import as_arrays
+from zoo.outputs import resolve_loss
 from zoo.runfolder import write_json, write_text
 
 
@@ -79,6 +80,16 @@ def _handed_back(taken: list, rest):
     yield from rest
 
 
+def _loss_words(model) -> str:
+    """The compiled loss as a person names it: ``categorical_crossentropy
+    (from_logits)``, not its wrapper's repr."""
+    try:
+        info = resolve_loss(model)
+    except Exception:  # noqa: BLE001 - several losses, or one zoo cannot read
+        return type(model.loss).__name__
+    return info.name + (" (from_logits)" if info.from_logits else "")
+
+
 def _bind_fit(fit, model, args, kwargs) -> dict:
     """``fit``'s arguments by name, defaults filled in."""
     signature = inspect.signature(fit)
@@ -113,7 +124,7 @@ def check_script(
         rate = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
         found.settings = {
             "model": f"{type(model).__name__} {model.name!r}",
-            "loss": getattr(model.loss, "__name__", None) or str(model.loss),
+            "loss": _loss_words(model),
             "optimizer": type(model.optimizer).__name__,
             "learning_rate": f"{rate:g}",
             "batch_size": batch or 32,

@@ -1,0 +1,11 @@
+import keras
+from keras import layers
+from sklearn.datasets import load_digits
+
+x, y = load_digits(return_X_y=True)
+x = x / 16.0
+base = keras.Sequential([keras.Input((64,)), layers.Dense(64, activation="relu")], name="base")
+model = keras.Sequential([base, layers.Dense(10, activation="softmax")])
+model.trainable = False  # the bug: meant base.trainable = False (freeze only the base)
+model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+model.fit(x, y, epochs=10, validation_split=0.2)

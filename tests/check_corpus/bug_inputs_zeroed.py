@@ -1,0 +1,12 @@
+import keras
+from sklearn.datasets import load_digits
+
+x, y = load_digits(return_X_y=True)
+x = x // 255  # the bug: integer division (and these pixels run 0-16, not 0-255): all zeros
+model = keras.Sequential([
+    keras.Input((64,)),
+    keras.layers.Dense(64, activation="relu"),
+    keras.layers.Dense(10, activation="softmax"),
+])
+model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+model.fit(x, y, epochs=10, validation_split=0.2)
