@@ -697,7 +697,9 @@ def input_independent_baseline(
     real, zeros = scores["real"], scores["zeros"]
     if real <= (1 - margin) * zeros:
         status = "pass"
-        message = f"validation loss {real:.4g} with real inputs against {zeros:.4g} with zeroed inputs"
+        message = (
+            f"validation loss {real:.4g} with real inputs against {zeros:.4g} with zeroed inputs"
+        )
     elif real <= (1 - little) * zeros:
         status = "warn"
         message = (
