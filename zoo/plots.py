@@ -420,3 +420,72 @@ def search_hyperparameters(rows: list[dict], objective: str, path: str | os.Path
         ax.grid(alpha=0.3)
     fig.tight_layout()
     return _save(fig, path)
+
+
+def check_curves(results, path: str | os.PathLike) -> Path | None:
+    """The loss curves the checks measured, one panel each: overfitting one batch
+    (with its goal) and the first optimizer steps on real mini-batches. None when no
+    check recorded a curve."""
+    panels = []
+    for r in results:
+        losses = (r.details or {}).get("losses")
+        if r.name in ("overfit_one_batch", "loss_decreasing") and losses:
+            panels.append(r)
+    if not panels:
+        return None
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 3.6), squeeze=False)
+    for ax, r in zip(axes[0], panels, strict=True):
+        losses = r.details["losses"]
+        if r.name == "overfit_one_batch":
+            steps = [10 * (i + 1) for i in range(len(losses))]
+            ax.plot([0, *steps], [r.details["start"], *losses], marker=".", color="C0")
+            ax.axhline(float(r.expected), color="C2", ls="--", lw=1, label="goal")
+            ax.legend()
+            ax.set_title(f"overfit one batch: {r.status}")
+        else:
+            ax.plot(range(1, len(losses) + 1), losses, color="C1", lw=1)
+            ax.set_title(f"first steps on real batches: {r.status}")
+        ax.set_xlabel("optimizer step")
+        ax.set_ylabel("loss")
+        if min(losses) > 0:
+            ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def layer_figures(results, path: str | os.PathLike) -> Path | None:
+    """The per-layer figures the checks measured, at initialization and after a few
+    steps: each layer's gradient norm relative to its weights (log scale), and the
+    fraction of its units dead or saturated. None when no check measured layers."""
+    import numpy as np
+
+    panels = [r for r in results if r.name in ("gradient_health", "dead_units")
+              and (r.details or {}).get("layers")]  # fmt: skip
+    if not panels:
+        return None
+    plt = _pyplot()
+    rows = max(len(r.details["layers"]) for r in panels)
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.6 * len(panels), 0.32 * rows + 1.6),
+                             squeeze=False)  # fmt: skip
+    for ax, r in zip(axes[0], panels, strict=True):
+        names = r.details["layers"]
+        at = np.arange(len(names))
+        bars = ((-0.2, "init", "at initialization"), (0.2, "after", "after a few steps"))
+        for shift, key, label in bars:
+            values = np.nan_to_num(np.asarray(r.details[key], "float64"), nan=0.0, posinf=1e30)
+            ax.barh(at + shift, values, height=0.4, label=label)
+        ax.set_yticks(at, names, fontsize=7)
+        ax.invert_yaxis()
+        if r.name == "gradient_health":
+            ax.set_xscale("log")
+            ax.set_xlabel("gradient norm / weight norm")
+        else:
+            ax.set_xlim(0, 1)
+            ax.set_xlabel("fraction of units dead (ReLU) or saturated (sigmoid, tanh)")
+        ax.set_title(f"{r.name}: {r.status}")
+        ax.grid(axis="x", alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return _save(fig, path)

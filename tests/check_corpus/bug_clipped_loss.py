@@ -1,6 +1,10 @@
+import sys
+
 import keras
 from keras import ops
 from sklearn.datasets import load_digits
+
+FIXED = "--fixed" in sys.argv  # the same script with the bug fixed
 
 
 class StableCrossentropy(keras.losses.SparseCategoricalCrossentropy):
@@ -16,5 +20,7 @@ model = keras.Sequential([
     keras.layers.Dense(64, activation="relu"),
     keras.layers.Dense(10, activation="softmax"),
 ])
-model.compile(optimizer="adam", loss=StableCrossentropy(), metrics=["accuracy"])
+model.compile(optimizer=keras.optimizers.Adam(clipnorm=1.0) if FIXED else "adam",
+              loss="sparse_categorical_crossentropy" if FIXED else StableCrossentropy(),
+              metrics=["accuracy"])
 model.fit(x, y, epochs=10, validation_split=0.2)

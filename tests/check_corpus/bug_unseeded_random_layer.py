@@ -1,7 +1,11 @@
+import sys
+
 import keras
 import numpy as np
 from sklearn.datasets import load_breast_cancer
 from sklearn.preprocessing import StandardScaler
+
+FIXED = "--fixed" in sys.argv  # the same script with the bug fixed
 
 
 class FeatureDropout(keras.layers.Layer):
@@ -11,8 +15,12 @@ class FeatureDropout(keras.layers.Layer):
         super().__init__(**kwargs)
         self.rate = rate
         self.rng = np.random.default_rng()  # the bug: unseeded, and drawn outside the graph
+        self.seed = keras.random.SeedGenerator(1) if FIXED else None
 
     def call(self, x, training=None):
+        if training and FIXED:
+            keep = keras.random.uniform(x.shape[-1:], seed=self.seed) > self.rate
+            return x * keras.ops.cast(keep, x.dtype)
         if training:
             keep = self.rng.random(x.shape[-1]) > self.rate
             return x * keep.astype("float32")

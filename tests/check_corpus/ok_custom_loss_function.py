@@ -2,8 +2,10 @@ import keras
 from keras import ops
 from sklearn.datasets import load_wine
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils import shuffle
 
 x, y = load_wine(return_X_y=True)
+x, y = shuffle(x, y, random_state=0)  # the rows come sorted by class
 x = StandardScaler().fit_transform(x)
 
 

@@ -2,10 +2,12 @@ import keras
 from keras import regularizers
 from sklearn.datasets import load_iris
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils import shuffle
 
 iris = load_iris()
 X = StandardScaler().fit_transform(iris.data)
 Y = keras.utils.to_categorical(iris.target, num_classes=3)
+X, Y = shuffle(X, Y, random_state=0)  # the rows come sorted by class
 
 model = keras.Sequential()
 model.add(keras.layers.Dense(16, input_shape=(4,), activation="relu",

@@ -18,17 +18,22 @@ from zoo.callbacks import DeadUnitMonitor, PredictionDynamics
 from zoo.checks.runner import ALL_CHECKS, ChecksReport, run_checks
 from zoo.checks.sanity import CheckResult
 from zoo.data import as_arrays
+from zoo.models import leaf_layers
 
 LIMIT = 4096  # examples the checks read at most
 
 
 def training_data(x, y=None, limit: int = LIMIT) -> tuple[np.ndarray, np.ndarray]:
-    """``(x, y)`` arrays, at most ``limit`` examples, from what ``fit`` takes: arrays,
+    """``(x, y)`` arrays, at most ``limit`` examples, from what ``fit`` takes: arrays
+    (a random sample of rows when there are more),
     a ``tf.data.Dataset``, a ``keras.utils.PyDataset`` (read by index: its own
     iteration is left alone). A Python generator cannot be read without consuming it:
     ``ValueError`` (``zoo check`` on a script takes its first batches and hands the
     rest back to the script)."""
     if y is not None:
+        if len(x) > limit:  # a sample of every part: rows are often sorted by label
+            rows = np.sort(np.random.default_rng(0).choice(len(x), limit, replace=False))
+            x, y = np.asarray(x)[rows], np.asarray(y)[rows]
         return as_arrays((x, y), limit=limit)
     if isinstance(x, keras.utils.PyDataset):
         batches, n = [], 0
@@ -53,6 +58,16 @@ def _fresh_optimizer(optimizer):
     return optimizer.__class__.from_config(optimizer.get_config())
 
 
+def _finalize(model) -> None:
+    """Let preprocessing layers recompute what they derive from their weights: an
+    adapted ``Normalization`` given its mean and variance by ``set_weights`` keeps
+    normalizing with the defaults (0 and 1) until ``finalize_state``."""
+    for layer in leaf_layers(model):
+        finalize = getattr(layer, "finalize_state", None)
+        if finalize is not None and layer.weights:
+            finalize()
+
+
 def _builder(model) -> tuple[Callable, Callable[[], None]]:
     """A zero-argument callable returning the model as the program built it, compiled
     with its loss and a fresh copy of its optimizer; and the function that leaves the
@@ -72,6 +87,7 @@ def _builder(model) -> tuple[Callable, Callable[[], None]]:
         def build():
             copy = keras.models.clone_model(model)
             copy.set_weights(weights)
+            _finalize(copy)
             copy.compile(optimizer=_fresh_optimizer(optimizer), loss=loss)
             return copy
 
@@ -122,14 +138,14 @@ def check(
             if progress:
                 progress(report.results[-1])
         return report
-    xs, ys = training_data(x, y)
     val = None
     if validation_data is not None:
         val = training_data(*validation_data[:2]) if isinstance(validation_data, tuple | list) \
             else training_data(validation_data)  # fmt: skip
-    elif validation_split:  # Keras holds out the last rows, before any shuffling
-        cut = int(len(xs) * (1 - validation_split))
-        (xs, ys), val = (xs[:cut], ys[:cut]), (xs[cut:], ys[cut:])
+    elif validation_split and y is not None:  # Keras holds out the last rows, unshuffled
+        cut = int(len(x) * (1 - validation_split))
+        (x, y), val = (x[:cut], y[:cut]), training_data(x[cut:], y[cut:])
+    xs, ys = training_data(x, y)
     # the checks read the first rows: shuffled (fixed seed), so sorted data gives them
     # a sample of every class, as fit's own shuffling would
     order = np.random.default_rng(0).permutation(len(xs))

@@ -7,7 +7,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from zoo.checks import layers as L
 from zoo.checks import sanity as C
+from zoo.checks import setup as S
 from zoo.data import as_arrays
 from zoo.outputs import init_output_bias
 
@@ -55,12 +57,17 @@ def _fmt(v) -> str:
 
 
 ALL_CHECKS = (
+    "input_scale",
+    "labels",
+    "output_and_loss",
     "reproducibility",
     "loss_at_init",
     "overfit_one_batch",
     "batch_independence",
     "loss_decreasing",
     "input_independent_baseline",
+    "gradient_health",
+    "dead_units",
 )
 
 
@@ -106,6 +113,9 @@ def run_checks(
         return C.loss_at_init(model, train)
 
     run = {
+        "input_scale": lambda: S.input_scale(build(), train),
+        "labels": lambda: S.labels(build(), train, val),
+        "output_and_loss": lambda: S.output_and_loss(build(), train),
         "reproducibility": lambda: C.reproducibility(build, train, batch_size=batch_size),
         "loss_at_init": loss_at_init,
         "overfit_one_batch": lambda: C.overfit_one_batch(build, train),
@@ -116,6 +126,8 @@ def run_checks(
         "input_independent_baseline": lambda: C.input_independent_baseline(
             build, train, val, batch_size=batch_size
         ),
+        "gradient_health": lambda: L.gradient_health(build, train, batch_size=batch_size),
+        "dead_units": lambda: L.dead_units(build, train, batch_size=batch_size),
     }
     for name in checks:
         start = time.perf_counter()

@@ -83,7 +83,7 @@ class CheckResult:
 # ---------------------------------------------------------------- helpers
 
 
-def _fit_steps(model, x, y, steps: int, batch_size: int, seed: int = 0) -> list[float]:
+def fit_steps(model, x, y, steps: int, batch_size: int, seed: int = 0) -> list[float]:
     """``steps`` optimizer steps on shuffled mini-batches of ``(x, y)``; the losses."""
     rng = np.random.default_rng(seed)
     losses, order = [], np.array([], int)
@@ -93,6 +93,8 @@ def _fit_steps(model, x, y, steps: int, batch_size: int, seed: int = 0) -> list[
         idx, order = order[:batch_size], order[batch_size:]
         out = model.train_on_batch(x[idx], y[idx], return_dict=True)
         losses.append(float(out["loss"]))
+        if not math.isfinite(losses[-1]):
+            break  # diverged: the steps after say nothing more
     return losses
 
 
@@ -115,7 +117,7 @@ def frozen_note(model) -> str:
     return f" ({sizes[False]:,} of the model's {total:,} weights are frozen: trainable = False)"
 
 
-def _timed(fn):
+def timed(fn):
     def wrapper(*args, **kwargs) -> CheckResult:
         start = time.perf_counter()
         result = fn(*args, **kwargs)
@@ -129,7 +131,7 @@ def _timed(fn):
 # ---------------------------------------------------------------- checks
 
 
-@_timed
+@timed
 def reproducibility(
     build: Callable, train, *, steps: int = 5, seed: int = 1234, batch_size: int = 32
 ) -> CheckResult:
@@ -139,7 +141,7 @@ def reproducibility(
     for _ in range(2):
         keras.utils.set_random_seed(seed)
         model = build()
-        runs.append(_fit_steps(model, x, y, steps, batch_size, seed=seed))
+        runs.append(fit_steps(model, x, y, steps, batch_size, seed=seed))
     a, b = np.array(runs[0]), np.array(runs[1])
     diff = float(np.max(np.abs(a - b)))
     passed = diff <= 1e-6 * max(1.0, float(np.max(np.abs(a))))
@@ -166,7 +168,7 @@ def expected_initial_loss(model, y) -> tuple[float, str]:
     bias = (
         np.asarray(keras.ops.convert_to_numpy(layer.bias), "float64")
         if layer is not None
-        else np.zeros(_units(model))
+        else np.zeros(units(model))
     )
     kind = loss_kind(model)
     y = np.asarray(y)
@@ -195,7 +197,7 @@ def expected_initial_loss(model, y) -> tuple[float, str]:
     return expected, "the labels' cross-entropy under the output bias"
 
 
-def _units(model) -> int:
+def units(model) -> int:
     """The model's number of outputs (a subclassed model has no ``output_shape``)."""
     try:
         return int(model.output_shape[-1])
@@ -222,7 +224,7 @@ def best_initial_loss(model, y) -> float:
         p = float(np.clip(np.mean(y), 1e-9, 1 - 1e-9))
         return -(p * math.log(p) + (1 - p) * math.log(1 - p))
     labels = y.argmax(axis=-1) if y.ndim > 1 else y
-    prior = class_prior(labels, _units(model))
+    prior = class_prior(labels, units(model))
     prior = prior[prior > 0]
     return float(-(prior * np.log(prior)).sum())
 
@@ -266,7 +268,7 @@ def standard_loss(info: LossInfo, y: np.ndarray, out: np.ndarray) -> float | Non
     return None
 
 
-@_timed
+@timed
 def loss_at_init(
     model, train, *, tolerance: float = 0.1, large: float = 0.05, limit: int = 1024
 ) -> CheckResult:
@@ -396,7 +398,7 @@ def _floor(x: np.ndarray, y: np.ndarray, kind: str) -> float:
     return total / len(x)
 
 
-@_timed
+@timed
 def overfit_one_batch(
     build: Callable, train, *, examples: int = 16, max_steps: int = 1000, target: float = 0.05
 ) -> CheckResult:
@@ -472,7 +474,25 @@ def overfit_one_batch(
     )
 
 
-@_timed
+# learning rates outside these are unusual for the optimizer (10x beyond what is common)
+_ADAPTIVE = ("Adam", "AdamW", "Nadam", "Adamax", "RMSprop", "Adagrad", "Adafactor", "Lamb")
+_RATE_RANGES = {**{name: (1e-6, 0.05) for name in _ADAPTIVE}, "Lion": (1e-7, 0.01),
+                "SGD": (1e-5, 2.0)}  # fmt: skip
+
+
+def _unusual_rate(optimizer: str, rate: float) -> str:
+    """Words on a learning rate far outside the optimizer's usual range; empty if not."""
+    low, high = _RATE_RANGES.get(optimizer, (0.0, np.inf))
+    if low <= rate <= high:
+        return ""
+    side = "large" if rate > high else "small"
+    return (
+        f"learning rate {rate:g} is unusually {side} for {optimizer} (common: {low * 10:g} to "
+        f"{high / 10:g})"
+    )
+
+
+@timed
 def loss_decreasing(
     build: Callable,
     train,
@@ -491,13 +511,32 @@ def loss_decreasing(
     init_output_bias(model, y)
     probe = slice(0, min(len(x), 1024))
     first = data_loss(model, x[probe], y[probe])
-    losses = _fit_steps(model, x, y, steps, batch_size)
+    losses = fit_steps(model, x, y, steps, batch_size)
     last = data_loss(model, x[probe], y[probe])
     drop = (first - last) / max(abs(first), 1e-12)
     schedule = model.optimizer._learning_rate
     warning = check_schedule(schedule, total_steps or steps * 20, warn=False)
-    if warning:
+    rate = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+    optimizer = type(model.optimizer).__name__
+    unusual = _unusual_rate(optimizer, rate)
+    early, late = float(np.mean(losses[:5])), float(np.mean(losses[-10:]))
+    if not np.all(np.isfinite(losses)) or not np.isfinite(last):
+        step = next((i + 1 for i, v in enumerate(losses) if not np.isfinite(v)), len(losses))
+        status = "fail"
+        message = (
+            f"the loss became NaN or infinite at step {step} with {optimizer} at learning "
+            f"rate {rate:g}: lower the learning rate (try {rate / 10:g}), scale the inputs, or "
+            "clip gradients (clipnorm=1.0)"
+        )
+    elif warning:
         status, message = "fail", f"learning-rate schedule: {warning}"
+    elif late > 2 * early and last > first:
+        status = "fail"
+        message = (
+            f"the loss grows: {early:.4g} over the first 5 steps, {late:.4g} over the last 10, "
+            f"with {optimizer} at learning rate {rate:g}: too large a learning rate for this "
+            f"model and optimizer (try {rate / 10:g})"
+        )
     elif drop >= min_drop:
         status = "pass"
         message = f"training loss fell {drop:.0%} in {steps} steps ({first:.4g} -> {last:.4g})"
@@ -516,6 +555,8 @@ def loss_decreasing(
         )
     if status != "pass":
         message += frozen_note(model)
+    if unusual and status != "fail":
+        status, message = "warn", f"{message}; {unusual}"
     return CheckResult(
         "loss_decreasing",
         status != "fail",
@@ -541,7 +582,7 @@ def _replaced_others(model, x: np.ndarray) -> list[float]:
     return moved
 
 
-@_timed
+@timed
 def batch_independence(model, train, *, examples: int = 4) -> CheckResult:
     """In inference mode, the gradient of a random projection of example i's output
     with respect to the whole input batch must be non-zero only at example i: nothing
@@ -636,7 +677,7 @@ def _majority_or_mean(y_train, y_eval, kind: str) -> tuple[str, float]:
     return "accuracy", float(np.mean(evals.reshape(-1) == majority))
 
 
-@_timed
+@timed
 def dumb_baseline(model, train, evaluation) -> CheckResult:
     """The trained model must beat predicting the majority class (accuracy) or the
     training mean (MSE) on ``evaluation``."""
@@ -670,7 +711,7 @@ def dumb_baseline(model, train, evaluation) -> CheckResult:
     )
 
 
-@_timed
+@timed
 def input_independent_baseline(
     build: Callable,
     train,
@@ -692,7 +733,7 @@ def input_independent_baseline(
         keras.utils.set_random_seed(7)
         model = build()
         init_output_bias(model, y)
-        _fit_steps(model, xt, y, steps, batch_size, seed=7)
+        fit_steps(model, xt, y, steps, batch_size, seed=7)
         scores[name] = data_loss(model, xe, yv)
     real, zeros = scores["real"], scores["zeros"]
     if real <= (1 - margin) * zeros:

@@ -26,6 +26,7 @@ from zoo.checks.program import check
 from zoo.checks.runner import ChecksReport
 from zoo.data import as_arrays
 from zoo.outputs import resolve_loss
+from zoo.plots import check_curves, layer_figures
 from zoo.runfolder import write_json, write_text
 
 
@@ -46,6 +47,7 @@ class ScriptCheck:
     fits: int = 0
     problem: str = ""
     settings: dict = field(default_factory=dict)
+    figures: list[str] = field(default_factory=list)
 
     def as_json(self) -> dict:
         results = self.report.results if self.report else []
@@ -56,6 +58,7 @@ class ScriptCheck:
             "problem": self.problem,
             "settings": self.settings,
             "fit_calls": self.fits,
+            "figures": self.figures,
             "results": [{k: v for k, v in r.as_record().items() if k != "passed"} for r in results],
         }
 
@@ -68,6 +71,8 @@ class ScriptCheck:
             lines += [f"Checked with the script's own settings: {settings}.", ""]
         if self.report:
             lines.append(self.report.markdown())
+        for name in self.figures:
+            lines += [f"![{name}]({name})", ""]
         if self.fits > 1:
             lines.append(f"The script calls fit {self.fits} times; the first was checked.")
         return "\n".join(lines) + "\n"
@@ -187,8 +192,15 @@ def check_script(
 
 
 def write_check(found: ScriptCheck, out_dir: str | Path) -> Path:
-    """``check.json`` and ``check.md`` in ``out_dir``."""
+    """``check.json``, ``check.md`` and the figures (``check_curves.png``: the loss
+    curves of overfitting one batch and of the first steps; ``check_layers.png``: the
+    per-layer figures) in ``out_dir``."""
     out = Path(out_dir)
+    figures = []
+    if found.report:
+        figures = [check_curves(found.report.results, out / "check_curves.png")]
+        figures.append(layer_figures(found.report.results, out / "check_layers.png"))
+    found.figures = [p.name for p in figures if p is not None]
     write_json(out / "check.json", found.as_json())
     write_text(out / "check.md", found.markdown())
     return out

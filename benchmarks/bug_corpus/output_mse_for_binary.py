@@ -1,0 +1,17 @@
+import sys
+
+import keras
+from sklearn.datasets import load_breast_cancer
+from sklearn.preprocessing import StandardScaler
+
+FIXED = "--fixed" in sys.argv
+x, y = load_breast_cancer(return_X_y=True)
+x = StandardScaler().fit_transform(x)
+model = keras.Sequential([
+    keras.Input((30,)),
+    keras.layers.Dense(16, activation="relu"),
+    keras.layers.Dense(1, activation="sigmoid"),
+])
+model.compile(optimizer="adam", loss="binary_crossentropy" if FIXED else "mean_squared_error",
+              metrics=["accuracy"])
+model.fit(x, y, epochs=20, validation_split=0.2, shuffle=True)

@@ -1,0 +1,17 @@
+import sys
+
+import keras
+from sklearn.datasets import load_iris
+from sklearn.preprocessing import StandardScaler
+
+FIXED = "--fixed" in sys.argv
+x, y = load_iris(return_X_y=True)
+x, y = StandardScaler().fit_transform(x), keras.utils.to_categorical(y)
+model = keras.Sequential([
+    keras.Input((4,)),
+    keras.layers.Dense(16, activation="relu"),
+    keras.layers.Dense(3, activation="softmax"),
+])
+model.compile(optimizer="adam", loss="categorical_crossentropy" if FIXED else "mse",
+              metrics=["accuracy"])
+model.fit(x, y, epochs=100, batch_size=8, shuffle=True)

@@ -1,0 +1,17 @@
+import sys
+
+import keras
+from sklearn.datasets import load_digits
+
+FIXED = "--fixed" in sys.argv
+x, y = load_digits(return_X_y=True)
+x = x / 16.0
+model = keras.Sequential([
+    keras.Input((64,)),
+    keras.layers.Dense(128, activation="relu"),
+    keras.layers.Dense(128, activation="relu"),
+    keras.layers.Dense(10, activation="softmax"),
+])
+model.compile(optimizer=keras.optimizers.Adam(1e-3 if FIXED else 0.5),
+              loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+model.fit(x, y, epochs=10, validation_split=0.2)

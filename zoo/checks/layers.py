@@ -1,0 +1,257 @@
+"""Per-layer checks, at initialization and after a few steps of the program's own
+optimizer: gradient health (``gradient_health``: vanishing, exploding, non-finite,
+or no gradient at all) and units that no longer respond (``dead_units``: ReLU units
+that never fire, sigmoid and tanh units stuck at their bounds). Their per-layer
+figures are in each result's ``details`` for ``zoo.plots.layer_figures``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import keras
+import numpy as np
+
+from zoo.checks.sanity import CheckResult, fit_steps, frozen_note, timed
+from zoo.data import as_arrays
+from zoo.models import leaf_layers
+from zoo.outputs import resolve_loss
+
+STEPS = 30  # optimizer steps before the second measurement
+
+
+def gradients(model, x, y) -> list[np.ndarray | None]:
+    """The gradient of the compiled loss (without regularization) on ``(x, y)``, in
+    training mode, for each of ``model.trainable_weights`` (None where the loss does not
+    depend on it)."""
+    fn = resolve_loss(model).fn
+    weights = model.trainable_weights
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            loss = keras.ops.mean(fn(y, model(x, training=True)))
+        grads = tape.gradient(loss, weights)
+        return [None if g is None else keras.ops.convert_to_numpy(tf.convert_to_tensor(g))
+                for g in grads]  # fmt: skip
+    if backend == "jax":
+        import jax
+
+        trainable = [v.value for v in model.trainable_variables]
+        frozen = [v.value for v in model.non_trainable_variables]
+
+        def loss(values):
+            out, _ = model.stateless_call(values, frozen, x, training=True)
+            return keras.ops.mean(fn(y, out))
+
+        return [np.asarray(g) for g in jax.grad(loss)(trainable)]
+    if backend == "torch":
+        model.zero_grad()
+        keras.ops.mean(fn(y, model(x, training=True))).backward()
+        return [None if w.value.grad is None else w.value.grad.detach().cpu().numpy()
+                for w in weights]  # fmt: skip
+    raise NotImplementedError(f"per-layer gradients on the {backend} backend")
+
+
+def _norm(arrays) -> float:
+    return float(np.sqrt(sum(float(np.sum(np.square(a, dtype="float64"))) for a in arrays)))
+
+
+def layer_gradients(model, x, y) -> list[tuple[str, float, float]]:
+    """``(layer name, gradient norm, weight norm)`` for each layer with trainable
+    weights, in the model's order (a layer that gets no gradient: norm 0)."""
+    grads = dict(zip((id(w) for w in model.trainable_weights), gradients(model, x, y), strict=True))
+    rows = []
+    for layer in leaf_layers(model):
+        own = layer.trainable_weights
+        if not own:
+            continue
+        g = [grads.get(id(w)) for w in own]
+        gnorm = _norm(v for v in g if v is not None)
+        wnorm = _norm(keras.ops.convert_to_numpy(w) for w in own)
+        rows.append((layer.name, gnorm, wnorm))
+    return rows
+
+
+def _verdict_gradients(rows, when: str, vanish: float, fail_vanish: float, explode: float):
+    """``(status, message)`` for one measurement of ``layer_gradients``."""
+    bad = [name for name, g, _ in rows if not np.isfinite(g)]
+    if bad:
+        return "fail", (f"{when}, the gradient of layer {bad[0]!r} is NaN or infinite (and "
+                        f"{len(bad) - 1} more layers'): the loss or an activation overflows; "
+                        "scale the inputs, lower the learning rate, or clip gradients "
+                        "(clipnorm=1.0)")  # fmt: skip
+    zero = [name for name, g, _ in rows if g == 0.0]
+    if zero:
+        return "fail", (f"{when}, layer(s) {', '.join(map(repr, zero[:4]))} get exactly zero "
+                        "gradient: they are not connected to the loss, or every unit before "
+                        "them is dead (ReLUs that never fire), so they never learn")  # fmt: skip
+    ratio = [g / w if w > 0 else g for _, g, w in rows]
+    if max(ratio) > explode:
+        name = rows[int(np.argmax(ratio))][0]
+        return "fail", (f"{when}, layer {name!r} has a gradient {max(ratio):.3g} times its "
+                        "weights' norm: exploding gradients; scale the inputs, lower the "
+                        "learning rate, or clip gradients (clipnorm=1.0)")  # fmt: skip
+    if len(rows) >= 2 and ratio[-1] > 0:
+        spread = ratio[0] / ratio[-1]
+        words = (f"{when}, the first layer {rows[0][0]!r} gets a relative gradient "
+                 f"{spread:.2g} times the last layer's")
+        if spread < fail_vanish:
+            return "fail", (words + ": vanishing gradients, the early layers barely learn "
+                            "(stacked sigmoid/tanh layers, or a deep net without normalization). "
+                            "Use ReLU activations with He initialization, BatchNormalization, or "
+                            "residual connections")  # fmt: skip
+        if spread < vanish:
+            return "warn", words + ": the early layers learn much more slowly than the last"
+    return "pass", ""
+
+
+@timed
+def gradient_health(
+    build: Callable,
+    train,
+    *,
+    batch_size: int = 32,
+    steps: int = STEPS,
+    vanish: float = 1e-2,
+    fail_vanish: float = 1e-4,
+    explode: float = 1e3,
+) -> CheckResult:
+    """Per-layer gradient norms on one batch, at initialization and after ``steps``
+    steps of the program's optimizer: none NaN or infinite, none exactly zero, none
+    above ``explode`` times the layer's weight norm, and the first layer's relative
+    gradient not below ``fail_vanish`` (fail) or ``vanish`` (warn) times the last's."""
+    x, y = as_arrays(train, limit=4096)
+    model = build()
+    if not model.trainable_weights:
+        return CheckResult("gradient_health", False, None, None, "no layer has trainable "
+                           "weights, so no gradient reaches any" + frozen_note(model))  # fmt: skip
+    probe = slice(0, max(32, min(batch_size, 256)))
+    measured = {"init": layer_gradients(model, x[probe], y[probe])}
+    fit_steps(model, x, y, steps, batch_size)
+    measured["after"] = layer_gradients(model, x[probe], y[probe])
+    details = {
+        "layers": [r[0] for r in measured["init"]],
+        **{k: [g / w if w > 0 else g for _, g, w in rows] for k, rows in measured.items()},
+    }
+    worst = "pass", ""
+    for key, when in (("init", "at initialization"), ("after", f"after {steps} steps")):
+        status, message = _verdict_gradients(measured[key], when, vanish, fail_vanish, explode)
+        if ["pass", "warn", "fail"].index(status) > ["pass", "warn", "fail"].index(worst[0]):
+            worst = status, message
+    ratios = [r for r in details["init"] if np.isfinite(r)]
+    spread = ratios[0] / ratios[-1] if len(ratios) >= 2 and ratios[-1] > 0 else None
+    if worst[0] == "pass":
+        worst = "pass", (f"gradients reach all {len(details['layers'])} layers at initialization "
+                         f"and after {steps} steps (first layer's relative gradient "
+                         f"{spread:.2g} times the last's)" if spread is not None else
+                         "gradients reach every layer, finite")  # fmt: skip
+    return CheckResult("gradient_health", worst[0] != "fail", spread, f">= {vanish:g}", worst[1],
+                       details=details, status=worst[0])  # fmt: skip
+
+
+def _activation_name(layer) -> str:
+    if isinstance(layer, keras.layers.ReLU):
+        return "relu"
+    activation = getattr(layer, "activation", None)
+    return getattr(activation, "__name__", "") if activation is not None else ""
+
+
+def layer_outputs(model, x, layers) -> dict[str, np.ndarray]:
+    """The outputs of ``layers`` (leaf layers of ``model``) on ``x`` in inference mode,
+    read by wrapping their ``call`` for one forward pass (works inside nested and
+    subclassed models alike)."""
+    seen: dict[str, np.ndarray] = {}
+    for layer in layers:
+        original = layer.call
+
+        def call(*args, _layer=layer, _original=original, **kwargs):
+            out = _original(*args, **kwargs)
+            seen[_layer.name] = keras.ops.convert_to_numpy(out)
+            return out
+
+        object.__setattr__(layer, "call", call)
+    try:
+        model(x, training=False)
+    finally:
+        for layer in layers:
+            object.__delattr__(layer, "call")
+    return seen
+
+
+def unit_states(model, x) -> dict[str, tuple[str, float]]:
+    """Per hidden layer ending in ReLU, sigmoid or tanh: ``(kind, fraction)``, the
+    fraction of its units (channels) that are dead (a ReLU output zero for every
+    example of ``x``) or saturated (a sigmoid or tanh within 1% of its bounds on 95% of
+    the examples). The output layer is not counted."""
+    chosen = [layer for layer in leaf_layers(model)
+              if _activation_name(layer) in ("relu", "sigmoid", "tanh")]  # fmt: skip
+    last = [layer for layer in leaf_layers(model) if layer.weights]
+    if chosen and last and chosen[-1] is last[-1]:
+        chosen = chosen[:-1]
+    outs = layer_outputs(model, x, chosen)
+    states = {}
+    for layer in chosen:
+        if layer.name not in outs:
+            continue
+        out = outs[layer.name].reshape(-1, outs[layer.name].shape[-1])
+        kind = _activation_name(layer)
+        if kind == "relu":
+            states[layer.name] = ("dead", float(1.0 - (out > 0).any(axis=0).mean()))
+        else:
+            low, high = (0.0, 1.0) if kind == "sigmoid" else (-1.0, 1.0)
+            near = (out < low + 0.01 * (high - low)) | (out > high - 0.01 * (high - low))
+            states[layer.name] = ("saturated", float((near.mean(axis=0) >= 0.95).mean()))
+    return states
+
+
+@timed
+def dead_units(
+    build: Callable,
+    train,
+    *,
+    batch_size: int = 32,
+    steps: int = STEPS,
+    warn_at: float = 0.25,
+    fail_at: float = 0.5,
+    examples: int = 256,
+) -> CheckResult:
+    """On a fixed batch, at initialization and after ``steps`` steps of the program's
+    optimizer: the fraction of each hidden layer's units that are dead (ReLU) or
+    saturated (sigmoid, tanh). A layer at ``fail_at`` or more fails, at ``warn_at``
+    warns."""
+    x, y = as_arrays(train, limit=4096)
+    model = build()
+    probe = x[:examples]
+    measured = {"init": unit_states(model, probe)}
+    fit_steps(model, x, y, steps, batch_size)
+    measured["after"] = unit_states(model, probe)
+    names = list(measured["init"])
+    details = {"layers": names, **{k: [v[n][1] for n in names] for k, v in measured.items()}}
+
+    def result(status, worst, message):
+        return CheckResult("dead_units", status != "fail", worst, f"< {warn_at:.0%}", message,
+                           details=details, status=status)  # fmt: skip
+
+    if not names:
+        return result("pass", None, "no hidden ReLU, sigmoid or tanh layer to measure")
+    worst, where = 0.0, ("", "", "")
+    for key, when in (("init", "at initialization"), ("after", f"after {steps} steps")):
+        for name, (kind, frac) in measured[key].items():
+            if frac > worst:
+                worst, where = frac, (name, kind, when)
+    name, kind, when = where
+    if worst >= warn_at:
+        cause = (
+            "ReLUs die from a learning rate too large, a large negative bias, or unscaled "
+            "inputs; lower the learning rate, scale the inputs, or use LeakyReLU/He init"
+            if kind == "dead"
+            else "sigmoid/tanh units saturate on unscaled inputs or large initial weights, "
+            "and their gradient is then near zero; scale the inputs, use Glorot init, or "
+            "ReLU activations"
+        )
+        return result("fail" if worst >= fail_at else "warn", worst,
+                      f"{when}, {worst:.0%} of the units of layer {name!r} are {kind} on "
+                      f"{len(probe)} examples: {cause}")  # fmt: skip
+    return result("pass", worst, f"at most {worst:.0%} of any hidden layer's units are dead or "
+                  f"saturated, at initialization and after {steps} steps ({len(names)} layers)")
