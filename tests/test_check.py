@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 
 import zoo
+from zoo.checks import ALL_CHECKS
 from zoo.cli import main
 
 CORPUS = Path(__file__).resolve().parent / "check_corpus"
+N = len(ALL_CHECKS)
 CORRECT = sorted(p.name for p in CORPUS.glob("ok_*.py"))
 # in the default run: one script per kind of model and input; every script, over
 # three seeds, under -m slow
@@ -45,7 +47,7 @@ def test_correct_scripts_get_no_fail(name, tmp_path, capsys):
     code, printed, saved = run_check(name, tmp_path, capsys)
     failed = [r for r in saved["results"] if r["status"] == "fail"]
     assert code == 0 and not failed, (failed, printed.err[-2000:])
-    assert saved["passed"] and len(saved["results"]) == 6 and saved["fit_calls"] == 1
+    assert saved["passed"] and len(saved["results"]) == N and saved["fit_calls"] == 1
     assert not [r for r in saved["results"] if r["message"].startswith("could not run")]
     assert "Traceback" not in printed.out + printed.err
     md = (tmp_path / "out" / "check.md").read_text()
@@ -137,7 +139,7 @@ def test_zoo_check_in_python_leaves_the_model_as_it_was():
     model.compile(optimizer, keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     before = [w.copy() for w in model.get_weights()]
     report = zoo.check(model, x, y, batch_size=16, epochs=5)
-    assert report.passed and len(report.results) == 6
+    assert report.passed and len(report.results) == N
     assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights(), strict=True))
     assert model.optimizer is optimizer and int(optimizer.iterations) == 0
 
@@ -155,8 +157,8 @@ def test_recipe_checks_as_a_callback_in_your_own_fit():
     lines = []
     checks = RecipeChecks(x, y, batch_size=16, epochs=2, say=lines.append)
     history = model.fit(x, y, batch_size=16, epochs=2, callbacks=[checks], verbose=0)
-    assert len(history.history["loss"]) == 2 and len(checks.report.results) == 6
-    assert not checks.report.failed and len(lines) == 6
+    assert len(history.history["loss"]) == 2 and len(checks.report.results) == N
+    assert not checks.report.failed and len(lines) == N
     assert np.asarray(checks.history).shape == (3, 16)  # before training, then each epoch
     assert list(checks.dead_units) == ["hidden"]  # the ReLU layer, measured
 

@@ -59,12 +59,17 @@ def test_correct_setup_passes_every_check(cancer):
     report = run_checks(mlp(), train, val, total_steps=2000)
     assert report.passed, [r.line() for r in report.failed]
     assert [r.name for r in report.results] == [
+        "input_scale",
+        "labels",
+        "output_and_loss",
         "reproducibility",
         "loss_at_init",
         "overfit_one_batch",
         "batch_independence",
         "loss_decreasing",
         "input_independent_baseline",
+        "gradient_health",
+        "dead_units",
     ]
 
 

@@ -182,8 +182,8 @@ def layer_outputs(model, x, layers) -> dict[str, np.ndarray]:
 def unit_states(model, x) -> dict[str, tuple[str, float]]:
     """Per hidden layer ending in ReLU, sigmoid or tanh: ``(kind, fraction)``, the
     fraction of its units (channels) that are dead (a ReLU output zero for every
-    example of ``x``) or saturated (a sigmoid or tanh within 1% of its bounds on 95% of
-    the examples). The output layer is not counted."""
+    example of ``x``), or of its outputs that are saturated (a sigmoid or tanh within 1%
+    of its bounds, where its gradient is near zero). The output layer is not counted."""
     chosen = [layer for layer in leaf_layers(model)
               if _activation_name(layer) in ("relu", "sigmoid", "tanh")]  # fmt: skip
     last = [layer for layer in leaf_layers(model) if layer.weights]
@@ -201,7 +201,7 @@ def unit_states(model, x) -> dict[str, tuple[str, float]]:
         else:
             low, high = (0.0, 1.0) if kind == "sigmoid" else (-1.0, 1.0)
             near = (out < low + 0.01 * (high - low)) | (out > high - 0.01 * (high - low))
-            states[layer.name] = ("saturated", float((near.mean(axis=0) >= 0.95).mean()))
+            states[layer.name] = ("saturated", float(near.mean()))
     return states
 
 
@@ -251,7 +251,8 @@ def dead_units(
             "ReLU activations"
         )
         return result("fail" if worst >= fail_at else "warn", worst,
-                      f"{when}, {worst:.0%} of the units of layer {name!r} are {kind} on "
-                      f"{len(probe)} examples: {cause}")  # fmt: skip
+                      f"{when}, {worst:.0%} of the "
+                      f"{'units' if kind == 'dead' else 'outputs'} of layer {name!r} are {kind} "
+                      f"on {len(probe)} examples: {cause}")  # fmt: skip
     return result("pass", worst, f"at most {worst:.0%} of any hidden layer's units are dead or "
                   f"saturated, at initialization and after {steps} steps ({len(names)} layers)")

@@ -15,6 +15,7 @@ import keras
 import numpy as np
 
 from zoo.callbacks import DeadUnitMonitor, PredictionDynamics
+from zoo.checks.monitor import TrainingMonitor
 from zoo.checks.runner import ALL_CHECKS, ChecksReport, run_checks
 from zoo.checks.sanity import CheckResult
 from zoo.data import as_arrays
@@ -178,8 +179,10 @@ class RecipeChecks(keras.callbacks.Callback):
     line per check; with ``stop_on_fail`` a failed check stops training after its
     first step (Keras looks at ``stop_training`` after each step). During training it
     keeps the monitors: predictions on a fixed batch (``PredictionDynamics``) and dead
-    ReLU units (``DeadUnitMonitor``), in ``history`` and ``dead_units`` after training.
-    ``report`` holds the checks."""
+    ReLU units (``DeadUnitMonitor``), in ``history`` and ``dead_units`` after training,
+    and the training itself (``TrainingMonitor``: a NaN loss stops it, naming the layer;
+    no progress, overfitting and "train longer" are read from the epochs). ``report``
+    holds the checks, then the training's verdicts."""
 
     def __init__(self, x, y=None, *, validation_data=None, batch_size=None, epochs=None,
                  checks: tuple[str, ...] = ALL_CHECKS, stop_on_fail: bool = False,
@@ -207,12 +210,19 @@ class RecipeChecks(keras.callbacks.Callback):
             if self.stop_on_fail and self.report.failed:
                 self.say("zoo checks: a check failed; training stops after its first step")
                 self.model.stop_training = True
-        self.monitors = [PredictionDynamics(self.x[:16], self.y[:16])]
+        self.watch = TrainingMonitor(self.x, say=lambda r: self.say(f"zoo checks: {r.line()}"))
+        self.monitors = [PredictionDynamics(self.x[:16], self.y[:16]), self.watch]
         if getattr(self.model, "inputs", None):
             self.monitors.append(DeadUnitMonitor(self.x[:256]))
         for monitor in self.monitors:
             monitor.set_model(self.model)
             monitor.on_train_begin(logs)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.watch.on_epoch_begin(epoch, logs)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.watch.on_train_batch_end(batch, logs)
 
     def on_epoch_end(self, epoch, logs=None):
         for monitor in self.monitors:
@@ -221,6 +231,8 @@ class RecipeChecks(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         for monitor in self.monitors:
             monitor.on_train_end(logs)
+        self.report = self.report or ChecksReport()
+        self.report.results.extend(self.watch.results)
 
     @property
     def history(self):
@@ -228,4 +240,5 @@ class RecipeChecks(keras.callbacks.Callback):
 
     @property
     def dead_units(self) -> dict:
-        return self.monitors[1].fractions if len(self.monitors) > 1 else {}
+        found = [m for m in self.monitors if isinstance(m, DeadUnitMonitor)]
+        return found[0].fractions if found else {}

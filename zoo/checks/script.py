@@ -3,7 +3,9 @@
 The script runs in this process with its own arguments; its first ``model.fit`` is
 intercepted and the model, data, loss, optimizer, batch size, epochs and validation
 data it was given are checked (``zoo.check``) before any training. By default the
-script then stops; with ``train=True`` its training goes on. Later ``fit`` calls run
+script then stops; with ``train=True`` its training goes on, watched by
+``TrainingMonitor`` (a NaN loss stops it; no progress, overfitting and "train longer"
+are read from its epochs), whose verdicts join the report. Later ``fit`` calls run
 as written (only the first is checked, and the report says so). A generator given to
 ``fit`` is read for its first batches, which are then handed back to the script ahead
 of the rest.
@@ -22,7 +24,8 @@ from pathlib import Path
 
 import keras
 
-from zoo.checks.program import check
+from zoo.checks.monitor import TrainingMonitor
+from zoo.checks.program import check, training_data
 from zoo.checks.runner import ChecksReport
 from zoo.data import as_arrays
 from zoo.outputs import resolve_loss
@@ -163,7 +166,17 @@ def check_script(
         if not train:
             raise _StopScript
         given.pop("self", None)
-        return original_fit(model, **given)
+        try:
+            probe = training_data(x, y, limit=64)[0]
+        except ValueError:  # a generator: the monitor then reads the weights only
+            probe = None
+        watch = TrainingMonitor(probe, say=lambda r: say(f"  {r.line()}"))
+        given["callbacks"] = [*(given.get("callbacks") or []), watch]
+        try:
+            return original_fit(model, **given)
+        finally:
+            report.results.extend(watch.results)
+            found.code = 1 if report.failed else 0
 
     argv = sys.argv
     sys.argv = [str(path), *(args or [])]
