@@ -25,6 +25,7 @@ SECTIONS = {
     "accuracy": "Accuracy of the templates' defaults (issue targets)",
     "tuning": "What a search costs and buys",
     "squeeze": "Ensembles, distillation, fine-tuning",
+    "bug_detection": "Bugs found by `zoo check`, false alarms on the fixed programs",
 }
 #: commands of results written before results recorded their own command
 COMMANDS = {

@@ -78,6 +78,19 @@ BUGS = [
 ]
 
 
+def test_the_bug_detection_corpus_has_thirty_pairs_in_every_category():
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bug_detection.py"
+    spec = importlib.util.spec_from_file_location("bug_detection", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    pairs = bench.scripts()
+    assert len(pairs) >= 30 and {c for c, _ in pairs} == set(bench.CATEGORIES)
+    for _, script in pairs:  # each runs buggy as written, fixed with --fixed
+        assert 'FIXED = "--fixed" in sys.argv' in script.read_text(), script
+
+
 def test_every_bug_script_is_listed():
     assert sorted(b[0] for b in BUGS) == sorted(
         p.name for p in CORPUS.glob("bug_*.py") if p.name != "bug_raises_before_fit.py"
