@@ -16,6 +16,7 @@ ONE_IDEA = {
     "zoo/data/report.py": "the data report: one section per thing to look at",
     "zoo/cli.py": "the command line: one parser, one thin function per subcommand",
     "zoo/checks/sanity.py": "the recipe's sanity checks, one function each",
+    "zoo/plots.py": "every picture the project draws, one function each",
 }
 
 # Where an import of zoo or tuning may sit inside a function, and why.

@@ -86,6 +86,11 @@ def _verdict_gradients(rows, when: str, vanish: float, fail_vanish: float, explo
         return "fail", (f"{when}, layer(s) {', '.join(map(repr, zero[:4]))} get exactly zero "
                         "gradient: they are not connected to the loss, or every unit before "
                         "them is dead (ReLUs that never fire), so they never learn")  # fmt: skip
+    # the output layer is left out of the comparisons: a small-initialized output
+    # layer (the recipe's advice) has a tiny weight norm, so a huge relative gradient
+    rows = rows[:-1]
+    if not rows:
+        return "pass", ""
     ratio = [g / w if w > 0 else g for _, g, w in rows]
     if max(ratio) > explode:
         name = rows[int(np.argmax(ratio))][0]
@@ -95,7 +100,7 @@ def _verdict_gradients(rows, when: str, vanish: float, fail_vanish: float, explo
     if len(rows) >= 2 and ratio[-1] > 0:
         spread = ratio[0] / ratio[-1]
         words = (f"{when}, the first layer {rows[0][0]!r} gets a relative gradient "
-                 f"{spread:.2g} times the last layer's")
+                 f"{spread:.2g} times the last hidden layer's ({rows[-1][0]!r})")
         if spread < fail_vanish:
             return "fail", (words + ": vanishing gradients, the early layers barely learn "
                             "(stacked sigmoid/tanh layers, or a deep net without normalization). "
@@ -104,6 +109,26 @@ def _verdict_gradients(rows, when: str, vanish: float, fail_vanish: float, explo
         if spread < vanish:
             return "warn", words + ": the early layers learn much more slowly than the last"
     return "pass", ""
+
+
+def measure(build: Callable, train, *, batch_size: int = 32, steps: int = STEPS) -> dict:
+    """One fresh model measured at initialization and after ``steps`` steps of the
+    program's optimizer on real mini-batches: per-layer gradients on one batch
+    (``layer_gradients``) and unit states on 256 examples (``unit_states``), under
+    ``"gradients"`` and ``"units"``, each ``{"init": ..., "after": ...}``. Both
+    ``gradient_health`` and ``dead_units`` read it, so the runner measures once."""
+    x, y = as_arrays(train, limit=4096)
+    model = build()
+    probe = slice(0, max(32, min(batch_size, 256)))
+    found = {"steps": steps, "examples": min(len(x), 256), "frozen": frozen_note(model)}
+    if not model.trainable_weights:
+        return found
+    found["gradients"] = {"init": layer_gradients(model, x[probe], y[probe])}
+    found["units"] = {"init": unit_states(model, x[:256])}
+    fit_steps(model, x, y, steps, batch_size)
+    found["gradients"]["after"] = layer_gradients(model, x[probe], y[probe])
+    found["units"]["after"] = unit_states(model, x[:256])
+    return found
 
 
 @timed
@@ -116,36 +141,34 @@ def gradient_health(
     vanish: float = 1e-2,
     fail_vanish: float = 1e-4,
     explode: float = 1e3,
+    measured: dict | None = None,
 ) -> CheckResult:
     """Per-layer gradient norms on one batch, at initialization and after ``steps``
-    steps of the program's optimizer: none NaN or infinite, none exactly zero, none
-    above ``explode`` times the layer's weight norm, and the first layer's relative
-    gradient not below ``fail_vanish`` (fail) or ``vanish`` (warn) times the last's."""
-    x, y = as_arrays(train, limit=4096)
-    model = build()
-    if not model.trainable_weights:
+    steps of the program's optimizer: none NaN or infinite, none exactly zero, no
+    hidden layer's above ``explode`` times its weight norm, and the first layer's
+    relative gradient not below ``fail_vanish`` (fail) or ``vanish`` (warn) times the
+    last hidden layer's. ``measured``: ``measure``'s result, if already taken."""
+    measured = measured or measure(build, train, batch_size=batch_size, steps=steps)
+    if "gradients" not in measured:
         return CheckResult("gradient_health", False, None, None, "no layer has trainable "
-                           "weights, so no gradient reaches any" + frozen_note(model))  # fmt: skip
-    probe = slice(0, max(32, min(batch_size, 256)))
-    measured = {"init": layer_gradients(model, x[probe], y[probe])}
-    fit_steps(model, x, y, steps, batch_size)
-    measured["after"] = layer_gradients(model, x[probe], y[probe])
+                           "weights, so no gradient reaches any" + measured["frozen"])  # fmt: skip
+    grads, steps = measured["gradients"], measured["steps"]
     details = {
-        "layers": [r[0] for r in measured["init"]],
-        **{k: [g / w if w > 0 else g for _, g, w in rows] for k, rows in measured.items()},
+        "layers": [r[0] for r in grads["init"]],
+        **{k: [g / w if w > 0 else g for _, g, w in rows] for k, rows in grads.items()},
     }
     worst = "pass", ""
     for key, when in (("init", "at initialization"), ("after", f"after {steps} steps")):
-        status, message = _verdict_gradients(measured[key], when, vanish, fail_vanish, explode)
+        status, message = _verdict_gradients(grads[key], when, vanish, fail_vanish, explode)
         if ["pass", "warn", "fail"].index(status) > ["pass", "warn", "fail"].index(worst[0]):
             worst = status, message
-    ratios = [r for r in details["init"] if np.isfinite(r)]
-    spread = ratios[0] / ratios[-1] if len(ratios) >= 2 and ratios[-1] > 0 else None
+    hidden = [r for r in details["init"][:-1] if np.isfinite(r)]
+    spread = hidden[0] / hidden[-1] if len(hidden) >= 2 and hidden[-1] > 0 else None
     if worst[0] == "pass":
         worst = "pass", (f"gradients reach all {len(details['layers'])} layers at initialization "
-                         f"and after {steps} steps (first layer's relative gradient "
-                         f"{spread:.2g} times the last's)" if spread is not None else
-                         "gradients reach every layer, finite")  # fmt: skip
+                         f"and after {steps} steps" + (
+                             f" (the first layer's relative gradient {spread:.2g} times the "
+                             "last hidden layer's)" if spread is not None else ""))  # fmt: skip
     return CheckResult("gradient_health", worst[0] != "fail", spread, f">= {vanish:g}", worst[1],
                        details=details, status=worst[0])  # fmt: skip
 
@@ -214,18 +237,14 @@ def dead_units(
     steps: int = STEPS,
     warn_at: float = 0.25,
     fail_at: float = 0.5,
-    examples: int = 256,
+    measured: dict | None = None,
 ) -> CheckResult:
     """On a fixed batch, at initialization and after ``steps`` steps of the program's
     optimizer: the fraction of each hidden layer's units that are dead (ReLU) or
     saturated (sigmoid, tanh). A layer at ``fail_at`` or more fails, at ``warn_at``
-    warns."""
-    x, y = as_arrays(train, limit=4096)
-    model = build()
-    probe = x[:examples]
-    measured = {"init": unit_states(model, probe)}
-    fit_steps(model, x, y, steps, batch_size)
-    measured["after"] = unit_states(model, probe)
+    warns. ``measured``: ``measure``'s result, if already taken."""
+    found = measured or measure(build, train, batch_size=batch_size, steps=steps)
+    measured, steps = found.get("units", {"init": {}, "after": {}}), found["steps"]
     names = list(measured["init"])
     details = {"layers": names, **{k: [v[n][1] for n in names] for k, v in measured.items()}}
 
@@ -253,6 +272,6 @@ def dead_units(
         return result("fail" if worst >= fail_at else "warn", worst,
                       f"{when}, {worst:.0%} of the "
                       f"{'units' if kind == 'dead' else 'outputs'} of layer {name!r} are {kind} "
-                      f"on {len(probe)} examples: {cause}")  # fmt: skip
+                      f"on {found['examples']} examples: {cause}")  # fmt: skip
     return result("pass", worst, f"at most {worst:.0%} of any hidden layer's units are dead or "
                   f"saturated, at initialization and after {steps} steps ({len(names)} layers)")

@@ -112,6 +112,13 @@ def run_checks(
             init_output_bias(model, y)
         return C.loss_at_init(model, train)
 
+    measured: dict = {}
+
+    def layers() -> dict:  # one model trained a few steps serves both per-layer checks
+        if not measured:
+            measured.update(L.measure(build, train, batch_size=batch_size))
+        return measured
+
     run = {
         "input_scale": lambda: S.input_scale(build(), train),
         "labels": lambda: S.labels(build(), train, val),
@@ -126,8 +133,8 @@ def run_checks(
         "input_independent_baseline": lambda: C.input_independent_baseline(
             build, train, val, batch_size=batch_size
         ),
-        "gradient_health": lambda: L.gradient_health(build, train, batch_size=batch_size),
-        "dead_units": lambda: L.dead_units(build, train, batch_size=batch_size),
+        "gradient_health": lambda: L.gradient_health(build, train, measured=layers()),
+        "dead_units": lambda: L.dead_units(build, train, measured=layers()),
     }
     for name in checks:
         start = time.perf_counter()
@@ -144,6 +151,7 @@ def run_checks(
                 status="warn",
                 details={"error": f"{type(err).__name__}: {err}"},
             )
+        result.seconds = round(time.perf_counter() - start, 2)  # building the model too
         add(result)
     return report
 
