@@ -106,8 +106,15 @@ def run_checks(
         if progress:
             progress(result)
 
+    built: list = []
+
+    def fresh():  # one untrained copy serves every check that only reads a model
+        if not built:
+            built.append(build())
+        return built[0]
+
     def loss_at_init():
-        model = build()
+        model = fresh()
         if set_output_bias:
             init_output_bias(model, y)
         return C.loss_at_init(model, train)
@@ -120,13 +127,13 @@ def run_checks(
         return measured
 
     run = {
-        "input_scale": lambda: S.input_scale(build(), train),
-        "labels": lambda: S.labels(build(), train, val),
-        "output_and_loss": lambda: S.output_and_loss(build(), train),
+        "input_scale": lambda: S.input_scale(fresh(), train),
+        "labels": lambda: S.labels(fresh(), train, val),
+        "output_and_loss": lambda: S.output_and_loss(fresh(), train),
         "reproducibility": lambda: C.reproducibility(build, train, batch_size=batch_size),
         "loss_at_init": loss_at_init,
         "overfit_one_batch": lambda: C.overfit_one_batch(build, train),
-        "batch_independence": lambda: C.batch_independence(build(), train),
+        "batch_independence": lambda: C.batch_independence(fresh(), train),
         "loss_decreasing": lambda: C.loss_decreasing(
             build, train, total_steps=total_steps, batch_size=batch_size
         ),
