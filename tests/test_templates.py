@@ -61,6 +61,7 @@ def test_template_runs_and_writes_its_run_folder(name, metric, tmp_path):
         assert (run / path).exists(), path
 
 
+@pytest.mark.slow  # a minute: the members, the ensemble, the teacher and two students
 def test_ensemble_then_distillation_templates(tmp_path):
     """The ensemble template (two members) writes one exported model; the distillation
     template takes it as its teacher and ships the student alone."""

@@ -106,12 +106,11 @@ def run_checks(
         if progress:
             progress(result)
 
-    built: list = []
-
-    def fresh():  # one untrained copy serves every check that only reads a model
-        if not built:
-            built.append(build())
-        return built[0]
+    # one model, put back to its initial state for each check that asks for a fresh
+    # one: one build and one traced train step instead of one per check.
+    # reproducibility alone builds twice: two builds must agree.
+    again = C.reusable(build)
+    fresh = again
 
     def loss_at_init():
         model = fresh()
@@ -123,7 +122,7 @@ def run_checks(
 
     def layers() -> dict:  # one model trained a few steps serves both per-layer checks
         if not measured:
-            measured.update(L.measure(build, train, batch_size=batch_size))
+            measured.update(L.measure(again, train, batch_size=batch_size))
         return measured
 
     run = {
@@ -132,13 +131,13 @@ def run_checks(
         "output_and_loss": lambda: S.output_and_loss(fresh(), train),
         "reproducibility": lambda: C.reproducibility(build, train, batch_size=batch_size),
         "loss_at_init": loss_at_init,
-        "overfit_one_batch": lambda: C.overfit_one_batch(build, train),
+        "overfit_one_batch": lambda: C.overfit_one_batch(again, train),
         "batch_independence": lambda: C.batch_independence(fresh(), train),
         "loss_decreasing": lambda: C.loss_decreasing(
-            build, train, total_steps=total_steps, batch_size=batch_size
+            again, train, total_steps=total_steps, batch_size=batch_size
         ),
         "input_independent_baseline": lambda: C.input_independent_baseline(
-            build, train, val, batch_size=batch_size
+            again, train, val, batch_size=batch_size
         ),
         "gradient_health": lambda: L.gradient_health(build, train, measured=layers()),
         "dead_units": lambda: L.dead_units(build, train, measured=layers()),

@@ -98,6 +98,40 @@ def fit_steps(model, x, y, steps: int, batch_size: int, seed: int = 0) -> list[f
     return losses
 
 
+def snapshot(model) -> Callable[[], None]:
+    """A function that puts ``model`` and its optimizer back as they are now: every
+    variable (weights, normalization statistics, random-seed states) and the
+    optimizer's slots and step count. One compiled model, whose train step is traced
+    once, then serves several short trainings."""
+    optimizer = model.optimizer
+    if optimizer is not None and not optimizer.built:
+        optimizer.build(model.trainable_variables)
+    variables = list(model.variables) + (list(optimizer.variables) if optimizer else [])
+    values = [np.array(keras.ops.convert_to_numpy(v)) for v in variables]
+
+    def restore() -> None:
+        for variable, value in zip(variables, values, strict=True):
+            variable.assign(value)
+
+    return restore
+
+
+def reusable(build: Callable) -> Callable:
+    """A ``build`` that builds once, then hands back the same model put back to its
+    first state (``snapshot``) at each call."""
+    state: dict = {}
+
+    def again():
+        if "model" not in state:
+            state["model"] = build()
+            state["restore"] = snapshot(state["model"])
+        else:
+            state["restore"]()
+        return state["model"]
+
+    return again
+
+
 def frozen_note(model) -> str:
     """A sentence on weights frozen by ``trainable = False`` (not counting the moving
     statistics of normalization layers, which are never trained); empty when none."""
