@@ -52,7 +52,7 @@ def test_correct_scripts_get_no_fail(name, tmp_path, capsys):
     md = (tmp_path / "out" / "check.md").read_text()
     assert "| check | result |" in md and saved["settings"]["optimizer"]
     if name != "ok_multi_output.py":  # the loss curves and the per-layer figure
-        assert saved["figures"] == ["check_curves.png", "check_layers.png"]
+        assert saved["figures"][:2] == ["check_curves.png", "check_layers.png"]
         assert all((tmp_path / "out" / f).stat().st_size > 5000 for f in saved["figures"])
     else:  # the checks that apply run; the others say why they were skipped
         assert next(r for r in saved["results"] if r["name"] == "input_scale")["status"] == "pass"

@@ -490,3 +490,31 @@ def layer_figures(results, path: str | os.PathLike) -> Path | None:
         ax.legend(fontsize=7)
     fig.tight_layout()
     return _save(fig, path)
+
+
+def activation_histograms(results, path: str | os.PathLike) -> Path | None:
+    """Per hidden ReLU, sigmoid or tanh layer, the histogram of its outputs on a fixed
+    batch at initialization and after a few steps (``dead_units``' measurement): a spike
+    at 0 is dead ReLUs, spikes at the bounds saturated units. None when not measured."""
+    r = next((r for r in results if r.name == "dead_units"
+              and (r.details or {}).get("histograms", {}).get("init")), None)  # fmt: skip
+    if r is None:
+        return None
+    plt = _pyplot()
+    names = list(r.details["histograms"]["init"])
+    cols = min(4, len(names))
+    rows = -(-len(names) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.3 * rows), squeeze=False)
+    for ax in axes.flat[len(names):]:
+        ax.axis("off")
+    for ax, name in zip(axes.flat, names, strict=False):
+        for key, label, color in (("init", "at init", "C0"), ("after", "after steps", "C1")):
+            counts, edges = r.details["histograms"].get(key, {}).get(name, ([], []))
+            if counts:
+                ax.stairs(counts, edges, label=label, color=color, fill=key == "init", alpha=0.6)
+        ax.set_title(name, fontsize=8)
+        ax.tick_params(labelsize=7)
+    axes.flat[0].legend(fontsize=7)
+    fig.suptitle(f"activations per hidden layer (dead_units: {r.status})", fontsize=9)
+    fig.tight_layout()
+    return _save(fig, path)

@@ -202,11 +202,13 @@ def layer_outputs(model, x, layers) -> dict[str, np.ndarray]:
     return seen
 
 
-def unit_states(model, x) -> dict[str, tuple[str, float]]:
-    """Per hidden layer ending in ReLU, sigmoid or tanh: ``(kind, fraction)``, the
+def unit_states(model, x) -> dict[str, tuple[str, float, tuple]]:
+    """Per hidden layer ending in ReLU, sigmoid or tanh: ``(kind, fraction,
+    histogram)``, the
     fraction of its units (channels) that are dead (a ReLU output zero for every
     example of ``x``), or of its outputs that are saturated (a sigmoid or tanh within 1%
-    of its bounds, where its gradient is near zero). The output layer is not counted."""
+    of its bounds, where its gradient is near zero), and the histogram of its outputs
+    (``(counts, edges)``, 40 bins). The output layer is not counted."""
     chosen = [layer for layer in leaf_layers(model)
               if _activation_name(layer) in ("relu", "sigmoid", "tanh")]  # fmt: skip
     last = [layer for layer in leaf_layers(model) if layer.weights]
@@ -219,12 +221,14 @@ def unit_states(model, x) -> dict[str, tuple[str, float]]:
             continue
         out = outs[layer.name].reshape(-1, outs[layer.name].shape[-1])
         kind = _activation_name(layer)
+        counts, edges = np.histogram(out[np.isfinite(out)], bins=40)
+        histogram = (counts.tolist(), edges.tolist())
         if kind == "relu":
-            states[layer.name] = ("dead", float(1.0 - (out > 0).any(axis=0).mean()))
+            states[layer.name] = ("dead", float(1.0 - (out > 0).any(axis=0).mean()), histogram)
         else:
             low, high = (0.0, 1.0) if kind == "sigmoid" else (-1.0, 1.0)
             near = (out < low + 0.01 * (high - low)) | (out > high - 0.01 * (high - low))
-            states[layer.name] = ("saturated", float(near.mean()))
+            states[layer.name] = ("saturated", float(near.mean()), histogram)
     return states
 
 
@@ -246,7 +250,8 @@ def dead_units(
     found = measured or measure(build, train, batch_size=batch_size, steps=steps)
     measured, steps = found.get("units", {"init": {}, "after": {}}), found["steps"]
     names = list(measured["init"])
-    details = {"layers": names, **{k: [v[n][1] for n in names] for k, v in measured.items()}}
+    details = {"layers": names, **{k: [v[n][1] for n in names] for k, v in measured.items()},
+               "histograms": {k: {n: v[n][2] for n in names} for k, v in measured.items()}}
 
     def result(status, worst, message):
         return CheckResult("dead_units", status != "fail", worst, f"< {warn_at:.0%}", message,
@@ -256,7 +261,7 @@ def dead_units(
         return result("pass", None, "no hidden ReLU, sigmoid or tanh layer to measure")
     worst, where = 0.0, ("", "", "")
     for key, when in (("init", "at initialization"), ("after", f"after {steps} steps")):
-        for name, (kind, frac) in measured[key].items():
+        for name, (kind, frac, _) in measured[key].items():
             if frac > worst:
                 worst, where = frac, (name, kind, when)
     name, kind, when = where

@@ -29,7 +29,7 @@ from zoo.checks.program import check, training_data
 from zoo.checks.runner import ChecksReport
 from zoo.data import as_arrays
 from zoo.outputs import resolve_loss
-from zoo.plots import check_curves, layer_figures
+from zoo.plots import activation_histograms, check_curves, layer_figures
 from zoo.runfolder import write_json, write_text
 
 
@@ -207,12 +207,14 @@ def check_script(
 def write_check(found: ScriptCheck, out_dir: str | Path) -> Path:
     """``check.json``, ``check.md`` and the figures (``check_curves.png``: the loss
     curves of overfitting one batch and of the first steps; ``check_layers.png``: the
-    per-layer figures) in ``out_dir``."""
+    per-layer figures; ``check_activations.png``: each hidden layer's activations) in
+    ``out_dir``."""
     out = Path(out_dir)
     figures = []
     if found.report:
         figures = [check_curves(found.report.results, out / "check_curves.png")]
         figures.append(layer_figures(found.report.results, out / "check_layers.png"))
+        figures.append(activation_histograms(found.report.results, out / "check_activations.png"))
     found.figures = [p.name for p in figures if p is not None]
     write_json(out / "check.json", found.as_json())
     write_text(out / "check.md", found.markdown())
