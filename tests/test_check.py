@@ -136,6 +136,8 @@ def test_a_script_that_raises_or_never_fits_exits_2_with_its_own_traceback(tmp_p
 def test_train_lets_the_script_go_on_and_a_generator_keeps_its_batches(tmp_path, capsys):
     code, printed, saved = run_check("ok_generator_input.py", tmp_path, capsys, "--train")
     assert code == 0 and "trained 3" in printed.out  # the script's own fit ran all epochs
+    watched = {r["name"]: r["status"] for r in saved["results"]}
+    assert len(watched) > N and watched.get("training_progress") == "pass"  # read the epochs
 
 
 @pytest.mark.slow
