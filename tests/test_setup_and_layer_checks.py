@@ -244,3 +244,41 @@ def test_reading_the_epochs_overfitting_no_progress_and_train_longer():
     assert [r.name for r in steep if r.status == "warn"] == ["train_longer"]
     done = read_epochs([2.0, 0.5, 0.31, 0.30, 0.30, 0.30], [2.0, 0.6, 0.4, 0.39, 0.39, 0.39])
     assert [r.status for r in done] == ["pass"]
+
+
+# ------------------------------------------------------------------ on JAX
+
+JAX_SCRIPT = """
+import numpy as np, keras, zoo
+from keras import layers, ops
+assert keras.backend.backend() == "jax"
+rng = np.random.default_rng(0)
+x = rng.normal(size=(300, 6)).astype("float32")
+y = (x[:, 0] > 0).astype("int64")
+def model(middle=()):
+    m = keras.Sequential([keras.Input((6,)), layers.Dense(16, activation="relu"), *middle,
+                          layers.Dense(2, activation="softmax")])
+    m.compile("adam", "sparse_categorical_crossentropy")
+    return m
+read = ("input_scale", "labels", "output_and_loss", "loss_at_init", "batch_independence",
+        "loss_decreasing", "gradient_health", "dead_units")  # the trainings: as on TF
+good = zoo.check(model(), x, y, batch_size=16, epochs=5, checks=read)
+mixing = layers.Lambda(lambda t: t - ops.mean(t, axis=0))
+bad = zoo.check(model([mixing]), x, y, batch_size=16, epochs=5,
+                checks=("batch_independence", "gradient_health"))
+print("GOOD", [(r.name, r.status) for r in good.results if r.status == "fail"])
+print("BAD", bad["batch_independence"].status, bad["gradient_health"].status)
+"""
+
+
+def test_the_checks_run_on_the_jax_backend():
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+    done = subprocess.run([sys.executable, "-c", JAX_SCRIPT], capture_output=True, text=True,
+                          env=env, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "GOOD []" in done.stdout  # no false alarm: input gradients and layer gradients
+    assert "BAD fail pass" in done.stdout  # batch mixing caught through jax.grad

@@ -606,6 +606,43 @@ def loss_decreasing(
     )
 
 
+def input_gradient(model, x: np.ndarray, i: int, projection: np.ndarray) -> np.ndarray | None:
+    """The gradient, with respect to the whole input batch ``x``, of example ``i``'s
+    output projected on ``projection`` (inference mode), on whichever backend Keras
+    runs; None where the output does not depend on the input."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        xt = tf.constant(x)
+        with tf.GradientTape() as tape:
+            tape.watch(xt)
+            out = model(xt, training=False)
+            target = tf.reduce_sum(tf.cast(out[i], "float32") * projection)
+        grad = tape.gradient(target, xt)
+        return None if grad is None else grad.numpy()
+    if backend == "jax":
+        import jax
+        import jax.numpy as jnp
+
+        trainable = [v.value for v in model.trainable_variables]
+        frozen = [v.value for v in model.non_trainable_variables]
+
+        def target(xj):
+            out, _ = model.stateless_call(trainable, frozen, xj, training=False)
+            return jnp.sum(out[i].astype("float32") * projection)
+
+        return np.asarray(jax.grad(target)(jnp.asarray(x)))
+    if backend == "torch":
+        import torch
+
+        xt = torch.tensor(x, requires_grad=True)
+        out = model(xt, training=False)
+        (out[i].float() * torch.as_tensor(projection)).sum().backward()
+        return None if xt.grad is None else xt.grad.detach().cpu().numpy()
+    raise NotImplementedError(f"input gradients on the {backend} backend")
+
+
 def _replaced_others(model, x: np.ndarray) -> list[float]:
     """For inputs with no gradient (token ids): how much each example's output moves
     when every other example of the batch is replaced by another input."""
@@ -630,8 +667,6 @@ def batch_independence(model, train, *, examples: int = 4) -> CheckResult:
     tell; if none can, the check warns instead of guessing. Integer inputs (token ids,
     which have no gradient) are checked by replacing the other examples instead: each
     example's output must not move."""
-    import tensorflow as tf
-
     x, _ = as_arrays(train, limit=examples)
     if np.issubdtype(x.dtype, np.integer) or x.dtype == bool:
         moved = _replaced_others(model, x) if len(x) > 1 else [0.0]
@@ -650,16 +685,13 @@ def batch_independence(model, train, *, examples: int = 4) -> CheckResult:
             "over axis 0 where a per-example op was meant",
             details={"moved": moved},
         )
-    x = tf.constant(x.astype("float32"))
+    x = x.astype("float32")
+    out_shape = tuple(keras.ops.shape(model(x[:1], training=False))[1:])
     rng = np.random.default_rng(0)
     leaks, silent = [], []
     for i in range(len(x)):
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            out = model(x, training=False)
-            weights = tf.constant(rng.normal(size=out.shape[1:]).astype("float32"))
-            target = tf.reduce_sum(tf.cast(out[i], "float32") * weights)
-        grad = tape.gradient(target, x)
+        projection = rng.normal(size=out_shape).astype("float32")
+        grad = input_gradient(model, x, i, projection)
         if grad is None:
             return CheckResult(
                 "batch_independence",
@@ -669,7 +701,7 @@ def batch_independence(model, train, *, examples: int = 4) -> CheckResult:
                 "the output has no gradient with respect to the input: the input is not "
                 "connected to the output (a stop_gradient, or the input is ignored)",
             )
-        g = np.abs(grad.numpy()).reshape(len(x), -1).sum(axis=1)
+        g = np.abs(grad).reshape(len(x), -1).sum(axis=1)
         own, others = float(g[i]), float(np.delete(g, i).sum())
         if own == 0 and others == 0:
             silent.append(i)
