@@ -107,6 +107,17 @@ def test_train_command(tmp_path, capsys):
     assert main(bad) == 2
     assert "steps_per_execution=0 must be an integer >= 1" in capsys.readouterr().err
     assert not (tmp_path / "b").exists()  # refused before anything is written
+    on_torch = ["train", "wine", "--steps-per-execution", "8", "--run-dir", str(tmp_path / "b")]
+    from zoo import config as zoo_config
+
+    real = zoo_config.resolve_steps_per_execution
+    zoo_config.resolve_steps_per_execution = lambda v: real(v, backend="torch")
+    try:
+        assert main(on_torch) == 2
+    finally:
+        zoo_config.resolve_steps_per_execution = real
+    assert "the PyTorch backend runs one training step per call" in capsys.readouterr().err
+    assert not (tmp_path / "b").exists()  # refused before anything is written
     bad = ["train", "wine", "--precision", "bf16", "--run-dir", str(tmp_path / "b")]
     assert main(bad) == 2 and "precision='bf16' must be one of" in capsys.readouterr().err
     bad = ["train", "wine", "--model-arg", "widht=3", "--run-dir", str(tmp_path / "b")]

@@ -91,3 +91,18 @@ def test_new_run_dir_never_reuses_a_folder(tmp_path):
     second = new_run_dir("mlp-iris", root=tmp_path)
     assert first != second and first.is_dir() and second.is_dir()
     assert new_run_dir("tfds:mnist/x", root=tmp_path).name.startswith("tfds-mnist-x-")
+
+
+def test_steps_per_execution_is_chosen_per_backend_and_a_refused_value_is_named():
+    from zoo.config import DEFAULTS, resolve_steps_per_execution
+
+    assert DEFAULTS.steps_per_execution is None  # zoo's choice, per backend
+    assert resolve_steps_per_execution(None, "tensorflow") == 8
+    assert resolve_steps_per_execution(None, "jax") == 8
+    assert resolve_steps_per_execution(None, "torch") == 1  # PyTorch refuses more
+    assert resolve_steps_per_execution(4, "jax") == 4  # the user's value wins
+    assert resolve_steps_per_execution(1, "torch") == 1
+    with pytest.raises(ValueError, match="PyTorch backend runs one training step per call"):
+        resolve_steps_per_execution(8, "torch")
+    with pytest.raises(ValueError, match="must be an integer >= 1"):
+        resolve_steps_per_execution(0, "tensorflow")

@@ -41,20 +41,45 @@ class TrainConfig:
     fold: tuple[int, int] | None = None  # (k, n): test on fold k of n (cross-validation)
     model_kwargs: dict = field(default_factory=dict)  # e.g. {"dropout": 0.2, "hidden": [64]}
     precision: str | None = None  # None: float32
-    # training steps per call into TensorFlow: 8 runs the small models 1.2-1.5x faster
-    # (benchmarks/speed.py, part steps); callbacks still see every epoch
-    steps_per_execution: int = 8
+    # training steps per call into the backend; None: 8 on TensorFlow and JAX (the small
+    # models run 1.2-1.5x faster: benchmarks/speed.py, part steps), 1 on PyTorch (which
+    # runs one step per call); callbacks still see every epoch
+    steps_per_execution: int | None = None
 
 
 DEFAULTS = TrainConfig()
 
 
-def check_steps_per_execution(value) -> int:
-    """``value`` if it is an integer >= 1, else ``ValueError`` saying what it is for."""
+def check_steps_per_execution(value) -> int | None:
+    """``value`` if it is None (per backend) or an integer >= 1, else ``ValueError``
+    saying what it is for."""
+    if value is None:
+        return None
     if isinstance(value, bool) or not (isinstance(value, int) and value >= 1):
         raise ValueError(
             f"steps_per_execution={value!r} must be an integer >= 1 (training steps per call "
-            "into TensorFlow; 1 is Keras' default)."
+            "into the backend; 1 is Keras' default) or None (zoo's choice per backend)."
+        )
+    return value
+
+
+def resolve_steps_per_execution(value: int | None, backend: str | None = None) -> int:
+    """The steps per call to use on ``backend`` (default: Keras' running backend):
+    ``value`` as given, or for None 8 on TensorFlow and JAX and 1 on PyTorch. A value
+    above 1 on PyTorch, which refuses it at the first step, is a ``ValueError`` here,
+    before anything is written."""
+    check_steps_per_execution(value)
+    if backend is None:
+        import keras  # only when a model is about to be compiled: `zoo --help` stays light
+
+        backend = keras.backend.backend()
+    if value is None:
+        return 1 if backend == "torch" else 8
+    if backend == "torch" and value > 1:
+        raise ValueError(
+            f"steps_per_execution={value}: the PyTorch backend runs one training step per "
+            "call and refuses more. Leave it unset (zoo picks 1 there), pass "
+            "--steps-per-execution 1, or use KERAS_BACKEND=tensorflow or jax."
         )
     return value
 
@@ -86,7 +111,7 @@ def validate(config: TrainConfig) -> TrainConfig:
         get_spec(config.model)
     if config.precision is not None:
         check_precision(config.precision)
-    check_steps_per_execution(config.steps_per_execution)
+    resolve_steps_per_execution(config.steps_per_execution)
     for name in ("epochs", "batch_size"):
         value = getattr(config, name)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:

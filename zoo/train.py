@@ -15,7 +15,7 @@ import keras
 
 from zoo import interrupts
 from zoo.callbacks import learning_rate, standard
-from zoo.config import TrainConfig, validate
+from zoo.config import TrainConfig, resolve_steps_per_execution, validate
 from zoo.data import load
 from zoo.evaluation import evaluate
 from zoo.export import export_and_verify
@@ -83,7 +83,7 @@ def build_fn(config: TrainConfig, loaded, **model_kwargs):
             optimizer=config.optimizer,
             learning_rate=lr,
             loss=config.loss,
-            steps_per_execution=config.steps_per_execution,
+            steps_per_execution=resolve_steps_per_execution(config.steps_per_execution),
         )
 
     build.total_steps = steps
