@@ -110,10 +110,9 @@ def run_checks(
     # one: one build and one traced train step instead of one per check.
     # reproducibility alone builds twice: two builds must agree.
     again = C.reusable(build)
-    fresh = again
 
     def loss_at_init():
-        model = fresh()
+        model = again()
         if set_output_bias:
             init_output_bias(model, y)
         return C.loss_at_init(model, train)
@@ -126,21 +125,21 @@ def run_checks(
         return measured
 
     run = {
-        "input_scale": lambda: S.input_scale(fresh(), train),
-        "labels": lambda: S.labels(fresh(), train, val),
-        "output_and_loss": lambda: S.output_and_loss(fresh(), train),
+        "input_scale": lambda: S.input_scale(again(), train),
+        "labels": lambda: S.labels(again(), train, val),
+        "output_and_loss": lambda: S.output_and_loss(again(), train),
         "reproducibility": lambda: C.reproducibility(build, train, batch_size=batch_size),
         "loss_at_init": loss_at_init,
         "overfit_one_batch": lambda: C.overfit_one_batch(again, train),
-        "batch_independence": lambda: C.batch_independence(fresh(), train),
+        "batch_independence": lambda: C.batch_independence(again(), train),
         "loss_decreasing": lambda: C.loss_decreasing(
             again, train, total_steps=total_steps, batch_size=batch_size
         ),
         "input_independent_baseline": lambda: C.input_independent_baseline(
             again, train, val, batch_size=batch_size
         ),
-        "gradient_health": lambda: L.gradient_health(build, train, measured=layers()),
-        "dead_units": lambda: L.dead_units(build, train, measured=layers()),
+        "gradient_health": lambda: L.gradient_health(again, train, measured=layers()),
+        "dead_units": lambda: L.dead_units(again, train, measured=layers()),
     }
     for name in checks:
         start = time.perf_counter()
