@@ -2,6 +2,7 @@ import keras
 import numpy as np
 import pytest
 
+import zoo
 from zoo import blocks
 
 
@@ -130,14 +131,23 @@ def test_logits_start_small_so_loss_at_init_is_log_c():
     assert float(loss) == pytest.approx(np.log(10), abs=0.05)
 
 
-def test_zero_pad_shortcut_is_option_a():
-    layer = blocks.ZeroPadShortcut(8, 2)
-    x = np.arange(2 * 4 * 4 * 4, dtype="float32").reshape(2, 4, 4, 4)
-    y = keras.ops.convert_to_numpy(layer(x))
-    assert y.shape == (2, 2, 2, 8)
+@pytest.mark.parametrize("size", [4, 5])
+def test_zero_pad_shortcut_is_option_a_in_stock_layers(size):
+    """Subsample and zero-pad with stock layers; the same as the layer older files hold."""
+    inputs = keras.Input((size, size, 4))
+    model = keras.Model(inputs, blocks.zero_pad_shortcut(inputs, 8, 2, name="s"))
+    assert all(type(layer).__module__.startswith("keras.") for layer in model.layers)
+    x = np.arange(2 * size * size * 4, dtype="float32").reshape(2, size, size, 4)
+    y = keras.ops.convert_to_numpy(model(x))
+    half = (size + 1) // 2
+    assert y.shape == (2, half, half, 8) and model.output_shape == (None, half, half, 8)
     np.testing.assert_array_equal(y[..., 2:6], x[:, ::2, ::2, :])
     assert not y[..., :2].any() and not y[..., 6:].any()
-    assert layer.compute_output_shape((None, 5, 5, 4)) == (None, 3, 3, 8)
+    layer = blocks.ZeroPadShortcut(8, 2)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer(x)), y)
+    assert layer.compute_output_shape((None, size, size, 4)) == (None, half, half, 8)
+    with pytest.raises(ValueError, match="cannot shrink 4 channels to 2"):
+        blocks.zero_pad_shortcut(inputs, 2, 1, name="t")
 
 
 @pytest.mark.parametrize("kind,extra_params", [("projection", 4 * 8 + 2 * 8), ("zero_pad", 0)])
@@ -173,20 +183,28 @@ def test_preactivation_basic_block_builds():
 
 @pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
 def test_fused_batch_norm_matches_keras_batch_normalization(policy):
-    """zoo's BatchNorm (one fused kernel on TensorFlow) gives Keras' outputs, moving
-    statistics and gradients, in training and inference, in float32 and mixed bf16."""
+    """A fused BatchNormalization (one kernel on TensorFlow) gives Keras' outputs,
+    moving statistics and gradients, in training and inference, in float32 and mixed
+    bf16; so does the subclass that older files hold."""
     import tensorflow as tf
 
     rng = np.random.default_rng(0)
     x = tf.constant(rng.normal(2.0, 3.0, size=(8, 5, 5, 7)).astype("float32"))
     w = tf.constant(rng.normal(size=(8, 5, 5, 7)).astype("float32"))
     ref = keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, dtype=policy)
-    ours = blocks.BatchNorm(momentum=0.9, epsilon=1e-5, dtype=policy)
-    ref.build(x.shape)
-    ours.build(x.shape)
+    ours = blocks.fuse_batch_norm(
+        keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, dtype=policy)
+    )
+    old = blocks.BatchNorm(momentum=0.9, epsilon=1e-5, dtype=policy)
+    for layer in (ref, ours, old):
+        layer.build(x.shape)
     ref.gamma.assign(rng.uniform(0.5, 1.5, 7))
     ref.beta.assign(rng.normal(size=7))
     ours.set_weights(ref.get_weights())
+    old.set_weights(ref.get_weights())
+    np.testing.assert_allclose(
+        np.float32(old(x, training=False)), np.float32(ours(x, training=False)), atol=1e-6
+    )
     tol = 1e-5 if policy == "float32" else 2e-2
     for _ in range(2):  # two steps: the moving averages move
         with tf.GradientTape(persistent=True) as tape:
@@ -208,23 +226,29 @@ def test_fused_batch_norm_matches_keras_batch_normalization(policy):
 
 def test_fused_batch_norm_is_one_fused_kernel_and_serializes(tmp_path):
     """The conv blocks' BN really takes the fused path (a silent fallback to Keras' op
-    chain would pass the equivalence test and lose the speed), and saves and loads."""
+    chain would pass the equivalence test and lose the speed); the file holds a stock
+    BatchNormalization that plain Keras loads, and ``zoo.load_model`` fuses it again."""
     import tensorflow as tf
 
     inputs = keras.Input((6, 6, 3))
     model = keras.Model(inputs, blocks.conv_bn_act(inputs, 4, name="c"))
-    bn = model.get_layer("c_bn")
-    assert isinstance(bn, blocks.BatchNorm)
-    assert isinstance(bn, keras.layers.BatchNormalization)  # freezing code keeps working
-    graph = (
-        tf.function(lambda t: model(t, training=True))
-        .get_concrete_function(tf.TensorSpec((2, 6, 6, 3)))
-        .graph.as_graph_def()
-    )
-    ops_used = {node.op for node in graph.node}
-    assert "FusedBatchNormV3" in ops_used and "Mean" not in ops_used
+    assert type(model.get_layer("c_bn")) is keras.layers.BatchNormalization
+
+    def ops_used(model):
+        graph = (
+            tf.function(lambda t: model(t, training=True))
+            .get_concrete_function(tf.TensorSpec((2, 6, 6, 3)))
+            .graph.as_graph_def()
+        )
+        return {node.op for node in graph.node}
+
+    assert "FusedBatchNormV3" in ops_used(model) and "Mean" not in ops_used(model)
     x = np.random.default_rng(1).normal(size=(2, 6, 6, 3)).astype("float32")
     model.save(tmp_path / "m.keras")
     loaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
-    assert type(loaded.get_layer("c_bn")) is blocks.BatchNorm
-    np.testing.assert_allclose(loaded(x), model(x), atol=1e-6)
+    assert type(loaded.get_layer("c_bn")) is keras.layers.BatchNormalization
+    assert "FusedBatchNormV3" not in ops_used(loaded)  # plain Keras: Keras' op chain
+    np.testing.assert_allclose(loaded(x), model(x), atol=1e-5)
+    rezoo = zoo.load_model(tmp_path / "m.keras")
+    assert "FusedBatchNormV3" in ops_used(rezoo)
+    np.testing.assert_allclose(rezoo(x), model(x), atol=1e-6)

@@ -96,14 +96,15 @@ def test_precision_builds_mixed_layers_with_float32_logits_and_restores_the_poli
 
 
 def test_load_model_registers_zoo_layers_in_a_fresh_process(tmp_path):
-    """Plain ``keras.saving.load_model`` cannot find zoo's layers in a process that has
-    not imported them; ``zoo.load_model`` can, with safe mode on."""
-    model = create_model("cifar_resnet20", input_shape=(8, 8, 1))  # BatchNorm, ZeroPadShortcut
+    """A model with a zoo layer (Maxout; the registered models hold none): plain
+    ``keras.saving.load_model`` cannot find it in a process that has not imported zoo;
+    ``zoo.load_model`` can, with safe mode on."""
+    model = create_model("mlp", activation="maxout", batch_norm=True)
     model.save(tmp_path / "m.keras")
     code = (
         "import sys, zoo\n"
         "m = zoo.load_model(sys.argv[1])\n"
-        "print(type(m.get_layer('conv1_bn')).__name__, m.count_params())\n"
+        "print(type(m.get_layer('head_fc1_act')).__name__, m.count_params())\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", code, str(tmp_path / "m.keras")],
@@ -112,6 +113,6 @@ def test_load_model_registers_zoo_layers_in_a_fresh_process(tmp_path):
         timeout=120,
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.split() == ["BatchNorm", str(model.count_params())]
+    assert done.stdout.split() == ["Maxout", str(model.count_params())]
     with pytest.raises(FileNotFoundError, match="no such model file"):
         __import__("zoo").load_model(tmp_path / "missing.keras")

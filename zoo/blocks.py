@@ -10,6 +10,7 @@ terms) so that statistics settle within the few hundred steps small data sets gi
 
 from __future__ import annotations
 
+import types
 from collections.abc import Sequence
 
 import keras
@@ -108,9 +109,21 @@ def scale_width(filters: int, width_multiplier: float) -> int:
 
 
 # --------------------------------------------------------------------------- layers
-@keras.saving.register_keras_serializable(package="zoo")
-class BatchNorm(layers.BatchNormalization):
-    """``keras.layers.BatchNormalization`` that runs as one fused kernel on TensorFlow.
+def batch_norm_layer(*, name: str, zero_gamma: bool = False):
+    """A stock ``keras.layers.BatchNormalization`` with zoo's momentum and epsilon,
+    running as one fused kernel on TensorFlow (``fuse_batch_norm``)."""
+    layer = layers.BatchNormalization(
+        momentum=BN_MOMENTUM,
+        epsilon=BN_EPSILON,
+        gamma_initializer="zeros" if zero_gamma else "ones",
+        name=name,
+    )
+    return fuse_batch_norm(layer)
+
+
+def fuse_batch_norm(layer):
+    """Make a ``BatchNormalization`` layer run as one fused kernel on TensorFlow;
+    returns the layer (unchanged on other backends and for other layers).
 
     Keras 3 normalizes with separate ops (moments, then arithmetic, with float32 casts
     around each under mixed precision), so its backward pass is a long chain of
@@ -119,59 +132,92 @@ class BatchNorm(layers.BatchNormalization):
     go through TensorFlow's fused batch norm instead, whose gradient is one kernel too,
     and whose inference form the graph optimizer folds into the preceding conv.
 
-    Same weights, same config, same results as the Keras layer (the moving variance is
-    updated with the biased batch variance, as Keras does); other backends, other ranks
-    and the options the fused kernel lacks (masks, renorm, synchronized, another axis)
-    take the Keras path.
+    Only this layer object's ``call`` changes: its class, config, weights and results
+    stay Keras' (the moving variance is updated with the biased batch variance, as
+    Keras does), so a saved model holds a stock layer that any Keras loads, and a
+    loaded one is fused again by ``zoo.load_model``. Other ranks and the options the
+    fused kernel lacks (masks, renorm, synchronized, another axis) take Keras' path.
     """
+    if keras.backend.backend() == "tensorflow" and isinstance(
+        layer, layers.BatchNormalization
+    ):
+        layer.call = types.MethodType(_fused_call, layer)
+    return layer
 
-    def _fused(self, inputs, mask) -> bool:
-        return (
-            keras.backend.backend() == "tensorflow"
-            and mask is None
-            and len(inputs.shape) == 4
-            and self.axis in (-1, 3)
-            and not self.renorm
-            and not self.synchronized
-            and self.scale
-            and self.center
+
+def fuse_batch_norms(model) -> int:
+    """``fuse_batch_norm`` on every BatchNormalization layer of ``model`` (nested
+    models too); returns how many were fused (0 off TensorFlow)."""
+    if keras.backend.backend() != "tensorflow":
+        return 0
+    count = 0
+    # Keras' own walk over nested layers (what ``model.summary(expand_nested)`` uses)
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        if isinstance(layer, layers.BatchNormalization) and not _is_fused(layer):
+            fuse_batch_norm(layer)
+            count += 1
+    return count
+
+
+def _is_fused(layer) -> bool:
+    return getattr(layer.call, "__func__", None) is _fused_call
+
+
+def _fusable(layer, inputs, mask) -> bool:
+    return (
+        keras.backend.backend() == "tensorflow"
+        and mask is None
+        and len(inputs.shape) == 4
+        and layer.axis in (-1, 3)
+        and not layer.renorm
+        and not layer.synchronized
+        and layer.scale
+        and layer.center
+    )
+
+
+def _fused_call(self, inputs, training=None, mask=None):
+    if not _fusable(self, inputs, mask):
+        return layers.BatchNormalization.call(self, inputs, training=training, mask=mask)
+    import tensorflow as tf
+
+    dtype = inputs.dtype
+    if dtype not in (tf.float32, tf.bfloat16, tf.float16):
+        inputs = tf.cast(inputs, tf.float32)
+    gamma = tf.cast(self.gamma, tf.float32)
+    beta = tf.cast(self.beta, tf.float32)
+    moving_mean = tf.cast(self.moving_mean, tf.float32)
+    moving_var = tf.cast(self.moving_variance, tf.float32)
+    if training and self.trainable:
+        outputs, mean, variance = tf.compat.v1.nn.fused_batch_norm(
+            inputs, gamma, beta, epsilon=self.epsilon, is_training=True
         )
+        # The fused kernel returns the unbiased (n / (n - 1)) variance; Keras keeps
+        # the biased one in its moving average.
+        n = tf.cast(tf.size(inputs) // tf.shape(inputs)[-1], tf.float32)
+        variance = variance * tf.maximum(n - 1.0, 0.0) / tf.maximum(n, 1.0)
+        self.moving_mean.assign(moving_mean * self.momentum + mean * (1.0 - self.momentum))
+        self.moving_variance.assign(moving_var * self.momentum + variance * (1.0 - self.momentum))
+    else:
+        outputs, _, _ = tf.compat.v1.nn.fused_batch_norm(
+            inputs,
+            gamma,
+            beta,
+            mean=moving_mean,
+            variance=moving_var,
+            epsilon=self.epsilon,
+            is_training=False,
+        )
+    return tf.cast(outputs, self.compute_dtype)
 
-    def call(self, inputs, training=None, mask=None):
-        if not self._fused(inputs, mask):
-            return super().call(inputs, training=training, mask=mask)
-        import tensorflow as tf
 
-        dtype = inputs.dtype
-        if dtype not in (tf.float32, tf.bfloat16, tf.float16):
-            inputs = tf.cast(inputs, tf.float32)
-        gamma = tf.cast(self.gamma, tf.float32)
-        beta = tf.cast(self.beta, tf.float32)
-        moving_mean = tf.cast(self.moving_mean, tf.float32)
-        moving_var = tf.cast(self.moving_variance, tf.float32)
-        if training and self.trainable:
-            outputs, mean, variance = tf.compat.v1.nn.fused_batch_norm(
-                inputs, gamma, beta, epsilon=self.epsilon, is_training=True
-            )
-            # The fused kernel returns the unbiased (n / (n - 1)) variance; Keras keeps
-            # the biased one in its moving average.
-            n = tf.cast(tf.size(inputs) // tf.shape(inputs)[-1], tf.float32)
-            variance = variance * tf.maximum(n - 1.0, 0.0) / tf.maximum(n, 1.0)
-            self.moving_mean.assign(moving_mean * self.momentum + mean * (1.0 - self.momentum))
-            self.moving_variance.assign(
-                moving_var * self.momentum + variance * (1.0 - self.momentum)
-            )
-        else:
-            outputs, _, _ = tf.compat.v1.nn.fused_batch_norm(
-                inputs,
-                gamma,
-                beta,
-                mean=moving_mean,
-                variance=moving_var,
-                epsilon=self.epsilon,
-                is_training=False,
-            )
-        return tf.cast(outputs, self.compute_dtype)
+@keras.saving.register_keras_serializable(package="zoo")
+class BatchNorm(layers.BatchNormalization):
+    """The fused BatchNormalization subclass that files saved by zoo before 0.2 hold;
+    kept so that they still load (through ``zoo.load_model``). New models use stock
+    layers (``batch_norm_layer``)."""
+
+    call = _fused_call
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -211,7 +257,9 @@ class Maxout(layers.Layer):
 @keras.saving.register_keras_serializable(package="zoo")
 class ZeroPadShortcut(layers.Layer):
     """Parameter-free shortcut of He et al. 2015 (option A): subsample by ``strides`` and
-    zero-pad the channel axis up to ``filters`` (half the padding on each side)."""
+    zero-pad the channel axis up to ``filters`` (half the padding on each side). Models
+    use ``zero_pad_shortcut``, made of stock layers, wherever the image size is known;
+    this layer serves the rest and the files saved by zoo before 0.2."""
 
     def __init__(self, filters: int, strides: int = 1, **kwargs):
         super().__init__(**kwargs)
@@ -241,6 +289,38 @@ class ZeroPadShortcut(layers.Layer):
 
 
 # --------------------------------------------------------------------------- blocks
+def zero_pad_shortcut(x, filters: int, strides: int = 1, *, name: str):
+    """The parameter-free shortcut of He et al. 2015 (option A) in stock Keras layers,
+    so that a saved model needs no zoo to load: subsample by ``strides`` (a 1x1 max
+    pool, which keeps every ``strides``-th pixel) and zero-pad the channel axis up to
+    ``filters``, half the padding on each side (reshaped to 5-D, where
+    ``ZeroPadding3D`` pads the last spatial axis). Inputs of unknown height or width
+    use the ``ZeroPadShortcut`` layer instead. Layers: ``{name}_subsample``,
+    ``{name}_split``, ``{name}_pad``, ``{name}``."""
+    channels = x.shape[-1]
+    extra = filters - channels
+    if extra < 0:
+        raise ValueError(
+            f"zero_pad_shortcut cannot shrink {channels} channels to {filters}; "
+            "use a projection shortcut."
+        )
+    height, width = x.shape[1], x.shape[2]
+    if height is None or width is None:
+        return ZeroPadShortcut(filters, strides, name=name)(x)
+    if strides > 1:
+        x = layers.MaxPooling2D(1, strides, name=f"{name}_subsample")(x)
+        height, width = -(-height // strides), -(-width // strides)
+    if not extra:
+        return x
+    x = layers.Reshape((height, width, channels, 1), name=f"{name}_split")(x)
+    x = layers.ZeroPadding3D(
+        ((0, 0), (0, 0), (extra // 2, extra - extra // 2)),
+        data_format="channels_last",
+        name=f"{name}_pad",
+    )(x)
+    return layers.Reshape((height, width, filters), name=name)(x)
+
+
 def conv_bn_act(
     x,
     filters: int,
@@ -270,7 +350,7 @@ def conv_bn_act(
         check_activation(activation)
     if preactivation:
         if batch_norm:
-            x = BatchNorm(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=f"{name}_bn")(x)
+            x = batch_norm_layer(name=f"{name}_bn")(x)
         if activation not in (None, "linear"):
             x = activation_layer(activation, f"{name}_act")(x)
     padding = "same"
@@ -290,12 +370,7 @@ def conv_bn_act(
     )(x)
     if not preactivation:
         if batch_norm:
-            x = BatchNorm(
-                momentum=BN_MOMENTUM,
-                epsilon=BN_EPSILON,
-                gamma_initializer="zeros" if zero_gamma else "ones",
-                name=f"{name}_bn",
-            )(x)
+            x = batch_norm_layer(name=f"{name}_bn", zero_gamma=zero_gamma)(x)
         if activation not in (None, "linear"):
             x = activation_layer(activation, f"{name}_act")(x)
     if dropout:
@@ -331,7 +406,7 @@ def dense_block(
         name=f"{name}_dense",
     )(x)
     if batch_norm:
-        x = BatchNorm(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=f"{name}_bn")(x)
+        x = batch_norm_layer(name=f"{name}_bn")(x)
     if activation == "maxout":
         x = Maxout(maxout_pieces, name=f"{name}_act")(x)
     elif activation != "linear":
@@ -418,7 +493,7 @@ def _shortcut(x, filters: int, strides: int, kind: str, *, regularizer, max_norm
     if strides == 1 and x.shape[-1] == filters:
         return x
     if kind == "zero_pad":
-        return ZeroPadShortcut(filters, strides, name=f"{name}_shortcut")(x)
+        return zero_pad_shortcut(x, filters, strides, name=f"{name}_shortcut")
     return conv_bn_act(
         x,
         filters,
@@ -452,7 +527,7 @@ def basic_block(
     """
     kw = dict(regularizer=regularizer, max_norm=max_norm)
     if preactivation:
-        pre = BatchNorm(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=f"{name}_preact_bn")(x)
+        pre = batch_norm_layer(name=f"{name}_preact_bn")(x)
         pre = layers.Activation("relu", name=f"{name}_preact_act")(pre)
         short = _shortcut(pre, filters, strides, shortcut, name=name, **kw)
         if short is pre:

@@ -254,10 +254,13 @@ def create_model(name: str, precision: str | None = None, **overrides):
 
 def load_model(path, *, compile: bool = True, safe_mode: bool = True):
     """Load a ``.keras`` file written by zoo (a checkpoint, ``model.keras``, an
-    ensemble): ``keras.saving.load_model`` after registering zoo's own layers
-    (``BatchNorm``, ``Maxout``, ``ZeroPadShortcut``, ``CombineMembers``), which plain
-    Keras cannot find by itself. A missing file is a clear error, and so is a file cut
-    short (a crash while it was written): ``ValueError`` saying it is unreadable."""
+    ensemble): ``keras.saving.load_model`` after registering the zoo layers that a few
+    files hold (``Maxout``, ``CombineMembers``; ``BatchNorm`` and ``ZeroPadShortcut`` in
+    files from zoo before 0.2), which plain Keras cannot find by itself; the registered
+    models are stock layers only, and load in any Keras. On TensorFlow, the
+    BatchNormalization layers are fused again (``zoo.blocks.fuse_batch_norm``). A
+    missing file is a clear error, and so is a file cut short (a crash while it was
+    written): ``ValueError`` saying it is unreadable."""
     import zipfile
     from pathlib import Path
 
@@ -280,7 +283,9 @@ def load_model(path, *, compile: bool = True, safe_mode: bool = True):
             f"{path} exists but is unreadable ({damaged}): not a complete .keras archive, "
             "perhaps cut short while it was written."
         )
-    return keras.saving.load_model(path, compile=compile, safe_mode=safe_mode)
+    model = keras.saving.load_model(path, compile=compile, safe_mode=safe_mode)
+    zoo.blocks.fuse_batch_norms(model)
+    return model
 
 
 def count_params(model) -> int:

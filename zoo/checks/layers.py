@@ -185,6 +185,7 @@ def layer_outputs(model, x, layers) -> dict[str, np.ndarray]:
     read by wrapping their ``call`` for one forward pass (works inside nested and
     subclassed models alike)."""
     seen: dict[str, np.ndarray] = {}
+    own = {id(layer): layer.__dict__.get("call") for layer in layers}  # a fused BN's
     for layer in layers:
         original = layer.call
 
@@ -198,7 +199,10 @@ def layer_outputs(model, x, layers) -> dict[str, np.ndarray]:
         model(x, training=False)
     finally:
         for layer in layers:
-            object.__delattr__(layer, "call")
+            if own[id(layer)] is None:
+                object.__delattr__(layer, "call")
+            else:
+                object.__setattr__(layer, "call", own[id(layer)])
     return seen
 
 
