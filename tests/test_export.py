@@ -100,6 +100,23 @@ def test_wrong_shape_or_dtype_at_serving_time_is_refused_clearly(tmp_path):
     assert lines[3] == "served (3, 8, 8, 1) (3,)"
 
 
+def test_each_backend_is_told_what_it_can_export_before_anything_is_written():
+    from zoo.export import check_export_backend
+
+    for backend in ("tensorflow", "jax"):
+        check_export_backend(("savedmodel",), backend=backend)
+    check_export_backend(("savedmodel", "onnx", "tflite"), backend="tensorflow")
+    with pytest.raises(ValueError, match="--onnx --tflite on JAX.*KERAS_BACKEND=tensorflow zoo"):
+        check_export_backend(("savedmodel", "tflite", "onnx"), backend="jax")
+    with pytest.raises(ValueError, match="torch backend.*KERAS_BACKEND=tensorflow zoo export"):
+        check_export_backend(("savedmodel",), backend="torch")
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow",
+    reason="ONNX and TFLite are converted from a TensorFlow-backend SavedModel; the test "
+    "above holds the refusal on other backends",
+)
 def test_zoo_export_of_a_finished_run_to_onnx_and_tflite(tmp_path, capsys):
     """`zoo export RUN --onnx --tflite` on a finished regression run: every format
     verified to 1e-5 in its own runtime, the standardization statistics kept as

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from zoo import __version__
-from zoo.config import DEFAULTS, TrainConfig
+from zoo.config import DEFAULTS, TrainConfig, check_devices
 from zoo.interrupts import stop_cleanly
 from zoo.registry import get_spec, list_models
 from zoo.runfolder import current as current_run
@@ -175,6 +175,7 @@ def _config(args) -> TrainConfig:
         precision=args.precision,
         steps_per_execution=args.steps_per_execution,
         model_kwargs=_model_args(args.model_arg),
+        devices=check_devices(getattr(args, "devices", None)),  # zoo train only
     )
 
 
@@ -198,9 +199,12 @@ def _cmd_recipe(args) -> int:
 
 
 def _cmd_train(args) -> int:
+    from zoo.distribute import initialize_cluster
     from zoo.train import train_and_export
 
     config = _config(args)
+    if initialize_cluster(args.coordinator, args.num_processes, args.process_id):
+        print(f"joined the cluster as process {args.process_id or 'from the environment'}")
     print(f"training {config.model or 'convnet/mlp'} on {config.data}", flush=True)
     result = train_and_export(
         config,
@@ -454,6 +458,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train, evaluate on test, export and verify (no checks)")
     _training_args(p)
+    p.add_argument(
+        "--devices",
+        default=None,
+        help="devices to train on: N or all (keras.distribution on JAX, MirroredStrategy on "
+        "TensorFlow); --batch-size is the global batch, --lr unchanged (default: one)",
+    )
+    p.add_argument(
+        "--coordinator",
+        default=None,
+        help="several machines (JAX): host:port of process 0 "
+        "(else KERAS_DISTRIBUTION_JOB_ADDRESSES)",
+    )
+    p.add_argument(
+        "--num-processes", type=int, default=None, help="machines in the run (JAX)"
+    )
+    p.add_argument("--process-id", type=int, default=None, help="this machine's rank, 0 first")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser(

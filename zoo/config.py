@@ -45,6 +45,10 @@ class TrainConfig:
     # models run 1.2-1.5x faster: benchmarks/speed.py, part steps), 1 on PyTorch (which
     # runs one step per call); callbacks still see every epoch
     steps_per_execution: int | None = None
+    # devices one run trains on (zoo.distribute): None is one; N or "all" spreads each
+    # global batch of batch_size over them (keras.distribution on JAX, MirroredStrategy
+    # on TensorFlow), with learning_rate unchanged
+    devices: int | str | None = None
 
 
 DEFAULTS = TrainConfig()
@@ -63,25 +67,51 @@ def check_steps_per_execution(value) -> int | None:
     return value
 
 
-def resolve_steps_per_execution(value: int | None, backend: str | None = None) -> int:
-    """The steps per call to use on ``backend`` (default: Keras' running backend):
-    ``value`` as given, or for None 8 on TensorFlow and JAX and 1 on PyTorch. A value
-    above 1 on PyTorch, which refuses it at the first step, is a ``ValueError`` here,
-    before anything is written."""
+def resolve_steps_per_execution(
+    value: int | None, backend: str | None = None, devices: int = 1
+) -> int:
+    """The steps per call to use on ``backend`` (default: Keras' running backend) with
+    ``devices`` devices: ``value`` as given, or for None 8 on TensorFlow and JAX and 1
+    on PyTorch and on TensorFlow across devices. A value above 1 where it fails (on
+    PyTorch, which refuses it at the first step; under TensorFlow's MirroredStrategy,
+    where Keras 3's multi-step loop feeds no value to a placeholder) is a ``ValueError``
+    here, before anything is written."""
     check_steps_per_execution(value)
     if backend is None:
         import keras  # only when a model is about to be compiled: `zoo --help` stays light
 
         backend = keras.backend.backend()
+    mirrored = backend == "tensorflow" and devices > 1
     if value is None:
-        return 1 if backend == "torch" else 8
+        return 1 if backend == "torch" or mirrored else 8
     if backend == "torch" and value > 1:
         raise ValueError(
             f"steps_per_execution={value}: the PyTorch backend runs one training step per "
             "call and refuses more. Leave it unset (zoo picks 1 there), pass "
             "--steps-per-execution 1, or use KERAS_BACKEND=tensorflow or jax."
         )
+    if mirrored and value > 1:
+        raise ValueError(
+            f"steps_per_execution={value} on {devices} TensorFlow devices: Keras' multi-step "
+            "loop fails under MirroredStrategy. Leave it unset (zoo picks 1 there), pass "
+            "--steps-per-execution 1, or use KERAS_BACKEND=jax."
+        )
     return value
+
+
+def check_devices(devices) -> int | str | None:
+    """``devices`` if it is None (one device), ``"all"`` or an integer >= 1, else a
+    ``ValueError`` saying what it takes."""
+    if devices is None or devices == "all":
+        return devices
+    if isinstance(devices, str) and devices.isdigit():
+        devices = int(devices)
+    if isinstance(devices, bool) or not isinstance(devices, int) or devices < 1:
+        raise ValueError(
+            f"devices={devices!r} must be an integer >= 1 or 'all' (the local accelerators, "
+            "or every device of every machine after initialize_cluster)."
+        )
+    return devices
 
 
 def config_from_dict(values: dict, where: str = "config") -> TrainConfig:
@@ -112,6 +142,7 @@ def validate(config: TrainConfig) -> TrainConfig:
     if config.precision is not None:
         check_precision(config.precision)
     resolve_steps_per_execution(config.steps_per_execution)
+    check_devices(config.devices)
     for name in ("epochs", "batch_size"):
         value = getattr(config, name)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:

@@ -1,9 +1,11 @@
 """Knowledge distillation: train a small student to match a large teacher (often an
 ensemble, ``zoo.ensemble``) that is too costly to serve.
 
-``Distiller`` is a ``keras.Model`` with its own ``train_step`` (TensorFlow backend) and
-``test_step``. Each step the frozen teacher's logits are softened by ``temperature``
-and the student learns from both targets (Hinton et al., 2015)::
+``Distiller`` is a ``keras.Model`` whose ``call`` is the student and whose
+``compute_loss`` is the distillation loss, so Keras' own training and evaluation steps
+run it on every backend (TensorFlow, JAX, PyTorch), as in the keras-io distillation
+example. Each step the frozen teacher's logits are softened by ``temperature`` and the
+student learns from both targets (Hinton et al., 2015)::
 
     loss = alpha * hard(y, student) + (1 - alpha) * T^2 * KL(softmax(t / T) || softmax(s / T))
 
@@ -94,33 +96,16 @@ class Distiller(keras.Model):
         kl = ops.sum(ops.exp(log_p) * (log_p - log_q), axis=-1)
         return ops.mean(kl) * t * t
 
-    def _distill_losses(self, x, y, training):
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """The distillation loss of the student's logits ``y_pred`` (``hard_loss`` and
+        ``soft_loss`` are logged beside it), plus the student's L1/L2 penalties."""
         teacher_logits = ops.cast(self.teacher(x, training=False), "float32")
-        student_logits = ops.cast(self.student(x, training=training), "float32")
+        student_logits = ops.cast(y_pred, "float32")
         hard = self._hard(y, student_logits)
         soft = self._soft(teacher_logits, student_logits)
-        total = self.alpha * hard + (1.0 - self.alpha) * soft
-        if self.student.losses:
-            total = total + ops.sum(ops.stack(self.student.losses))
-        return total, hard, soft, student_logits
-
-    def _report(self, x, y, total, hard, soft, logits, sample_weight):
-        self._loss_tracker.update_state(total)
         self.hard_tracker.update_state(hard)
         self.soft_tracker.update_state(soft)
-        return self.compute_metrics(x, y, logits, sample_weight=sample_weight)
-
-    def train_step(self, data):
-        import tensorflow as tf
-
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        with tf.GradientTape() as tape:
-            total, hard, soft, logits = self._distill_losses(x, y, training=True)
-        variables = self.student.trainable_variables
-        self.optimizer.apply(tape.gradient(total, variables), variables)
-        return self._report(x, y, total, hard, soft, logits, sample_weight)
-
-    def test_step(self, data):
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        total, hard, soft, logits = self._distill_losses(x, y, training=False)
-        return self._report(x, y, total, hard, soft, logits, sample_weight)
+        total = self.alpha * hard + (1.0 - self.alpha) * soft
+        if self.student.losses:  # not self.losses: the frozen teacher's would count too
+            total = total + ops.sum(ops.stack(self.student.losses))
+        return total

@@ -85,33 +85,77 @@ def serving_model(model, preprocess=None, task: str = "classification"):
         class_id = ops.cast(probabilities[:, 0] > 0.5, "int64")
     else:
         probabilities = layers.Activation("softmax", name="probabilities")(logits)
-        # top_k, not argmax: Keras' argmax on TensorFlow bitcasts to find -0.0, which
-        # ONNX and TFLite converters do not take.
-        class_id = ops.cast(ops.top_k(probabilities, k=1)[1][:, 0], "int64")
+        if keras.backend.backend() == "jax":
+            # jax.lax.top_k lowers to a StableHLO composite newer than the one
+            # TensorFlow's XlaCallModule reads; argmax lowers to plain reduce ops.
+            # (int32: JAX has no int64 by default; the signature casts it to int64)
+            class_id = ops.cast(ops.argmax(probabilities, axis=-1), "int32")
+        else:
+            # top_k, not argmax: Keras' argmax on TensorFlow bitcasts to find -0.0,
+            # which ONNX and TFLite converters do not take.
+            class_id = ops.cast(ops.top_k(probabilities, k=1)[1][:, 0], "int64")
     return keras.Model(
         inputs, {"probabilities": probabilities, "class_id": class_id}, name="serving"
     )
 
 
-def _checked_endpoint(serving):
-    """A ``tf.function`` over ``serving`` whose signature takes ``inputs`` as float32
-    of shape (batch, *input shape) and checks the shape before anything runs: without
-    it a wrong rank aborts the serving process inside the convolution kernels and a
-    wrong height or width is silently accepted (global pooling takes any size)."""
+def _input_spec(serving):
     import tensorflow as tf
 
     shape = tuple(int(d) for d in serving.input_shape[1:])
-    spec = tf.TensorSpec((None, *shape), tf.float32, name="inputs")
+    return tf.TensorSpec((None, *shape), tf.float32, name="inputs")
+
+
+def _checked_endpoint(run, spec):
+    """A ``tf.function`` over ``run`` (the serving model's forward pass) whose
+    signature takes ``inputs`` as ``spec`` says (float32, (batch, *input shape)) and
+    checks the shape before anything runs: without it a wrong rank aborts the serving
+    process inside the convolution kernels and a wrong height or width is silently
+    accepted (global pooling takes any size)."""
+    import tensorflow as tf
 
     @tf.function(input_signature=[spec])
     def serve(inputs):
         # A runtime check (static checks such as assert_rank are folded away, since the
         # signature already claims the right rank): "Shape of tensor inputs [2,8,8] is
         # not compatible with expected shape [?,8,8,1]".
-        inputs = tf.ensure_shape(inputs, (None, *shape), name="check_input_shape")
-        return serving(inputs, training=False)
+        inputs = tf.ensure_shape(inputs, spec.shape, name="check_input_shape")
+        outputs = dict(run(inputs))
+        if "class_id" in outputs:  # int64 whichever backend wrote it
+            outputs["class_id"] = tf.cast(outputs["class_id"], tf.int64)
+        return outputs
 
     return serve
+
+
+def check_export_backend(formats=("savedmodel",), backend: str | None = None) -> None:
+    """``ValueError`` before anything is trained or written when the running Keras
+    backend cannot write ``formats``: a SavedModel needs TensorFlow installed and the
+    TensorFlow or JAX backend (JAX's goes through jax2tf as one XLA module); ONNX and
+    TFLite are converted from a TensorFlow backend's SavedModel, whose graph their
+    converters read (an XLA module they cannot)."""
+    import importlib.util
+
+    backend = backend or keras.backend.backend()
+    if importlib.util.find_spec("tensorflow") is None:
+        raise ValueError(
+            "export writes a TensorFlow SavedModel, and TensorFlow is not installed: "
+            "pip install tensorflow (the model.keras file is written without it)."
+        )
+    if backend not in ("tensorflow", "jax"):
+        raise ValueError(
+            f"export from the {backend} backend: zoo writes SavedModels from TensorFlow "
+            "or JAX. The run's model.keras loads in any Keras: export it with "
+            "KERAS_BACKEND=tensorflow zoo export RUN_DIR."
+        )
+    extra = " ".join(f"--{name}" for name in sorted(set(formats) - {"savedmodel"}))
+    if backend == "jax" and extra:
+        raise ValueError(
+            f"{extra} on JAX: zoo converts ONNX and TFLite from a TensorFlow-backend "
+            "SavedModel (JAX's holds one XLA module, which their converters cannot read). "
+            "Train on JAX without it, then export the run's model.keras: "
+            f"KERAS_BACKEND=tensorflow zoo export RUN_DIR {extra}."
+        )
 
 
 def export_savedmodel(serving, path: str | os.PathLike, *, verbose: bool = False) -> Path:
@@ -120,10 +164,21 @@ def export_savedmodel(serving, path: str | os.PathLike, *, verbose: bool = False
     temporary folder beside it, then renamed into place, so a failure never leaves a
     half-written export and an export already at ``path`` is replaced only by a
     complete one."""
+    spec = _input_spec(serving)
     with atomic_path(path) as tmp:
         archive = keras.export.ExportArchive()
-        archive.track(serving)
-        archive.add_endpoint("serve", _checked_endpoint(serving))
+        if keras.backend.backend() == "jax":
+            # jax2tf turns the model into one XLA module, an endpoint of its own
+            # ("model_fn", unchecked); the checked one is named the default explicitly,
+            # since Keras would make the first endpoint the default
+            model_fn = archive.track_and_add_endpoint("model_fn", serving, [spec])
+            serve = _checked_endpoint(model_fn, spec)
+            archive.add_endpoint("serve", serve)
+            archive.add_endpoint("serving_default", serve)
+        else:
+            archive.track(serving)
+            run = lambda inputs: serving(inputs, training=False)  # noqa: E731
+            archive.add_endpoint("serve", _checked_endpoint(run, spec))
         archive.write_out(str(tmp), verbose=verbose)
     return path
 
@@ -306,6 +361,7 @@ def export_and_verify(model, loaded, run_dir: Path, formats=("savedmodel",)) -> 
     unknown = sorted(set(formats) - set(EXPORT_FORMATS))
     if unknown:
         raise ValueError(f"export formats {unknown} unknown; choose from {EXPORT_FORMATS}.")
+    check_export_backend(formats)
     run_dir = Path(run_dir)
     serving = serving_model(model, loaded.preprocess, loaded.info.task)
     export_path = export_savedmodel(serving, run_dir / "export")

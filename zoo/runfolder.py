@@ -255,6 +255,11 @@ def _plain(config) -> dict:
     return json.loads(json.dumps(values, default=json_default))
 
 
+# settings a run may resume with another value of: the same global batch on another
+# number of devices is the same run
+RESUMABLE_ELSEWHERE = ("devices",)
+
+
 def _check_before_training(path: Path, config, overwrite: bool, held: Held) -> None:
     entries = [p for p in path.iterdir() if p.name != LOCK]
     if overwrite:
@@ -279,7 +284,11 @@ def _check_before_training(path: Path, config, overwrite: bool, held: Held) -> N
             "history. Evaluate or export it (zoo evaluate / zoo export), give another "
             "--run-dir, or pass --overwrite to start it over."
         )
-    changed = {k: (before.get(k), v) for k, v in _plain(config).items() if before.get(k) != v}
+    changed = {
+        k: (before.get(k), v)
+        for k, v in _plain(config).items()
+        if before.get(k) != v and k not in RESUMABLE_ELSEWHERE
+    }
     if changed:
         listed = ", ".join(f"{k} {a!r} there, {b!r} here" for k, (a, b) in changed.items())
         raise RunFolderError(

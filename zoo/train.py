@@ -17,8 +17,9 @@ from zoo import interrupts
 from zoo.callbacks import learning_rate, standard
 from zoo.config import TrainConfig, resolve_steps_per_execution, validate
 from zoo.data import load
+from zoo.distribute import device_count, distributed, even_batches, single_device_copy
 from zoo.evaluation import evaluate
-from zoo.export import export_and_verify
+from zoo.export import check_export_backend, export_and_verify
 from zoo.optim import compile_model
 from zoo.outputs import init_output_bias
 from zoo.plots import plot_history
@@ -83,23 +84,31 @@ def build_fn(config: TrainConfig, loaded, **model_kwargs):
             optimizer=config.optimizer,
             learning_rate=lr,
             loss=config.loss,
-            steps_per_execution=resolve_steps_per_execution(config.steps_per_execution),
+            steps_per_execution=resolve_steps_per_execution(
+                config.steps_per_execution, devices=device_count(config.devices)
+            ),
         )
 
     build.total_steps = steps
     return build
 
 
-def fit(model, loaded, config: TrainConfig, run_dir: Path, *, extra=(), verbose: int = 2):
-    """Train with the standard callbacks; returns ``(history dict, seconds)``."""
+def fit(
+    model, loaded, config: TrainConfig, run_dir: Path, *, extra=(), verbose: int = 2, devices=1
+):
+    """Train with the standard callbacks (on ``devices`` devices, inside
+    ``zoo.distribute.distributed``); returns ``(history dict, seconds)``."""
     keras.utils.set_random_seed(config.seed)
     callbacks = standard(
         run_dir, patience=config.patience, schedule=config.schedule, extra=list(extra)
     )
+    count = loaded.info.num_examples
+    train = even_batches(loaded.train, count["train"], devices)
+    val = even_batches(loaded.val, count["val"], devices)
     start = time.perf_counter()
     history = model.fit(
-        loaded.train,
-        validation_data=loaded.val,
+        train,
+        validation_data=val,
         epochs=config.epochs,
         shuffle=False,  # the training pipeline shuffles, with the seed
         callbacks=callbacks,
@@ -143,14 +152,26 @@ def train_and_export(
     this process alone (``zoo.runfolder.hold``): an interrupted run with the same
     settings resumes from its last finished epoch, a finished one is refused unless
     ``overwrite``."""
+    check_export_backend(formats)  # a format this backend cannot write fails first
     config, loaded = load_for(config or TrainConfig())
+    devices = device_count(config.devices, config.batch_size)  # too few fail here too
+    resolve_steps_per_execution(config.steps_per_execution, devices=devices)
     run_dir = Path(run_dir) if run_dir else new_run_dir(f"{config.model}-{loaded.data.name}")
     with hold(run_dir, config=config, overwrite=overwrite) as held:
         begin_run(held, config, say)
+        if devices > 1:
+            say(
+                f"training on {devices} devices: global batch {config.batch_size} "
+                f"({config.batch_size // devices} per device), learning rate as set"
+            )
         keras.utils.set_random_seed(config.seed)
-        model = build_fn(config, loaded)()
-        init_output_bias(model, loaded.data.y[loaded.indices["train"]])
-        history, seconds = fit(model, loaded, config, run_dir, verbose=verbose)
+        build = build_fn(config, loaded)
+        with distributed(config.devices, config.batch_size):
+            model = build()
+            init_output_bias(model, loaded.data.y[loaded.indices["train"]])
+            history, seconds = fit(model, loaded, config, run_dir, verbose=verbose, devices=devices)
+        if devices > 1:  # evaluation and export see every example, on one device
+            model = single_device_copy(model, build)
         test_scores = model.evaluate(loaded.test, verbose=0, return_dict=True)
         evaluation = evaluate(model, loaded, run_dir=run_dir, write_metrics=False)
         result = {

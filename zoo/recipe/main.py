@@ -32,7 +32,7 @@ from zoo.checks import ChecksReport, dumb_baseline, run_checks
 from zoo.config import TrainConfig
 from zoo.data import Loaded, inspect_data, show_batch
 from zoo.evaluation import Evaluation, evaluate
-from zoo.export import export_and_verify
+from zoo.export import check_export_backend, export_and_verify
 from zoo.outputs import init_output_bias
 from zoo.plots import conv_filters
 from zoo.report import markdown_to_html
@@ -82,6 +82,7 @@ def run_recipe(
     folder is held as ``zoo.train.train_and_export`` holds it (an interrupted recipe
     resumes its training; a finished one is refused unless ``overwrite``)."""
     started = time.perf_counter()
+    check_export_backend(formats)  # a format this backend cannot write fails first
     config, loaded = load_for(config or TrainConfig())  # bad input fails before writing
     folder = Path(run_dir) if run_dir else new_run_dir(f"recipe-{config.model}-{loaded.data.name}")
     with hold(folder, config=config, overwrite=overwrite) as held:

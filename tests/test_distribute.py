@@ -1,0 +1,138 @@
+"""Training on several devices (``zoo.distribute``) gives the loss curve of one device at
+the same global batch, on virtual CPU devices: XLA's forced host device count for JAX
+(keras.distribution.DataParallel), two logical CPUs for TensorFlow (MirroredStrategy).
+Each case runs in a fresh process, since the device count is fixed when the backend
+starts."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from zoo.config import check_devices
+
+CURVES = r"""
+import json, os, sys
+backend = os.environ["KERAS_BACKEND"]
+if backend == "tensorflow":
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import keras, numpy as np, zoo
+from sklearn.datasets import load_digits
+from zoo.config import resolve_steps_per_execution
+from zoo.distribute import distributed, local_devices
+from zoo.optim import compile_model
+x, y = load_digits(return_X_y=True)
+x, y = (x[:512] / 16).astype("float32"), y[:512]  # 16 full batches of 32: none partial
+curves = {}
+for devices in (1, 2):
+    keras.utils.set_random_seed(1)  # the same initial weights for both
+    with distributed(devices, 32) as engine:
+        model = zoo.create_model("mlp", input_shape=(64,), num_classes=10)
+        spe = resolve_steps_per_execution(None, devices=devices)
+        compile_model(model, learning_rate=3e-3, steps_per_execution=spe)
+        history = model.fit(x, y, batch_size=32, epochs=4, shuffle=False, verbose=0,
+                            validation_data=(x[:96], y[:96]))
+    curves[devices] = {"loss": history.history["loss"],
+                       "val_loss": history.history["val_loss"],
+                       "engine": type(engine).__name__}
+print(json.dumps({"devices": local_devices(), "curves": curves}))
+"""
+
+ENV = {
+    **os.environ,
+    "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
+    "TF_CPP_MIN_LOG_LEVEL": "3",
+}
+
+
+def _curves(backend: str, tmp_path) -> dict:
+    done = subprocess.run(
+        [sys.executable, "-c", CURVES, str(tmp_path)],
+        env={**ENV, "KERAS_BACKEND": backend},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize(
+    "backend,engine", [("jax", "DataParallel"), ("tensorflow", "MirroredStrategy")]
+)
+def test_two_devices_give_the_loss_curve_of_one(backend, engine, tmp_path):
+    """Same global batch, same learning rate, same initial weights: the per-epoch
+    training and validation losses agree to 1e-4 relative (float rounding: the
+    gradients are summed over devices in another order)."""
+    if backend == "jax":
+        pytest.importorskip("jax")
+    result = _curves(backend, tmp_path)
+    assert len(result["devices"]) == 2, result["devices"]
+    one, two = result["curves"]["1"], result["curves"]["2"]
+    assert one["engine"] == "NoneType" and two["engine"] == engine
+    for key in ("loss", "val_loss"):
+        assert len(one[key]) == len(two[key]) == 4
+        for a, b in zip(one[key], two[key], strict=True):
+            assert abs(a - b) <= 1e-4 * abs(a), (key, one[key], two[key])
+    assert one["loss"][-1] < 0.5 * one["loss"][0]  # it trained
+
+
+def test_devices_are_checked_before_anything_is_written(tmp_path):
+    from zoo.distribute import device_count
+
+    assert check_devices(None) is None and check_devices("all") == "all"
+    assert check_devices("2") == 2
+    for bad in (0, -1, "two", True, 1.5):
+        with pytest.raises(ValueError, match="must be an integer >= 1 or 'all'"):
+            check_devices(bad)
+    assert device_count(None) == device_count(1) == 1
+    with pytest.raises(ValueError, match="devices=8, but tensorflow sees 1 here"):
+        device_count(8)
+    with pytest.raises(ValueError, match="on the torch backend"):
+        device_count(2, backend="torch")
+
+    from zoo.cli import main
+
+    run = tmp_path / "run"
+    assert main(["train", "digits", "--devices", "4", "--run-dir", str(run)]) != 0
+    assert not run.exists()
+
+
+@pytest.mark.slow
+def test_a_two_device_run_resumes_on_one_and_exports(tmp_path):
+    """`zoo train --devices 2` on JAX, stopped by SIGTERM in epoch 3, resumes with
+    `--devices 1` (another device count is the same run), finishes and exports."""
+    pytest.importorskip("jax")
+    run = tmp_path / "run"
+    base = [sys.executable, "-m", "zoo.cli", "train", "digits", "--model", "mlp",
+            "--epochs", "4", "--patience", "100", "-v", "--run-dir", str(run)]  # fmt: skip
+    env = {**ENV, "KERAS_BACKEND": "jax"}
+    proc = subprocess.Popen(
+        [*base, "--devices", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, env=env,
+    )  # fmt: skip
+    out = []
+    for line in proc.stdout:
+        out.append(line)
+        if line.startswith("Epoch 3/"):
+            proc.send_signal(signal.SIGTERM)
+            break
+    rest, err = proc.communicate(timeout=300)
+    out = "".join(out) + rest
+    assert "training on 2 devices: global batch 32 (16 per device)" in out
+    assert proc.returncode == 128 + signal.SIGTERM, err[-2000:]
+    done = subprocess.run(
+        [*base, "--devices", "1"], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "2 of 4 epochs were done" in done.stdout
+    assert "verified in a fresh TensorFlow process" in done.stdout
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["epochs_run"] == 4 and metrics["test"]["accuracy"] > 0.8
