@@ -258,6 +258,20 @@ def peak_row(args) -> dict:
     return out
 
 
+def _machine(peak: dict) -> str:
+    import platform
+
+    versions = []
+    for module in ("keras", "jax", "torch"):
+        if _has(module):
+            versions.append(f"{module} {__import__(module).__version__}")
+    peak_text = f"bf16 matmul peak {peak.get('peak_tflops', 0):.3g} TFLOP/s"
+    return (
+        f"machine: {peak.get('device', '?')} ({peak_text}); {platform.processor() or '?'} "
+        f"host; Python {platform.python_version()}; " + ", ".join(versions)
+    )
+
+
 def _has(module: str) -> bool:
     import importlib.util
 
@@ -343,7 +357,8 @@ def main(argv=None) -> None:
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.smoke:
-        args.steps, args.epochs, args.matmul, args.image = 8, 2, 512, args.image or 32
+        args.steps, args.epochs, args.matmul = min(args.steps, 16), min(args.epochs, 3), 512
+        args.image = args.image or 32
     if args.child:
         return child(args)
     rows = ROWS
@@ -375,6 +390,7 @@ def main(argv=None) -> None:
             "command": command_line(),
             "date": time.strftime("%Y-%m-%d"),
             "smoke": args.smoke,
+            "machine": _machine(peak),
             "peak": peak,
             "markdown": markdown,
             "results": results,

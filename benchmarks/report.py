@@ -26,6 +26,11 @@ SECTIONS = {
     "tuning": "What a search costs and buys",
     "squeeze": "Ensembles, distillation, fine-tuning",
     "bug_detection": "Bugs found by `zoo check`, false alarms on the fixed programs",
+    "backends": "jit_compile and steps_per_execution on each Keras backend (zoo's defaults)",
+    "gpu": "Training speed on a GPU: zoo's path, the bare jit step, keras.applications, "
+    "torchvision",
+    "gpu_cpu": "The same script on this CPU (--smoke sizes): zoo's path against the bare "
+    "jit step",
 }
 #: commands of results written before results recorded their own command
 COMMANDS = {
