@@ -7,36 +7,45 @@ JAX too."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import keras
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 FAMILIES = ["linear", "mlp", "convnet", "cifar_resnet20"]  # dense, BN, option-A shortcut
 
-WRITE = """
-import json, sys
-import numpy as np
-import keras, zoo
-folder, names = sys.argv[1], sys.argv[2].split(",")
-rng = np.random.default_rng(0)
-for name in names:
-    tabular = len(zoo.model_info(name)["input_shape"]) == 1
-    shape = (16,) if tabular else (32, 32, 3)
-    model = zoo.create_model(name, input_shape=shape, num_classes=3)
-    # moving statistics and weights away from their initial values
-    for w in model.weights:
-        w.assign(np.asarray(w) + rng.normal(0, 0.05, w.shape).astype(w.dtype))
-    x = rng.normal(size=(4, *shape)).astype("float32")
-    np.save(f"{folder}/{name}.x.npy", x)
-    np.save(f"{folder}/{name}.y.npy", keras.ops.convert_to_numpy(model(x, training=False)))
-    model.save(f"{folder}/{name}.keras")
-print(keras.backend.backend())
-"""
+def write_models(folder: str, names: list[str]) -> None:
+    """Each model of ``names`` saved in ``folder`` with a test input and its outputs."""
+    import keras
+    import numpy as np
+
+    import zoo
+
+    rng = np.random.default_rng(0)
+    for name in names:
+        tabular = len(zoo.model_info(name)["input_shape"]) == 1
+        shape = (16,) if tabular else (32, 32, 3)
+        model = zoo.create_model(name, input_shape=shape, num_classes=3)
+        # moving statistics and weights away from their initial values
+        for w in model.weights:
+            w.assign(np.asarray(w) + rng.normal(0, 0.05, w.shape).astype(w.dtype))
+        x = rng.normal(size=(4, *shape)).astype("float32")
+        np.save(f"{folder}/{name}.x.npy", x)
+        np.save(f"{folder}/{name}.y.npy", keras.ops.convert_to_numpy(model(x, training=False)))
+        model.save(f"{folder}/{name}.keras")
+
+
+WRITE = (
+    "import sys, keras\n"
+    + inspect.getsource(write_models)
+    + "write_models(sys.argv[1], sys.argv[2].split(','))\nprint(keras.backend.backend())\n"
+)
 
 READ = """
 import json, sys, zipfile
@@ -74,7 +83,10 @@ def _run(code: str, backend: str, *args: str, cwd: Path) -> str:
 def _round_trip(tmp_path, names, writer: str, readers: tuple[str, ...]):
     folder = tmp_path / writer
     folder.mkdir()
-    assert _run(WRITE, writer, str(folder), ",".join(names), cwd=ROOT) == writer
+    if writer == keras.backend.backend():  # this process has zoo imported already
+        write_models(str(folder), names)
+    else:
+        assert _run(WRITE, writer, str(folder), ",".join(names), cwd=ROOT) == writer
     for reader in readers:
         # READ asserts that nothing imported zoo (a file naming a zoo class would)
         result = json.loads(_run(READ, reader, str(folder), ",".join(names), cwd=folder))

@@ -47,6 +47,10 @@ def test_template_runs_and_writes_its_run_folder(name, metric, tmp_path):
         k: v for k, v in config.items() if k != "epochs"
     }
     assert metrics["bias_variance"]["diagnosis"] and metrics["test"]["examples"] > 0
+    if name.startswith("tabular"):  # the linear baseline on the same split, said plainly
+        linear = metrics["linear_baseline"]
+        assert linear["model"] in ("logistic regression", "linear regression")
+        assert f"{linear['model']} on the same split {linear['score']:.4f}" in done.stdout
     for path in (
         "config.json",
         "history.csv",
