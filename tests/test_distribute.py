@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 
+import keras
 import pytest
 
 from zoo.config import check_devices
@@ -93,7 +94,7 @@ def test_devices_are_checked_before_anything_is_written(tmp_path):
         with pytest.raises(ValueError, match="must be an integer >= 1 or 'all'"):
             check_devices(bad)
     assert device_count(None) == device_count(1) == 1
-    with pytest.raises(ValueError, match="devices=8, but tensorflow sees 1 here"):
+    with pytest.raises(ValueError, match=f"devices=8, but {keras.backend.backend()} sees 1 here"):
         device_count(8)
     with pytest.raises(ValueError, match="on the torch backend"):
         device_count(2, backend="torch")

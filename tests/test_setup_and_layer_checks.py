@@ -288,6 +288,7 @@ print("JIT", zoo_model.jit_compile)
 """
 
 
+@pytest.mark.slow  # CI runs this whole file on JAX too (.ci/run)
 def test_the_checks_run_on_the_jax_backend():
     import os
     import subprocess

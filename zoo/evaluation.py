@@ -346,9 +346,14 @@ def against_baseline(baseline: dict, score: float, model: str, examples: int) ->
     metric, theirs = baseline["metric"], baseline["score"]
     line = f"{model} test {metric} {score:.4f}; {baseline['model']} on the same split {theirs:.4f}"
     if score >= theirs:
-        return f"{line}: the network beats the linear baseline."
+        return f"{line}: {model} matches or beats the linear baseline."
+    if model == "linear":
+        return (
+            f"{line}: zoo's linear model is that model fit by gradient descent with early "
+            f"stopping, {theirs - score:.4f} behind it here."
+        )
     return (
         f"{line}: the linear model does as well or better. With {examples} training rows a "
-        "network has little to find that a linear model misses: prefer the linear model "
+        "network has little to find that a linear model misses: prefer model='linear' "
         "here, or gather more data before a bigger network."
     )
