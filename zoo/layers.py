@@ -5,7 +5,7 @@ registered models are stock layers only (``zoo.blocks`` builds the option-A shor
 from them, and TensorFlow's fused batch norm is attached to stock
 ``BatchNormalization`` layers at run time). ``Maxout`` has no stock equivalent: a file
 holding it loads after ``import zoo`` (``zoo.load_model``). ``BatchNorm`` and
-``ZeroPadShortcut`` stay registered so that files written by zoo before 0.2 load.
+``ZeroPadShortcut`` stay registered: files written by earlier versions of zoo hold them.
 """
 
 from __future__ import annotations
@@ -108,9 +108,9 @@ def _fused_call(self, inputs, training=None, mask=None):
 
 @keras.saving.register_keras_serializable(package="zoo")
 class BatchNorm(layers.BatchNormalization):
-    """The fused BatchNormalization subclass that files saved by zoo before 0.2 hold;
-    kept so that they still load (through ``zoo.load_model``). New models use stock
-    layers (``batch_norm_layer``)."""
+    """The fused BatchNormalization subclass that files saved by earlier versions of
+    zoo hold; kept so that they still load (through ``zoo.load_model``). New models
+    use stock layers (``zoo.blocks.batch_norm_layer``)."""
 
     call = _fused_call
 
@@ -154,7 +154,7 @@ class ZeroPadShortcut(layers.Layer):
     """Parameter-free shortcut of He et al. 2015 (option A): subsample by ``strides`` and
     zero-pad the channel axis up to ``filters`` (half the padding on each side). Models
     use ``zero_pad_shortcut``, made of stock layers, wherever the image size is known;
-    this layer serves the rest and the files saved by zoo before 0.2."""
+    this layer serves the rest and the files saved by earlier versions of zoo."""
 
     def __init__(self, filters: int, strides: int = 1, **kwargs):
         super().__init__(**kwargs)

@@ -256,7 +256,7 @@ def load_model(path, *, compile: bool = True, safe_mode: bool = True):
     """Load a ``.keras`` file written by zoo (a checkpoint, ``model.keras``, an
     ensemble): ``keras.saving.load_model`` after registering the zoo layers that a few
     files hold (``Maxout``, ``CombineMembers``; ``BatchNorm`` and ``ZeroPadShortcut`` in
-    files from zoo before 0.2), which plain Keras cannot find by itself; the registered
+    files from earlier versions), which plain Keras cannot find by itself; the registered
     models are stock layers only, and load in any Keras. On TensorFlow, the
     BatchNormalization layers are fused again (``zoo.blocks.fuse_batch_norm``). A
     missing file is a clear error, and so is a file cut short (a crash while it was
