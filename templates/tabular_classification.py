@@ -1,7 +1,8 @@
 """Tabular classification, the recipe written out: copy this file, edit the config
-block, run it. As is, it trains zoo's `mlp` on the bundled breast_cancer table (569
-rows, 30 features, 63% benign: imbalanced), and shows the output bias set from the
-class prior, so that the loss at initialization is the label entropy, not log(2):
+block, run it. As is, it trains zoo's `linear` model (logistic regression: on a table
+this small no network beats it) on the bundled breast_cancer table (569 rows, 30
+features, 63% benign: imbalanced), and shows the output bias set from the class prior,
+so that the loss at initialization is the label entropy, not log(2):
 
     python templates/tabular_classification.py
     python templates/tabular_classification.py --data my_table.csv --label target
@@ -34,10 +35,14 @@ from zoo.train import build_fn, fit, load_for
 # ---- config: edit here (or pass --flags) -----------------------------------------------
 CONFIG = TrainConfig(
     data="breast_cancer",  # bundled name or a CSV file (see --label)
-    model="mlp",  # any name from `zoo models` that takes a feature vector
+    # any name from `zoo models` that takes a feature vector. "linear" (logistic
+    # regression) on this table: on 455 training rows no network beats it (5-fold, seeds
+    # 1-5: linear 0.9789 +- 0.0019, mlp 0.9719 +- 0.0029, scikit-learn's logistic
+    # regression 0.9807 +- 0.0022; docs/benchmarks.md). Try "mlp" on larger tables.
+    model="linear",
     epochs=100,  # an upper bound: early stopping on validation loss ends sooner
     batch_size=32,
-    learning_rate=3e-4,  # Adam at 3e-4: the recipe's safe start
+    learning_rate=1e-3,  # Adam; 3e-4, the recipe's safe start, stops short for "linear"
     schedule="constant",  # decay only once everything else works
     label=None,  # the label column of a CSV file (default: "label")
     steps_per_execution=None,  # steps per call: None picks 8 (1 on PyTorch); 1.2-1.5x faster

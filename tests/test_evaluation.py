@@ -213,3 +213,20 @@ def test_cli_evaluate_other_data_and_compare(tmp_path, capsys):
     assert out.count("| run | iris | mlp |") == 2 and "macro_f1" in out
     assert main(["evaluate", str(tmp_path)]) == 2
     assert "config.json" in capsys.readouterr().err
+
+
+def test_the_linear_baseline_is_scored_on_the_test_split_and_said_plainly():
+    from zoo.data import load
+    from zoo.evaluation import against_baseline, linear_baseline
+
+    loaded = load("breast_cancer", seed=1)
+    linear = linear_baseline(loaded)
+    assert linear["model"] == "logistic regression" and linear["metric"] == "accuracy"
+    assert 0.9 < linear["score"] <= 1.0
+    regression = linear_baseline(load("diabetes", seed=1))
+    assert regression["model"] == "linear regression" and 0.2 < regression["score"] < 0.8
+    assert linear_baseline(load("digits", seed=1)) is None  # images: no linear baseline
+    behind = against_baseline(linear, linear["score"] - 0.01, "mlp", 455)
+    assert "logistic regression does better" in behind and "ship the linear model" in behind
+    assert "matches or beats" in against_baseline(linear, linear["score"], "mlp", 455)
+    assert "fit by gradient descent" in against_baseline(linear, 0.5, "linear", 455)

@@ -118,9 +118,10 @@ def test_each_backend_is_told_what_it_can_export_before_anything_is_written():
     "above holds the refusal on other backends",
 )
 def test_zoo_export_of_a_finished_run_to_onnx_and_tflite(tmp_path, capsys):
-    """`zoo export RUN --onnx --tflite` on a finished regression run: every format
-    verified to 1e-5 in its own runtime, the standardization statistics kept as
-    constants (no extra ONNX inputs), ``metrics.json`` updated, the input size checked."""
+    """`zoo export RUN --onnx --tflite int8` on a finished regression run: every float
+    format verified to 1e-5 in its own runtime, the standardization statistics kept as
+    constants (no extra ONNX inputs), the int8 file scored beside the float32 one,
+    ``metrics.json`` updated, the input size checked."""
     import onnxruntime as ort
 
     from zoo.cli import main
@@ -129,9 +130,10 @@ def test_zoo_export_of_a_finished_run_to_onnx_and_tflite(tmp_path, capsys):
     assert main(["train", "diabetes", "--epochs", "2", "--run-dir", str(run)]) == 0
     assert not (run / "model.onnx").exists() and not (run / "model.tflite").exists()
     capsys.readouterr()
-    assert main(["export", str(run), "--onnx", "--tflite"]) == 0
+    assert main(["export", str(run), "--onnx", "--tflite", "int8"]) == 0
     out = capsys.readouterr().out
     assert "ONNX" in out and "TFLite" in out and "SignatureDef" in out
+    assert "TFLite int8 " in out and "ms per image (float32" in out
     saved = json.loads((run / "metrics.json").read_text())
     assert "r2" in saved["test"] and saved["epochs_run"] == 2  # the training record is kept
     export = saved["export"]
@@ -141,6 +143,12 @@ def test_zoo_export_of_a_finished_run_to_onnx_and_tflite(tmp_path, capsys):
     assert max(export["onnx"]["max_abs_diff"].values()) <= 1e-5 * 400
     assert max(export["tflite"]["max_abs_diff"].values()) <= 1e-5 * 400
     assert "shape: (-1, 10)" in (run / "export_signature.txt").read_text()
+    # the int8 file: every test row scored in the interpreter beside the float32 file
+    int8 = export["tflite_int8"]
+    assert int8["examples"] == saved["test"]["examples"] and int8["split"] == "test"
+    assert int8["int8"]["size_bytes"] < 0.5 * int8["float32"]["size_bytes"]
+    assert abs(int8["int8"]["mae"] - int8["float32"]["mae"]) < 0.1 * int8["float32"]["mae"]
+    assert int8["int8"]["latency_ms"] > 0 and int8["float32"]["latency_ms"] > 0
     session = ort.InferenceSession(str(run / "model.onnx"))
     assert [i.name for i in session.get_inputs()] == ["inputs"]  # no leaked constants
     with pytest.raises(Exception, match="Expected: 10"):

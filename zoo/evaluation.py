@@ -353,7 +353,7 @@ def against_baseline(baseline: dict, score: float, model: str, examples: int) ->
             f"stopping, {theirs - score:.4f} behind it here."
         )
     return (
-        f"{line}: the linear model does as well or better. With {examples} training rows a "
-        "network has little to find that a linear model misses: prefer model='linear' "
-        "here, or gather more data before a bigger network."
+        f"{line}: the {baseline['model']} does better. With {examples} training rows a "
+        "network has little to find that a linear model misses: ship the linear model, "
+        "or gather more data before trying a bigger network."
     )

@@ -15,6 +15,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from zoo.quantize import compare_float_and_int8, export_tflite_int8
 from zoo.runfolder import atomic_path, write_text
 
 # Each verifier runs in a fresh process that imports only the runtime of its format.
@@ -148,7 +149,7 @@ def check_export_backend(formats=("savedmodel",), backend: str | None = None) ->
             "or JAX. The run's model.keras loads in any Keras: export it with "
             "KERAS_BACKEND=tensorflow zoo export RUN_DIR."
         )
-    extra = " ".join(f"--{name}" for name in sorted(set(formats) - {"savedmodel"}))
+    extra = " ".join(FLAGS[name] for name in sorted(set(formats) - {"savedmodel"}))
     if backend == "jax" and extra:
         raise ValueError(
             f"{extra} on JAX: zoo converts ONNX and TFLite from a TensorFlow-backend "
@@ -349,13 +350,17 @@ def compare_outputs(served: dict, expected: dict, atol: float = 1e-5, *, where: 
     return diffs
 
 
-EXPORT_FORMATS = ("savedmodel", "onnx", "tflite")
+EXPORT_FORMATS = ("savedmodel", "onnx", "tflite", "tflite_int8")
+#: the command-line flag of each format beyond the SavedModel
+FLAGS = {"onnx": "--onnx", "tflite": "--tflite", "tflite_int8": "--tflite int8"}
 
 
 def export_and_verify(model, loaded, run_dir: Path, formats=("savedmodel",)) -> dict:
     """The SavedModel taking raw inputs in ``run_dir/export`` (always), plus
     ``model.onnx`` and ``model.tflite`` when ``formats`` names them; each checked in a
     fresh process of its own runtime against the model in memory on test inputs.
+    ``tflite_int8`` adds ``model_int8.tflite`` (``zoo.quantize``) and scores it beside
+    the float32 file on the whole test split: accuracy, latency per image, size.
     ``run_dir/export_signature.txt`` holds what ``saved_model_cli show`` lists.
     Returns the paths and the largest differences per format."""
     unknown = sorted(set(formats) - set(EXPORT_FORMATS))
@@ -375,10 +380,18 @@ def export_and_verify(model, loaded, run_dir: Path, formats=("savedmodel",)) -> 
     if "onnx" in formats:
         path = export_onnx(export_path, run_dir / "model.onnx")
         result["onnx"] = {"path": str(path), "max_abs_diff": verify_onnx(path, sample, expected)}
-    if "tflite" in formats:
+    if "tflite" in formats or "tflite_int8" in formats:  # int8 is compared with it
         path = export_tflite(export_path, run_dir / "model.tflite")
         result["tflite"] = {
             "path": str(path),
             "max_abs_diff": verify_tflite(path, sample, expected),
         }
+    if "tflite_int8" in formats:
+        train = loaded.arrays("train", preprocessed=False)[0]
+        path = export_tflite_int8(export_path, run_dir / "model_int8.tflite", train)
+        x, y = loaded.arrays(split, preprocessed=False)
+        compared = compare_float_and_int8(
+            run_dir / "model.tflite", path, x.astype("float32"), y, loaded.info.task
+        )
+        result["tflite_int8"] = {"path": str(path), "split": split, **compared}
     return result

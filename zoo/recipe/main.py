@@ -35,6 +35,7 @@ from zoo.evaluation import Evaluation, evaluate
 from zoo.export import check_export_backend, export_and_verify
 from zoo.outputs import init_output_bias
 from zoo.plots import conv_filters
+from zoo.quantize import int8_line
 from zoo.report import markdown_to_html
 from zoo.runfolder import (
     epochs_logged,
@@ -287,6 +288,10 @@ def export_stage(run: RecipeRun, model, formats) -> dict:
             f"- {name}: `{Path(record['path']).name}`, run in a fresh process of its own "
             f"runtime, max difference {max(record['max_abs_diff'].values()):.1e}."
         )
+    if "tflite_int8" in export:
+        line = int8_line(export["tflite_int8"])
+        run.detail(line)
+        lines.append(f"- {line}")
     run.sections.append(("5. Export", "\n\n".join(lines[:1]) + "\n\n" + "\n".join(lines[1:])))
     return export
 
