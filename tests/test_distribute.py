@@ -66,7 +66,11 @@ def _curves(backend: str, tmp_path) -> dict:
 
 
 @pytest.mark.parametrize(
-    "backend,engine", [("jax", "DataParallel"), ("tensorflow", "MirroredStrategy")]
+    "backend,engine",
+    [
+        ("jax", "DataParallel"),
+        pytest.param("tensorflow", "MirroredStrategy", marks=pytest.mark.slow),  # 20 s
+    ],
 )
 def test_two_devices_give_the_loss_curve_of_one(backend, engine, tmp_path):
     """Same global batch, same learning rate, same initial weights: the per-epoch

@@ -112,6 +112,7 @@ def test_each_backend_is_told_what_it_can_export_before_anything_is_written():
         check_export_backend(("savedmodel",), backend="torch")
 
 
+@pytest.mark.slow  # 35 s: three conversions and three runtimes
 @pytest.mark.skipif(
     keras.backend.backend() != "tensorflow",
     reason="ONNX and TFLite are converted from a TensorFlow-backend SavedModel; the test "

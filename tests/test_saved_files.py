@@ -97,9 +97,11 @@ def _round_trip(tmp_path, names, writer: str, readers: tuple[str, ...]):
             assert error <= tolerance, (writer, reader, name, error)
 
 
-def test_saved_models_load_without_zoo_on_tensorflow_and_jax(tmp_path):
+def test_saved_models_load_without_zoo_on_jax(tmp_path):
+    """Written here (TensorFlow, where the fused batch norm is attached), read on JAX
+    (the slow test below reads on TensorFlow too, every model)."""
     pytest.importorskip("jax")
-    _round_trip(tmp_path, FAMILIES, "tensorflow", ("tensorflow", "jax"))
+    _round_trip(tmp_path, FAMILIES, "tensorflow", ("jax",))
 
 
 @pytest.mark.slow
