@@ -97,6 +97,7 @@ def test_ensemble_then_distillation_templates(tmp_path):
     assert (dist / "export" / "saved_model.pb").exists() and (dist / "students.png").exists()
 
 
+@pytest.mark.slow  # 25-35 s, as the ensemble and distillation templates beside it
 def test_fine_tuning_template(tmp_path):
     run = tmp_path / "run"
     done = subprocess.run(

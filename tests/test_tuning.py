@@ -167,6 +167,7 @@ def test_search_killed_mid_trial_resumes_without_losing_trials(tmp_path):
     assert len(rows) == 3 and all(r["status"] == "COMPLETED" for r in rows)
 
 
+@pytest.mark.slow  # 45-60 s: three worker processes, one killed and restarted
 def test_workers_share_the_search_and_a_killed_worker_loses_nothing(tmp_path):
     """`zoo tune --workers 2`: both workers take trials; SIGKILL one mid-trial and its
     trial goes back in the queue, a replacement starts, the search ends (no hang) with
