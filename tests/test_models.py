@@ -168,7 +168,7 @@ def test_forward_under_mixed_bfloat16(name):
     model = small_variant(name)
     x, _ = batch_for(model, n=2)
     out = model(x, training=False)
-    assert out.dtype == "float32"  # logits stay float32 for a stable loss
+    assert keras.backend.standardize_dtype(out.dtype) == "float32"  # a stable loss
     assert np.all(np.isfinite(keras.ops.convert_to_numpy(out)))
     assert any(w.dtype == "float32" for w in model.weights)  # variables stay float32
 
