@@ -68,6 +68,10 @@ def build_fn(config: TrainConfig, loaded, **model_kwargs):
     info = loaded.info
     steps = config.epochs * max(1, math.ceil(info.num_examples["train"] / config.batch_size))
     model_kwargs = {**config.model_kwargs, **model_kwargs}
+    # once, not per build: the device count lists the backend's devices
+    steps_per_execution = resolve_steps_per_execution(
+        config.steps_per_execution, devices=device_count(config.devices)
+    )
 
     def build():
         model = create_model(
@@ -84,9 +88,7 @@ def build_fn(config: TrainConfig, loaded, **model_kwargs):
             optimizer=config.optimizer,
             learning_rate=lr,
             loss=config.loss,
-            steps_per_execution=resolve_steps_per_execution(
-                config.steps_per_execution, devices=device_count(config.devices)
-            ),
+            steps_per_execution=steps_per_execution,
         )
 
     build.total_steps = steps
