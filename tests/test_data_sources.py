@@ -1,6 +1,8 @@
 """Image folders, TFDS names, normalization, augmentation and show_batch, on small
 files the tests write themselves."""
 
+import warnings
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -114,6 +116,41 @@ def test_uncached_folder_pipeline_matches_the_cached_one(tmp_path):
         np.concatenate([x for x, _ in a.test]), np.concatenate([x for x, _ in b.test])
     )
     assert sorted(np.concatenate([y for _, y in a.train])) == [0] * 4 + [1] * 4
+
+
+@pytest.mark.parametrize("mode", ["L", "RGB", "mixed"])
+def test_pixels_kept_from_the_scan_equal_tensorflows_decoding(tmp_path, monkeypatch, mode):
+    """The scan keeps the decoded pixels (no second decode); a folder too large to keep
+    streams through TensorFlow's decoder. Both give the same arrays."""
+    from zoo.data import images
+
+    root = make_folder(tmp_path / "a", n=6, mode="RGB" if mode == "RGB" else "L")
+    if mode == "mixed":  # colour, gray and palette images, one of another size
+        Image.new("RGB", (12, 10), (10, 200, 30)).save(root / "dog" / "rgb.png")
+        Image.new("P", (12, 10), 7).save(root / "cat" / "palette.png")
+        Image.new("L", (24, 20), 90).save(root / "cat" / "big.png")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the mixed folder's warnings are tested elsewhere
+        kept = load(root, val_fraction=0, test_fraction=0)
+        monkeypatch.setattr(images, "KEEP_BYTES", 0)
+        streamed = load(root, val_fraction=0, test_fraction=0)
+    assert kept.data.x is not None and streamed.data.x is None
+    xk, yk = kept.arrays("train", preprocessed=False)
+    xs, ys = streamed.arrays("train", preprocessed=False)
+    np.testing.assert_array_equal(yk, ys)
+    resized = [i for i, p in enumerate(kept.data.files[kept.indices["train"]]) if "big" in p]
+    same = np.setdiff1d(np.arange(len(xk)), resized)
+    np.testing.assert_array_equal(xk[same], xs[same])
+    if resized:  # Pillow's and TensorFlow's antialiased bilinear resizing: rounding apart
+        assert np.abs(xk[resized].astype(int) - xs[resized]).max() <= 2
+
+
+def test_scan_keeps_no_pixels_past_its_budget(tmp_path):
+    from zoo.data.images import scan_image_folder
+
+    root = make_folder(tmp_path / "a", n=6)  # 12 images of 10x12 gray: 1,440 bytes
+    assert scan_image_folder(root, keep_bytes=1440).pixels is not None
+    assert scan_image_folder(root, keep_bytes=1439).pixels is None
 
 
 def test_show_batch_draws_images_and_tables(tmp_path):

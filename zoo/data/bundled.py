@@ -32,8 +32,9 @@ class Dataset:
     pixel_max: float | None = None  # for images: the largest raw pixel value
     # Rows that form the source's own test split (a TFDS "test" split), if it has one.
     test_index: np.ndarray | None = None
-    # File-backed sources (image folders): ``x`` is None, ``files`` holds one path per
-    # example, decoded to ``file_shape`` in the pipeline; ``scan`` says what was found.
+    # Image folders: ``files`` holds one path per example and ``file_shape`` what each
+    # is decoded to; ``x`` holds the pixels when the scan kept them, else is None and
+    # the pipeline decodes the files; ``scan`` says what was found.
     files: np.ndarray | None = None
     file_shape: tuple[int, ...] | None = None
     scan: Any = None

@@ -18,7 +18,7 @@ import numpy as np
 from zoo.data.bundled import BUNDLED, DEFAULT_SOURCE, Dataset, load_bundled
 from zoo.data.csv_source import read_csv
 from zoo.data.errors import DataError
-from zoo.data.images import decode_fn, image_shape, scan_image_folder
+from zoo.data.images import decode_fn, image_shape, scan_image_folder, to_array
 from zoo.data.splits import fold_indices, split_indices
 from zoo.data.tfds_source import PREFIX as TFDS_PREFIX
 from zoo.data.tfds_source import read_tfds
@@ -48,11 +48,19 @@ class Loaded:
     preprocess: Any  # the Keras layer mapping raw inputs to model inputs
     data: Dataset  # the raw arrays
     indices: dict[str, np.ndarray]  # rows of ``data`` in each split
+    _raw: dict = field(default_factory=dict, repr=False)  # decoded splits, kept
 
     def arrays(self, split: str, preprocessed: bool = True) -> tuple[np.ndarray, np.ndarray]:
-        """``(x, y)`` of one split as arrays, preprocessed or raw."""
-        index = self.indices[split]
-        x, y = materialize(self.data, index)
+        """``(x, y)`` of one split as arrays, preprocessed or raw. A split read from
+        image files is decoded once and kept (up to ``KEEP_DECODED_BYTES`` in all), as
+        the evaluation, the monitors and the export each ask for it."""
+        if split in self._raw:
+            x, y = self._raw[split]
+        else:
+            x, y = materialize(self.data, self.indices[split])
+            kept = sum(a.nbytes for a, _ in self._raw.values())
+            if self.data.x is None and kept + x.nbytes <= KEEP_DECODED_BYTES:
+                self._raw[split] = (x, y)
         if preprocessed:
             import keras
 
@@ -60,13 +68,20 @@ class Loaded:
         return x, y
 
 
+#: The most decoded image bytes ``Loaded.arrays`` keeps in memory (2 GiB).
+KEEP_DECODED_BYTES = 2 << 30
+
+
 def materialize(data: Dataset, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The raw ``(x, y)`` of rows ``index`` in memory, decoding files if need be."""
-    if data.files is None:
+    """The raw ``(x, y)`` of rows ``index`` in memory, decoding files if need be (in
+    parallel, a batch at a time)."""
+    if data.x is not None:
         return data.x[index], data.y[index]
     x = np.zeros((len(index), *data.input_shape), "uint8")
-    for i, (image, _) in enumerate(raw_examples(data, index).as_numpy_iterator()):
-        x[i] = image
+    at = 0
+    for images, _ in raw_examples(data, index).batch(1024).as_numpy_iterator():
+        x[at : at + len(images)] = images
+        at += len(images)
     return x, data.y[index]
 
 
@@ -115,16 +130,19 @@ def read_source(
         return Dataset(path.stem, x, y, task, class_names=classes, feature_names=features)
     if path.is_dir():
         scan = scan_image_folder(path)
+        shape = image_shape(scan, image_size)
+        x = to_array(scan, shape)
+        scan.pixels = None  # held once, in x
         return Dataset(
             path.name or str(path),
-            None,
+            x,
             scan.labels,
             "classification",
             class_names=scan.class_names,
             kind="image",
             pixel_max=255.0,
             files=np.array(scan.paths),
-            file_shape=image_shape(scan, image_size),
+            file_shape=shape,
             scan=scan,
         )
     if path.exists():
@@ -224,7 +242,7 @@ def raw_examples(data: Dataset, index: np.ndarray, *, shuffle_seed: int | None =
     that only file names are shuffled)."""
     import tensorflow as tf
 
-    if data.files is None:
+    if data.x is not None:
         ds = tf.data.Dataset.from_tensor_slices((data.x[index], data.y[index]))
         return ds.shuffle(len(index), seed=shuffle_seed) if shuffle_seed is not None else ds
     ds = tf.data.Dataset.from_tensor_slices((data.files[index], data.y[index]))
@@ -250,8 +268,8 @@ def pipeline(
     (in memory, or in the file ``cache`` names); ``cache=False`` decodes every epoch."""
     import tensorflow as tf
 
-    cached = data.files is not None and cache is not False
-    late_shuffle = shuffle and (cached or data.files is None)
+    cached = data.x is None and cache is not False
+    late_shuffle = shuffle and (cached or data.x is not None)
     ds = raw_examples(data, index, shuffle_seed=seed if shuffle and not late_shuffle else None)
     if cached:
         ds = ds.cache(cache if isinstance(cache, str) else "")
