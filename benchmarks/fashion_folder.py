@@ -60,7 +60,7 @@ def write_folder(out: str | Path, idx_dir: Path = IDX_DIR) -> dict[str, Path]:
         for name in CLASSES:
             (root / name).mkdir(parents=True, exist_ok=True)
 
-        def save(i: int) -> None:
+        def save(i: int, images=images, labels=labels, root=root) -> None:
             Image.fromarray(images[i], "L").save(root / CLASSES[labels[i]] / f"{i:05d}.png")
 
         with ThreadPoolExecutor(8) as pool:
