@@ -17,6 +17,7 @@ before half the planned steps: "secretly driving your learning rate to zero".
 from __future__ import annotations
 
 import os
+import time
 import warnings
 from pathlib import Path
 
@@ -221,6 +222,56 @@ class DeadUnitMonitor(keras.callbacks.Callback):
         fractions = self.measure()
         if self.path is not None and fractions:
             dead_units(fractions, self.path)
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """Training inside a deadline, with a progress bar over the planned epochs.
+
+    ``deadline`` is a ``time.perf_counter()`` value (None: none). After each epoch the
+    bar moves on (epochs done, the estimated time left, the loss figures) and, when
+    the next epoch would end past the deadline (its time taken as the slowest of the
+    last two), training stops there: the best weights are still restored. ``show``
+    False keeps the bar off (a line per epoch from Keras instead); ``stopped_early``
+    says whether the deadline cut the run."""
+
+    SHOWN = ("loss", "accuracy", "val_loss", "val_accuracy", "mae", "val_mae")
+
+    def __init__(self, epochs: int, deadline: float | None = None, *, show: bool = True):
+        super().__init__()
+        self.epochs, self.deadline, self.show = epochs, deadline, show
+        self.times: list[float] = []
+        self.stopped_early = False
+        self._bar = None
+
+    def on_train_begin(self, logs=None):
+        if self.show:
+            self._bar = keras.utils.Progbar(
+                self.epochs, stateful_metrics=self.SHOWN, unit_name="epoch"
+            )
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        now = time.perf_counter()
+        self.times.append(now - self._start)
+        done = len(self.times)
+        if self._bar is not None:
+            shown = [
+                (k, float(v))
+                for k, v in (logs or {}).items()
+                if k in self.SHOWN
+            ]
+            self._bar.update(min(done, self.epochs), values=shown, finalize=done >= self.epochs)
+        if self.deadline is not None and done < self.epochs:
+            if now + max(self.times[-2:]) > self.deadline:
+                self.model.stop_training = True
+                self.stopped_early = True
+                print(
+                    f"\nstopping after epoch {epoch + 1}: another (about "
+                    f"{max(self.times[-2:]):.0f}s) would end past the time budget",
+                    flush=True,
+                )
 
 
 def standard(

@@ -157,15 +157,46 @@ def _model_args(pairs: list[str] | None) -> dict:
     return kwargs
 
 
+#: Flags whose default zoo may choose from the data (zoo.plan), by config setting.
+_CHOOSABLE_FLAGS = {
+    "model": "model",
+    "model_kwargs": "model_arg",
+    "epochs": "epochs",
+    "batch_size": "batch_size",
+    "learning_rate": "lr",
+    "schedule": "schedule",
+    "precision": "precision",
+    "augment": "augment",
+}
+
+
+def _given(args) -> set[str]:
+    """The settings the user gave on the command line: zoo chooses the others."""
+    return {name for name, flag in _CHOOSABLE_FLAGS.items() if getattr(args, flag) is not None}
+
+
+def _time_budget(text: str | None) -> float | None:
+    from zoo.plan import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as err:
+        raise SystemExit(f"zoo: --time-budget: {err}") from None
+
+
+def _or(value, default):
+    return default if value is None else value
+
+
 def _config(args) -> TrainConfig:
     return TrainConfig(
         data=args.source,
         model=args.model,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        learning_rate=args.lr,
+        epochs=_or(args.epochs, DEFAULTS.epochs),
+        batch_size=_or(args.batch_size, DEFAULTS.batch_size),
+        learning_rate=_or(args.lr, DEFAULTS.learning_rate),
         optimizer=args.optimizer,
-        schedule=args.schedule,
+        schedule=_or(args.schedule, DEFAULTS.schedule),
         patience=args.patience,
         seed=args.seed,
         label=args.label,
@@ -176,6 +207,7 @@ def _config(args) -> TrainConfig:
         steps_per_execution=args.steps_per_execution,
         model_kwargs=_model_args(args.model_arg),
         devices=check_devices(getattr(args, "devices", None)),  # zoo train only
+        time_budget=_time_budget(args.time_budget),
     )
 
 
@@ -188,6 +220,8 @@ def _cmd_recipe(args) -> int:
         verbose=2 if args.verbose else 0,
         formats=_formats(args),
         overwrite=args.overwrite,
+        keep=_given(args),
+        progress=not args.verbose,
     )
     print(f"run folder: {result['run_dir']} (report.html, report.md, metrics.json, export/)")
     print(f"total {result['total_seconds']:.0f}s")
@@ -213,6 +247,8 @@ def _cmd_train(args) -> int:
         formats=_formats(args),
         overwrite=args.overwrite,
         say=lambda line: print(line, flush=True),
+        keep=_given(args),
+        progress=not args.verbose,
     )
     test = ", ".join(f"{k} {v:.4f}" for k, v in result["test"].items() if k in _HEADLINE_METRICS)
     now = result["epochs_this_session"]
@@ -369,8 +405,16 @@ def _training_args(p) -> None:
     p.add_argument(
         "--epochs",
         type=int,
-        default=DEFAULTS.epochs,
-        help=f"most epochs (default {DEFAULTS.epochs}; early stopping ends sooner)",
+        default=None,
+        help=f"most epochs (default {DEFAULTS.epochs}, or as many as fit --time-budget; "
+        "early stopping ends sooner)",
+    )
+    p.add_argument(
+        "--time-budget",
+        default=None,
+        metavar="DURATION",
+        help="time for the whole run, e.g. 10m, 90s, 1h30m: the epochs are sized to fit "
+        "it from a measured training step, the learning rate decays to zero at the last",
     )
     p.add_argument(
         "--patience",
@@ -379,12 +423,17 @@ def _training_args(p) -> None:
         help=f"epochs without a better validation loss before stopping "
         f"(default {DEFAULTS.patience})",
     )
-    p.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size)
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help=f"default {DEFAULTS.batch_size}; 128 for 10,000 training images or more",
+    )
     p.add_argument(
         "--lr",
         type=float,
-        default=DEFAULTS.learning_rate,
-        help=f"learning rate (default {DEFAULTS.learning_rate:g})",
+        default=None,
+        help=f"learning rate (default {DEFAULTS.learning_rate:g}; 2e-3 with a time budget)",
     )
     p.add_argument(
         "--optimizer",
@@ -393,15 +442,21 @@ def _training_args(p) -> None:
     )
     p.add_argument(
         "--schedule",
-        default=DEFAULTS.schedule,
-        help=f"constant, step, exponential, cosine or plateau (default {DEFAULTS.schedule})",
+        default=None,
+        help=f"constant, step, exponential, cosine or plateau (default {DEFAULTS.schedule}; "
+        "cosine with a time budget)",
     )
-    p.add_argument("--augment", default=None, help="e.g. flip,translate,rotate (images only)")
+    p.add_argument(
+        "--augment",
+        default=None,
+        help="e.g. flip,translate,rotate (images only; default none, translate when a "
+        "time budget allows 15 epochs or more)",
+    )
     p.add_argument(
         "--precision",
         default=None,
-        help="float32, mixed_bfloat16 or mixed_float16 (default: the model's, float32; "
-        "bfloat16 pays only on CPUs with bfloat16 units or GPUs: docs/benchmarks.md)",
+        help="float32, mixed_bfloat16 or mixed_float16 (default: float32; mixed_bfloat16 "
+        "for large image sets where the machine has bfloat16 units: AMX CPUs, GPUs)",
     )
     p.add_argument(
         "--steps-per-execution",

@@ -49,6 +49,9 @@ class TrainConfig:
     # global batch of batch_size over them (keras.distribution on JAX, MirroredStrategy
     # on TensorFlow), with learning_rate unchanged
     devices: int | str | None = None
+    # seconds the whole run may take (zoo.plan): epochs sized to fit, measured on the
+    # real training step; None: no limit but `epochs` and early stopping
+    time_budget: float | None = None
 
 
 DEFAULTS = TrainConfig()
@@ -158,6 +161,11 @@ def validate(config: TrainConfig) -> TrainConfig:
         value = getattr(config, name)
         if not isinstance(value, int | float) or not 0 <= value < 1:
             raise bad(name, "must be a fraction in [0, 1)")
+    budget = config.time_budget
+    if budget is not None and (
+        isinstance(budget, bool) or not isinstance(budget, int | float) or not budget > 0
+    ):
+        raise bad("time_budget", "must be a number of seconds > 0 (zoo: --time-budget 10m)")
     if not isinstance(config.model_kwargs, dict):
         raise bad("model_kwargs", "must be a dict of model arguments")
     if config.model is not None:

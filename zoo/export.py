@@ -69,11 +69,38 @@ print(json.dumps({"outputs": {k: np.asarray(v).tolist() for k, v in out.items()}
 """
 
 
+def float32_model(model):
+    """``model`` itself when it computes in float32, else a float32 copy with the same
+    weights: a mixed-precision model (bfloat16, float16) is served in float32, which
+    every runtime and converter takes (TFLite has no bfloat16 convolution) and every
+    CPU runs at full speed."""
+    if all(layer.dtype_policy.compute_dtype == "float32" for layer in model._flatten_layers()):
+        return model
+
+    def to_float32(value):
+        if isinstance(value, dict):
+            if value.get("class_name") in ("DTypePolicy", "FloatDTypePolicy"):
+                return "float32"
+            return {k: to_float32(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [to_float32(v) for v in value]
+        if isinstance(value, str) and value.startswith("mixed_"):
+            return "float32"
+        return value
+
+    config = to_float32(model.get_config())
+    copy = model.__class__.from_config(config)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
 def serving_model(model, preprocess=None, task: str = "classification"):
-    """Wrap a logits model: raw inputs -> ``preprocess`` -> model -> a dict of
-    ``probabilities`` and ``class_id`` (classification) or ``prediction`` (regression)."""
+    """Wrap a logits model: raw inputs -> ``preprocess`` -> model (in float32:
+    ``float32_model``) -> a dict of ``probabilities`` and ``class_id``
+    (classification) or ``prediction`` (regression)."""
     from keras import layers, ops
 
+    model = float32_model(model)
     inputs = keras.Input(shape=model.input_shape[1:], name="inputs")
     x = preprocess(inputs) if preprocess is not None else inputs
     logits = model(x)

@@ -14,7 +14,7 @@ from pathlib import Path
 import keras
 
 from zoo import interrupts
-from zoo.callbacks import learning_rate, standard
+from zoo.callbacks import TimeBudget, learning_rate, standard
 from zoo.config import TrainConfig, resolve_steps_per_execution, validate
 from zoo.data import load
 from zoo.distribute import device_count, distributed, even_batches, single_device_copy
@@ -22,6 +22,16 @@ from zoo.evaluation import evaluate
 from zoo.export import check_export_backend, export_and_verify
 from zoo.optim import compile_model
 from zoo.outputs import init_output_bias
+from zoo.plan import (
+    CHOOSABLE,
+    LARGE,
+    after_training_seconds,
+    augment_for,
+    choose,
+    epoch_seconds,
+    measure_step,
+    plan_epochs,
+)
 from zoo.plots import plot_history
 from zoo.registry import create_model
 from zoo.runfolder import (
@@ -36,10 +46,12 @@ from zoo.runfolder import (
 __all__ = ["TrainConfig", "build_fn", "fit", "load_for", "train_and_export"]
 
 
-def load_for(config: TrainConfig):
+def load_for(config: TrainConfig, *, keep=None, say=None, chosen: list | None = None):
     """``config`` validated and its data loaded (``zoo.data.load`` with its data
     settings); the model name filled in (convnet for images, mlp for tabular data).
-    Returns ``(config, loaded)``."""
+    With ``keep`` (the settings the user gave), the others are chosen from the data
+    (``zoo.plan.choose``) and each choice goes to ``say`` with its reason (and is
+    appended to ``chosen``). Returns ``(config, loaded)``."""
     validate(config)  # wrong settings fail before anything is read or written
     loaded = load(
         config.data,
@@ -54,11 +66,26 @@ def load_for(config: TrainConfig):
         augment=config.augment,
         fold=config.fold,
     )
+    if keep is not None:
+        config, choices = choose(config, loaded.info, keep)
+        loaded = rebatch(loaded, config)
+        for c in choices:
+            (say or print)(f"chosen from the data: {c.line()}")
+        if chosen is not None:
+            chosen.extend(choices)
     if config.model is None:
         config = validate(
             replace(config, model="convnet" if loaded.data.kind == "image" else "mlp")
         )
     return config, loaded
+
+
+def rebatch(loaded, config: TrainConfig):
+    """``loaded`` with pipelines of ``config``'s batch size and augmentation, where
+    they differ from what it was loaded with."""
+    if loaded.batching == (config.batch_size, config.augment):
+        return loaded
+    return loaded.with_batches(config.batch_size, config.augment, config.seed)
 
 
 def build_fn(config: TrainConfig, loaded, **model_kwargs):
@@ -96,13 +123,25 @@ def build_fn(config: TrainConfig, loaded, **model_kwargs):
 
 
 def fit(
-    model, loaded, config: TrainConfig, run_dir: Path, *, extra=(), verbose: int = 2, devices=1
+    model,
+    loaded,
+    config: TrainConfig,
+    run_dir: Path,
+    *,
+    extra=(),
+    verbose: int = 2,
+    devices=1,
+    deadline: float | None = None,
+    progress: bool = False,
 ):
     """Train with the standard callbacks (on ``devices`` devices, inside
-    ``zoo.distribute.distributed``); returns ``(history dict, seconds)``."""
+    ``zoo.distribute.distributed``); returns ``(history dict, seconds)``. Training
+    stops before ``deadline`` (``time.perf_counter()``) when one is given; ``progress``
+    shows a bar over the epochs with the time left (``zoo.callbacks.TimeBudget``)."""
     keras.utils.set_random_seed(config.seed)
+    budget = TimeBudget(config.epochs, deadline, show=progress and not verbose)
     callbacks = standard(
-        run_dir, patience=config.patience, schedule=config.schedule, extra=list(extra)
+        run_dir, patience=config.patience, schedule=config.schedule, extra=[*extra, budget]
     )
     count = loaded.info.num_examples
     train = even_batches(loaded.train, count["train"], devices)
@@ -121,6 +160,69 @@ def fit(
     plot_history(history.history, run_dir / "curves.png")
     save_model(model, run_dir / "model.keras")
     return history.history, seconds
+
+
+def needs_plan(config: TrainConfig, loaded) -> bool:
+    """Whether a run is long enough to measure and plan: a time budget, or a data set
+    of ``zoo.plan.LARGE`` training examples or more (the bundled sets are not)."""
+    return bool(config.time_budget) or loaded.info.num_examples["train"] >= LARGE
+
+
+def plan_training(
+    config: TrainConfig,
+    loaded,
+    *,
+    started: float,
+    keep=None,
+    say=print,
+    formats=(),
+    step: float | None = None,
+    chosen: list | None = None,
+):
+    """Size the training to the time left. With ``config.time_budget`` (seconds for
+    the whole run, counted from ``started``, a ``time.perf_counter()`` value): the
+    epochs that fit before the time evaluation and export will need (``zoo.plan``,
+    from a training step measured on the real pipeline, or ``step``), augmentation
+    when they are many and the user gave none (appended to ``chosen``). Without a
+    budget: what the epochs will cost, said before they start. Returns ``(config,
+    loaded, deadline)``: the deadline for training (None without a budget)."""
+    keep = set(CHOOSABLE) if keep is None else set(keep)
+    if step is None:
+        step = measure_step(build_fn(config, loaded), loaded, config)
+    info = loaded.info
+    if not config.time_budget:
+        epoch = epoch_seconds(step, info, config.batch_size)
+        say(
+            f"up to {config.epochs} epochs of about {epoch:.0f}s: at most "
+            f"{duration(config.epochs * epoch)}; early stopping usually ends sooner "
+            "(--time-budget bounds the whole run)"
+        )
+        return config, loaded, None
+    end = started + config.time_budget - after_training_seconds(
+        step, info, config.batch_size, formats
+    )
+    most = config.epochs if "epochs" in keep else None
+    plan = plan_epochs(step, info, config.batch_size, end - time.perf_counter(), most=most)
+    config, choices = augment_for(config, plan.epochs, keep)
+    if choices:  # shifted copies cost time in the pipeline: measure again
+        loaded = rebatch(loaded, config)
+        step = measure_step(build_fn(config, loaded), loaded, config)
+        plan = plan_epochs(step, info, config.batch_size, end - time.perf_counter(), most=most)
+        say(f"chosen from the plan: {choices[0].line()}")
+        if chosen is not None:
+            chosen.extend(choices)
+    say(f"time budget {duration(config.time_budget)}: {plan.line()}")
+    return replace(config, epochs=plan.epochs), loaded, end
+
+
+def duration(seconds: float) -> str:
+    """``95`` -> ``"1 min 35 s"``; under a minute in seconds."""
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours} h {minutes} min" if hours else f"{minutes} min {secs} s"
 
 
 def begin_run(held, config: TrainConfig, say=print) -> None:
@@ -144,18 +246,25 @@ def train_and_export(
     *,
     overwrite: bool = False,
     say=print,
+    keep=None,
+    progress: bool = False,
 ) -> dict:
     """Train ``config.model`` on ``config.data`` with the standard callbacks (the output
     bias set from the training labels), evaluate on the test split (``zoo.evaluate``:
     figures, plots, ``evaluation.md``), export and verify. Returns the metrics written to
     ``metrics.json``.
 
+    ``keep``: the settings the user gave; the others are chosen from the data
+    (``zoo.plan``; None: none is). ``config.time_budget`` bounds the whole run
+    (``plan_training``); ``progress`` shows a bar over the epochs.
+
     Everything is checked before the run folder is touched; the folder is held for
     this process alone (``zoo.runfolder.hold``): an interrupted run with the same
     settings resumes from its last finished epoch, a finished one is refused unless
     ``overwrite``."""
+    started = time.perf_counter()
     check_export_backend(formats)  # a format this backend cannot write fails first
-    config, loaded = load_for(config or TrainConfig())
+    config, loaded = load_for(config or TrainConfig(), keep=keep, say=say)
     devices = device_count(config.devices, config.batch_size)  # too few fail here too
     resolve_steps_per_execution(config.steps_per_execution, devices=devices)
     run_dir = Path(run_dir) if run_dir else new_run_dir(f"{config.model}-{loaded.data.name}")
@@ -166,12 +275,26 @@ def train_and_export(
                 f"training on {devices} devices: global batch {config.batch_size} "
                 f"({config.batch_size // devices} per device), learning rate as set"
             )
+        deadline = None
+        if needs_plan(config, loaded):
+            config, loaded, deadline = plan_training(
+                config, loaded, started=started, keep=keep, say=say, formats=formats
+            )
         keras.utils.set_random_seed(config.seed)
         build = build_fn(config, loaded)
         with distributed(config.devices, config.batch_size):
             model = build()
             init_output_bias(model, loaded.data.y[loaded.indices["train"]])
-            history, seconds = fit(model, loaded, config, run_dir, verbose=verbose, devices=devices)
+            history, seconds = fit(
+                model,
+                loaded,
+                config,
+                run_dir,
+                verbose=verbose,
+                devices=devices,
+                deadline=deadline,
+                progress=progress,
+            )
         if devices > 1:  # evaluation and export see every example, on one device
             model = single_device_copy(model, build)
         test_scores = model.evaluate(loaded.test, verbose=0, return_dict=True)

@@ -9,7 +9,7 @@ the same layer inside the served model so that serving takes raw values.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,34 @@ class Loaded:
     data: Dataset  # the raw arrays
     indices: dict[str, np.ndarray]  # rows of ``data`` in each split
     _raw: dict = field(default_factory=dict, repr=False)  # decoded splits, kept
+    batching: tuple = (None, None)  # (batch size, augmentation) of the pipelines
+
+    def with_batches(
+        self, batch_size: int, augment=None, seed: int = 42, cache: bool | str = True
+    ) -> Loaded:
+        """The same data, splits and preprocessing in pipelines of ``batch_size``, the
+        training one augmented as ``augment`` says (see ``augmentation``)."""
+        layer = augmentation(augment, seed)
+        sets = {
+            split: pipeline(
+                self.data,
+                index,
+                self.preprocess,
+                batch_size=batch_size,
+                shuffle=split == "train",
+                seed=seed,
+                cache=cache,
+                augment=layer if split == "train" else None,
+            )
+            for split, index in self.indices.items()
+        }
+        return replace(
+            self,
+            train=sets["train"],
+            val=sets["val"],
+            test=sets["test"],
+            batching=(batch_size, augment),
+        )
 
     def arrays(self, split: str, preprocessed: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """``(x, y)`` of one split as arrays, preprocessed or raw. A split read from
@@ -402,17 +430,5 @@ def load(
         num_examples={k: len(v) for k, v in indices.items()},
         label_stats={"counts" if classification else "target": stats},
     )
-    sets = {
-        split: pipeline(
-            data,
-            index,
-            preprocess,
-            batch_size=batch_size,
-            shuffle=split == "train",
-            seed=seed,
-            cache=cache,
-            augment=augment_layer if split == "train" else None,
-        )
-        for split, index in indices.items()
-    }
-    return Loaded(sets["train"], sets["val"], sets["test"], info, preprocess, data, indices)
+    loaded = Loaded(None, None, None, info, preprocess, data, indices)
+    return loaded.with_batches(batch_size, augment, seed, cache)

@@ -34,6 +34,7 @@ from zoo.data import Loaded, inspect_data, show_batch
 from zoo.evaluation import Evaluation, evaluate
 from zoo.export import check_export_backend, export_and_verify
 from zoo.outputs import init_output_bias
+from zoo.plan import checks_seconds, measure_step
 from zoo.plots import conv_filters
 from zoo.quantize import int8_line
 from zoo.report import markdown_to_html
@@ -44,9 +45,12 @@ from zoo.runfolder import (
     update_metrics,
     write_text,
 )
-from zoo.train import begin_run, build_fn, fit, load_for
+from zoo.train import begin_run, build_fn, duration, fit, load_for, needs_plan, plan_training
 
 STAGES = 5
+#: The largest batch the sanity checks train with: they take some 1,100 steps, and
+#: what they look for does not depend on the batch size.
+CHECK_BATCH = 32
 
 
 @dataclass
@@ -60,6 +64,13 @@ class RecipeRun:
     say: Callable[[str], None]
     verbose: int = 0
     sections: list[tuple[str, str]] = field(default_factory=list)
+    started: float = 0.0  # time.perf_counter() at the start of the run
+    keep: set | None = None  # the settings the user gave (None: choose none)
+    formats: tuple = ("savedmodel",)
+    progress: bool = False  # a bar over the epochs
+    chosen: list = field(default_factory=list)  # zoo.plan.Choice, with reasons
+    step_seconds: float | None = None  # a training step, measured (large runs)
+    plan: dict = field(default_factory=dict)
 
     def stage(self, number: int, text: str) -> None:
         self.say(f"[{number}/{STAGES}] {text}")
@@ -76,19 +87,37 @@ def run_recipe(
     say: Callable[[str], None] = print,
     formats=("savedmodel",),
     overwrite: bool = False,
+    keep=None,
+    progress: bool = False,
 ) -> dict:
     """Run the recipe on ``config`` (default: digits with ``convnet``). Returns the
     result written to ``metrics.json``, plus ``run_dir`` and ``passed`` (all checks).
     ``formats`` adds ``"onnx"`` and ``"tflite"`` exports to the SavedModel. The run
     folder is held as ``zoo.train.train_and_export`` holds it (an interrupted recipe
-    resumes its training; a finished one is refused unless ``overwrite``)."""
+    resumes its training; a finished one is refused unless ``overwrite``).
+
+    ``keep``: the settings the user gave; the others are chosen from the data
+    (``zoo.plan``; None: none is). ``config.time_budget``: seconds for the whole run,
+    the epochs sized to fit. ``progress``: a bar over the epochs."""
     started = time.perf_counter()
     check_export_backend(formats)  # a format this backend cannot write fails first
-    config, loaded = load_for(config or TrainConfig())  # bad input fails before writing
+    chosen: list = []
+    config, loaded = load_for(config or TrainConfig(), keep=keep, say=say, chosen=chosen)
     folder = Path(run_dir) if run_dir else new_run_dir(f"recipe-{config.model}-{loaded.data.name}")
     with hold(folder, config=config, overwrite=overwrite) as held:
         begin_run(held, config, say)
-        run = RecipeRun(config, loaded, folder, say, verbose)
+        run = RecipeRun(
+            config,
+            loaded,
+            folder,
+            say,
+            verbose,
+            started=started,
+            keep=keep,
+            formats=tuple(formats),
+            progress=progress,
+            chosen=chosen,
+        )
         look_at_data(run)
         checks = check_skeleton(run)
         model, trained = train(run)
@@ -126,6 +155,8 @@ def record(run: RecipeRun, checks: ChecksReport, trained: dict, evaluation, star
         "test": test,
         "num_examples": loaded.info.num_examples,
         "dead_units": trained["dead_units"],
+        "chosen": {c.setting: {"value": c.value, "why": c.why} for c in run.chosen},
+        "plan": run.plan,
     }
 
 
@@ -156,17 +187,25 @@ def check_skeleton(run: RecipeRun) -> ChecksReport:
     config = run.config
     keras.utils.set_random_seed(config.seed)
     build = build_fn(config, run.loaded)
+    check_batch = min(config.batch_size, CHECK_BATCH)
+    estimate = ""
+    if needs_plan(config, run.loaded):  # a long run: the step measured once, for the plans
+        run.step_seconds = measure_step(build, run.loaded, config)
+        seconds = checks_seconds(run.step_seconds, config.batch_size, check_batch)
+        estimate = f" (about {duration(seconds)}; a training step takes " + (
+            f"{1000 * run.step_seconds:.0f} ms at batch {config.batch_size})"
+        )
     run.stage(
         2,
         f"skeleton: {config.model} ({build().count_params():,} parameters), seed "
-        f"{config.seed}; sanity checks:",
+        f"{config.seed}; sanity checks{estimate}:",
     )
     checks = run_checks(
         build,
         run.loaded.train,
         run.loaded.val,
         total_steps=build.total_steps,
-        batch_size=config.batch_size,
+        batch_size=check_batch,
         progress=lambda r: run.detail(f"{r.line()} ({r.seconds:.1f}s)"),
     )
     show_batch(run.loaded, "train", run.run_dir / "batch.png")
@@ -188,6 +227,29 @@ def train(run: RecipeRun):
     """3. Train: overfit, then regularize (early stopping restores the best weights);
     the monitors on a fixed batch, then the dumb baseline to beat. Returns the model
     and what was measured."""
+    config = run.config
+    run.stage(
+        3,
+        f"train: {config.optimizer} at {config.learning_rate:g} ({config.schedule}), batch "
+        f"{config.batch_size}, early stopping on validation loss",
+    )
+    deadline = None
+    if run.step_seconds is not None:
+        run.config, run.loaded, deadline = plan_training(
+            run.config,
+            run.loaded,
+            started=run.started,
+            keep=run.keep,
+            say=run.detail,
+            formats=run.formats,
+            step=run.step_seconds,
+            chosen=run.chosen,
+        )
+        run.plan = {
+            "step_seconds": round(run.step_seconds, 4),
+            "epochs": run.config.epochs,
+            "time_budget": run.config.time_budget,
+        }
     config, loaded, folder = run.config, run.loaded, run.run_dir
     info = loaded.info
     keras.utils.set_random_seed(config.seed)
@@ -199,13 +261,17 @@ def train(run: RecipeRun):
         x_fixed[:16], y_fixed[:16], task=info.task, path=folder / "prediction_dynamics.png"
     )
     dead = DeadUnitMonitor(x_fixed[:256], path=folder / "dead_units.png", every=5)
-    run.stage(
-        3,
-        f"train: up to {config.epochs} epochs, {config.optimizer} at "
-        f"{config.learning_rate:g} ({config.schedule}), early stopping on validation loss",
-    )
+    if run.step_seconds is None:
+        run.detail(f"up to {config.epochs} epochs")
     history, seconds = fit(
-        model, loaded, config, folder, extra=[dynamics, dead], verbose=run.verbose
+        model,
+        loaded,
+        config,
+        folder,
+        extra=[dynamics, dead],
+        verbose=run.verbose,
+        deadline=deadline,
+        progress=run.progress,
     )
     baseline = dumb_baseline(model, loaded.arrays("train"), loaded.arrays(held))
     test = {

@@ -1,0 +1,227 @@
+"""Settings chosen from the data and the time the user allows.
+
+The recipe's defaults (``zoo.config``: Adam at 3e-4, batch 32, a constant rate, no
+augmentation, up to 100 epochs) suit the bundled digits. A folder of tens of thousands
+of images needs others, and a user with ten minutes needs the epochs to fit them.
+``choose`` picks, for image data, the settings the user did not give, and says why;
+``plan_epochs`` measures the training step on the real pipeline and sizes the epochs
+to the time left; ``parse_duration`` reads ``--time-budget``.
+
+The rules, and the measurements behind them (``docs/benchmarks.md``, image folder):
+
+- batch 128 from 10,000 training images up: on CPU a batch of 128 runs more images per
+  second than 32, and a short run needs fewer, larger steps;
+- with a time budget, Adam at 2e-3 with a warm-up and cosine decay to zero at the last
+  planned epoch (a rate that has reached zero when time is up, instead of an early
+  stop at a still-high rate);
+- bfloat16 mixed precision where the hardware has bfloat16 matrix units (AMX on Intel
+  CPUs; GPUs): 1.4x the images per second of float32 for ``convnet`` here;
+- augmentation (random translation: right for every image set, unlike flips, which
+  break digits and text) once the plan has the epochs to profit from it;
+- ``convnet`` up to 64 pixels a side, ``resnet18`` at half width above.
+
+A setting the user gave is never changed.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from zoo.config import TrainConfig, validate
+from zoo.distribute import local_devices
+
+#: From this many training images a folder gets the large-data settings.
+LARGE = 10_000
+#: The settings ``choose`` may pick.
+CHOOSABLE = (
+    "model",
+    "model_kwargs",
+    "batch_size",
+    "learning_rate",
+    "schedule",
+    "precision",
+    "augment",
+    "epochs",
+)
+#: Epochs from which augmentation pays (fewer: the model has not fit the data yet).
+AUGMENT_FROM_EPOCHS = 15
+
+
+@dataclass
+class Choice:
+    setting: str
+    value: object
+    why: str
+
+    def line(self) -> str:
+        return f"{self.setting} {_show(self.value)}: {self.why}"
+
+
+def _show(value) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={v}" for k, v in value.items())
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def parse_duration(text: str | float | int | None) -> float | None:
+    """Seconds in ``text``: ``"90"``, ``"90s"``, ``"10m"``, ``"1h30m"``, ``"1.5h"``;
+    None stays None. A ``ValueError`` names the text and the forms it takes."""
+    if text is None or isinstance(text, int | float):
+        seconds = None if text is None else float(text)
+    else:
+        parts = re.fullmatch(r"\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*"
+                             r"(?:(\d+(?:\.\d+)?)s?)?\s*", str(text).lower())
+        if not parts or not any(parts.groups()):
+            raise ValueError(
+                f"time budget {text!r}: write it as 90s, 10m, 1h30m or a number of seconds."
+            )
+        h, m, s = (float(g) if g else 0.0 for g in parts.groups())
+        seconds = 3600 * h + 60 * m + s
+    if seconds is not None and not (math.isfinite(seconds) and seconds > 0):
+        raise ValueError(f"time budget {text!r} must be a positive duration.")
+    return seconds
+
+
+def bfloat16_units() -> str | None:
+    """What runs bfloat16 matrix products fast here (``"GPU"``, ``"AMX"``), or None."""
+    if any(d.startswith(("gpu", "cuda")) for d in local_devices()):
+        return "GPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return "AMX" if "amx_bf16" in line.split() else None
+    except OSError:
+        pass
+    return None
+
+
+def choose(
+    config: TrainConfig, info, keep: set[str] | frozenset[str] = frozenset()
+) -> tuple[TrainConfig, list[Choice]]:
+    """``config`` with the settings in ``CHOOSABLE`` and not in ``keep`` chosen for
+    the data ``info`` describes (``zoo.data.DataInfo``), and the reasons. Only image
+    data is changed; a small image set keeps the recipe's defaults."""
+    if len(info.input_shape) != 3:
+        return config, []
+    chosen: list[Choice] = []
+
+    def pick(setting: str, value, why: str) -> None:
+        nonlocal config
+        if setting in keep or getattr(config, setting) == value:
+            return
+        config = replace(config, **{setting: value})
+        chosen.append(Choice(setting, value, why))
+
+    height, width, _ = info.input_shape
+    n = info.num_examples["train"]
+    side = max(height, width)
+    if side <= 64:
+        pick("model", "convnet", f"{height}x{width} images: small conv-BN-ReLU stages")
+    else:
+        pick("model", "resnet18", f"{height}x{width} images: a strided stem and residual stages")
+        if config.model == "resnet18":
+            pick("model_kwargs", {"width_multiplier": 0.5}, "half width, for a CPU")
+    budget = config.time_budget
+    if n >= LARGE:
+        pick("batch_size", 128, f"{n:,} training images: larger steps, more images/s on CPU")
+    if budget:
+        pick("schedule", "cosine", "a time budget: decay to zero at the last planned epoch")
+        if config.schedule == "cosine":
+            pick("learning_rate", 2e-3, "the peak of the cosine schedule (Adam)")
+    units = bfloat16_units()
+    if units and (n >= LARGE or budget):
+        pick("precision", "mixed_bfloat16", f"this machine has bfloat16 units ({units})")
+    return validate(config), chosen
+
+
+def augment_for(config: TrainConfig, epochs: int, keep) -> tuple[TrainConfig, list[Choice]]:
+    """Random translation once ``epochs`` are enough for it to pay (image data, the
+    user gave none)."""
+    if "augment" in keep or config.augment or epochs < AUGMENT_FROM_EPOCHS:
+        return config, []
+    why = f"{epochs} epochs planned: enough to profit from shifted copies"
+    return replace(config, augment="translate"), [Choice("augment", "translate", why)]
+
+
+@dataclass
+class Plan:
+    """The training run sized to the time left."""
+
+    epochs: int
+    epoch_seconds: float  # estimated, validation included
+    step_seconds: float  # measured
+    train_seconds: float  # the time allowed for training
+
+    def line(self) -> str:
+        return (
+            f"{self.epochs} epoch(s) of about {self.epoch_seconds:.0f}s (a training step "
+            f"measured at {1000 * self.step_seconds:.0f} ms) fit the "
+            f"{self.train_seconds:.0f}s left for training"
+        )
+
+
+def measure_step(build, loaded, config: TrainConfig, steps: int = 24) -> float:
+    """Seconds per training step of a fresh model from ``build`` on batches of the real
+    training pipeline (augmentation included), after a warm-up of as many steps (the
+    tracing)."""
+    import keras
+
+    keras.utils.set_random_seed(config.seed)
+    model = build()
+    batches = [(np.asarray(x), np.asarray(y)) for x, y in loaded.train.repeat().take(2 * steps)]
+
+    def run(part):
+        x = np.concatenate([b[0] for b in part])
+        y = np.concatenate([b[1] for b in part])
+        start = time.perf_counter()
+        model.fit(x, y, batch_size=len(part[0][0]), epochs=1, verbose=0, shuffle=False)
+        return time.perf_counter() - start
+
+    run(batches[:steps])
+    return run(batches[steps:]) / steps
+
+
+def epoch_seconds(step: float, info, batch_size: int) -> float:
+    """An epoch's estimated seconds from the time of one training step: its training
+    steps, a validation pass (a third of a step per batch) and a second of callbacks."""
+    count = info.num_examples
+    batches = math.ceil(count["train"] / batch_size)
+    val_batches = math.ceil(count["val"] / batch_size)
+    return batches * step + val_batches * step / 3 + 1.0
+
+
+def plan_epochs(
+    step: float, info, batch_size: int, seconds_left: float, *, most: int | None = None
+) -> Plan:
+    """The epochs that fit ``seconds_left`` with a training step of ``step`` seconds;
+    at least one, at most ``most``."""
+    epoch = epoch_seconds(step, info, batch_size)
+    epochs = max(1, int(seconds_left // epoch))
+    if most:
+        epochs = min(epochs, most)
+    return Plan(epochs, epoch, step, seconds_left)
+
+
+def checks_seconds(step: float, batch_size: int, check_batch: int) -> float:
+    """About how long the sanity checks take: some 1,100 training steps of
+    ``check_batch`` examples, from a step of ``batch_size`` taking ``step`` seconds
+    (a smaller batch runs fewer examples per second: counted at 1.5x), and the
+    builds."""
+    return 1100 * step * min(1.0, 1.5 * check_batch / batch_size) + 10.0
+
+
+def after_training_seconds(step: float, info, batch_size: int, formats=()) -> float:
+    """About how long evaluation and export take after training: predictions over
+    every split three times (evaluation, the monitors, the export's check; a third of
+    a training step per batch), a SavedModel written and reloaded, and the TFLite and
+    ONNX files with their own checks."""
+    examples = sum(info.num_examples.values())
+    predict = 3 * examples / batch_size * step / 3
+    extra = {"onnx": 15.0, "tflite": 15.0, "tflite_int8": 30.0}
+    return 20.0 + predict + sum(extra.get(f, 0.0) for f in formats)
