@@ -3,6 +3,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from zoo.checks import ALL_CHECKS
@@ -124,6 +125,35 @@ def test_train_command(tmp_path, capsys):
     assert main(bad) == 2 and "unknown argument(s) widht" in capsys.readouterr().err
     bad = ["train", "wine", "--model-arg", "dropout", "--run-dir", str(tmp_path / "b")]
     assert main(bad) == 2 and "give KEY=VALUE" in capsys.readouterr().err
+    assert not (tmp_path / "b").exists()
+
+
+def test_train_on_a_folder_chooses_settings_and_fits_the_time_budget(tmp_path, capsys):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for c in range(2):
+        (tmp_path / "img" / f"c{c}").mkdir(parents=True)
+        for i in range(12):
+            pixels = rng.integers(0, 60, (12, 12)) + 60 + 120 * c
+            Image.fromarray(pixels.astype("uint8")).save(tmp_path / "img" / f"c{c}" / f"{i}.png")
+    run = tmp_path / "t"
+    argv = ["train", str(tmp_path / "img"), "--time-budget", "1m", "--epochs", "3",
+            "--model", "tiny_convnet", "--run-dir", str(run)]  # fmt: skip
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "chosen from the data: schedule cosine: a time budget" in out
+    assert "time budget 1 min 0 s: 3 epoch(s) of about" in out  # --epochs caps the plan
+    assert "/3" in out  # the bar over the epochs
+    config = json.loads((run / "config.json").read_text())
+    assert (config["model"], config["schedule"], config["time_budget"]) == (
+        "tiny_convnet",
+        "cosine",
+        60.0,
+    )
+    assert len((run / "history.csv").read_text().splitlines()) == 1 + 3
+    bad = ["train", "wine", "--time-budget", "ten minutes", "--run-dir", str(tmp_path / "b")]
+    assert main(bad) == 2 and "time budget 'ten minutes'" in capsys.readouterr().err
     assert not (tmp_path / "b").exists()
 
 
