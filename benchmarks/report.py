@@ -23,6 +23,7 @@ SECTIONS = {
     "speed": "Speed against keras.applications, PyTorch and the machine's peak",
     "data_pipeline": "Does the image-folder pipeline keep up with training?",
     "accuracy": "Accuracy of the templates' defaults (issue targets)",
+    "image_folder": "A real image folder at scale: 60,000 PNGs, `zoo recipe --time-budget 10m`",
     "tuning": "What a search costs and buys",
     "squeeze": "Ensembles, distillation, fine-tuning",
     "bug_detection": "Bugs found by `zoo check`, false alarms on the fixed programs",

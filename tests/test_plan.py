@@ -126,3 +126,30 @@ def test_time_budget_stops_before_the_deadline_and_keeps_the_bar(capsys):
     model.fit(x, y, epochs=3, verbose=0, callbacks=[quiet])
     assert not quiet.stopped_early and len(quiet.times) == 3
     assert "/3" not in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_recipe_on_a_folder_plans_its_stages_and_records_the_plan(tmp_path, capsys):
+    import json
+
+    from PIL import Image
+
+    from zoo.recipe.main import run_recipe
+
+    rng = np.random.default_rng(0)
+    for c in range(2):
+        (tmp_path / "img" / f"c{c}").mkdir(parents=True)
+        for i in range(15):
+            pixels = rng.integers(0, 60, (12, 12)) + 60 + 120 * c
+            Image.fromarray(pixels.astype("uint8")).save(tmp_path / "img" / f"c{c}" / f"{i}.png")
+    config = TrainConfig(data=str(tmp_path / "img"), model="tiny_convnet", time_budget=120)
+    result = run_recipe(config, tmp_path / "r", keep={"model"}, progress=True)
+    out = capsys.readouterr().out
+    assert "sanity checks (about" in out and "a training step takes" in out
+    assert "time budget 2 min 0 s:" in out
+    assert result["passed"] and result["total_seconds"] < 120
+    metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert metrics["chosen"]["schedule"]["value"] == "cosine"
+    assert metrics["plan"]["epochs"] >= 1 and metrics["plan"]["training_began"] > 0
+    history = (tmp_path / "r" / "history.csv").read_text().splitlines()
+    assert "seconds" in history[0]

@@ -232,7 +232,8 @@ class TimeBudget(keras.callbacks.Callback):
     the next epoch would end past the deadline (its time taken as the slowest of the
     last two), training stops there: the best weights are still restored. ``show``
     False keeps the bar off (a line per epoch from Keras instead); ``stopped_early``
-    says whether the deadline cut the run."""
+    says whether the deadline cut the run. The logs gain ``seconds``: the training
+    time so far in this session (``history.csv`` has it per epoch)."""
 
     SHOWN = ("loss", "accuracy", "val_loss", "val_accuracy", "mae", "val_mae")
 
@@ -256,6 +257,8 @@ class TimeBudget(keras.callbacks.Callback):
         now = time.perf_counter()
         self.times.append(now - self._start)
         done = len(self.times)
+        if logs is not None:  # into history.csv: seconds of training in this session
+            logs["seconds"] = round(sum(self.times), 2)
         if self._bar is not None:
             shown = [
                 (k, float(v))

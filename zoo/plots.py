@@ -20,7 +20,8 @@ def _pyplot():
 def plot_history(history: dict[str, list[float]], path: str | os.PathLike) -> Path:
     """Training curves: one panel per metric, training and validation together."""
     plt = _pyplot()
-    metrics = [k for k in history if not k.startswith("val_") and k not in ("learning_rate", "lr")]
+    not_curves = ("learning_rate", "lr", "seconds")
+    metrics = [k for k in history if not k.startswith("val_") and k not in not_curves]
     fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.6), squeeze=False)
     for ax, metric in zip(axes[0], metrics, strict=True):
         epochs = range(1, len(history[metric]) + 1)

@@ -263,6 +263,7 @@ def train(run: RecipeRun):
     dead = DeadUnitMonitor(x_fixed[:256], path=folder / "dead_units.png", every=5)
     if run.step_seconds is None:
         run.detail(f"up to {config.epochs} epochs")
+    run.plan["training_began"] = round(time.perf_counter() - run.started, 2)  # run clock
     history, seconds = fit(
         model,
         loaded,
