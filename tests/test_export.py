@@ -166,3 +166,24 @@ def test_unknown_export_format_is_refused(tmp_path):
     with pytest.raises(ValueError, match="unknown"):
         export_and_verify(model, loaded, tmp_path, formats=("savedmodel", "pt"))
     assert list(tmp_path.iterdir()) == []  # refused before anything is written
+
+
+def test_a_mixed_precision_model_is_served_in_float32():
+    """bfloat16 training (chosen on machines with bfloat16 units) must not leak into
+    the served model: TFLite has no bfloat16 convolution, most CPUs run it slowly."""
+    import numpy as np
+
+    from zoo.export import float32_model, serving_model
+    from zoo.registry import create_model
+
+    mixed = create_model(
+        "convnet", input_shape=(12, 12, 1), num_classes=3, precision="mixed_bfloat16"
+    )
+    served = serving_model(mixed)
+    policies = {layer.dtype_policy.name for layer in served._flatten_layers()}
+    assert policies == {"float32"}
+    x = np.random.default_rng(0).random((4, 12, 12, 1)).astype("float32")
+    copy = float32_model(mixed)
+    np.testing.assert_allclose(np.asarray(copy(x)), np.asarray(mixed(x)), atol=0.05)
+    plain = create_model("convnet", input_shape=(12, 12, 1), num_classes=3)
+    assert float32_model(plain) is plain  # a float32 model is served as it is

@@ -17,6 +17,7 @@ before half the planned steps: "secretly driving your learning rate to zero".
 from __future__ import annotations
 
 import os
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -245,7 +246,7 @@ class TimeBudget(keras.callbacks.Callback):
         self._bar = None
 
     def on_train_begin(self, logs=None):
-        if self.show:
+        if self.show and sys.stdout.isatty():  # a log file gets a line per epoch
             self._bar = keras.utils.Progbar(
                 self.epochs, stateful_metrics=self.SHOWN, unit_name="epoch"
             )
@@ -253,19 +254,28 @@ class TimeBudget(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.perf_counter()
 
+    def seconds_left(self) -> float:
+        """The planned epochs still to run times an epoch's time (the first epoch,
+        which traces and fills caches, left out once there are others)."""
+        times = self.times[1:] or self.times
+        return max(0, self.epochs - len(self.times)) * sum(times) / len(times)
+
     def on_epoch_end(self, epoch, logs=None):
         now = time.perf_counter()
         self.times.append(now - self._start)
         done = len(self.times)
         if logs is not None:  # into history.csv: seconds of training in this session
             logs["seconds"] = round(sum(self.times), 2)
+        shown = [(k, float(v)) for k, v in (logs or {}).items() if k in self.SHOWN]
         if self._bar is not None:
-            shown = [
-                (k, float(v))
-                for k, v in (logs or {}).items()
-                if k in self.SHOWN
-            ]
             self._bar.update(min(done, self.epochs), values=shown, finalize=done >= self.epochs)
+        elif self.show:
+            figures = " - ".join(f"{k}: {v:.4f}" for k, v in shown)
+            print(
+                f"epoch {epoch + 1}/{self.epochs}: {self.times[-1]:.0f}s, about "
+                f"{self.seconds_left():.0f}s left - {figures}",
+                flush=True,
+            )
         if self.deadline is not None and done < self.epochs:
             if now + max(self.times[-2:]) > self.deadline:
                 self.model.stop_training = True

@@ -198,9 +198,8 @@ def plan_training(
             "(--time-budget bounds the whole run)"
         )
         return config, loaded, None
-    end = started + config.time_budget - after_training_seconds(
-        step, info, config.batch_size, formats
-    )
+    after = after_training_seconds(step, info, config.batch_size, formats)
+    end = started + config.time_budget - after
     most = config.epochs if "epochs" in keep else None
     plan = plan_epochs(step, info, config.batch_size, end - time.perf_counter(), most=most)
     config, choices = augment_for(config, plan.epochs, keep)
@@ -211,7 +210,10 @@ def plan_training(
         say(f"chosen from the plan: {choices[0].line()}")
         if chosen is not None:
             chosen.extend(choices)
-    say(f"time budget {duration(config.time_budget)}: {plan.line()}")
+    say(
+        f"time budget {duration(config.time_budget)}: {plan.line()}; evaluation and "
+        f"export take about {duration(after)} after it"
+    )
     return replace(config, epochs=plan.epochs), loaded, end
 
 

@@ -16,6 +16,7 @@ is the thin part that differs.
 from __future__ import annotations
 
 import collections
+import sys
 import threading
 import time
 import warnings
@@ -184,7 +185,8 @@ def _progress_bar(total: int, root: Path):
     import keras
 
     print(f"scanning {total:,} image files in {root} (each decoded once):", flush=True)
-    return keras.utils.Progbar(total, unit_name="file")
+    # in a log file (no terminal), one line when done instead of a bar redrawn
+    return keras.utils.Progbar(total, unit_name="file", verbose=1 if sys.stdout.isatty() else 2)
 
 
 def to_array(scan: ImageScan, shape: tuple[int, int, int]) -> np.ndarray | None:
