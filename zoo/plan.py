@@ -18,7 +18,9 @@ The rules, and the measurements behind them (``docs/benchmarks.md``, image folde
   CPUs; GPUs): 1.4x the images per second of float32 for ``convnet`` here;
 - augmentation (random translation: right for every image set, unlike flips, which
   break digits and text) once the plan has the epochs to profit from it;
-- ``convnet`` up to 64 pixels a side, ``resnet18`` at half width above.
+- ``convnet`` up to 64 pixels a side, ``resnet18`` at half width above; on a large
+  set, dropout 0.3 before the convnet's logits (Fashion-MNIST, 13 epochs: 92.99% on
+  the official test against 92.70% without);
 
 A setting the user gave is never changed.
 """
@@ -50,6 +52,8 @@ CHOOSABLE = (
 )
 #: Epochs from which augmentation pays (fewer: the model has not fit the data yet).
 AUGMENT_FROM_EPOCHS = 15
+#: Dropout before the logits of a convnet on a large image set.
+DROPOUT = 0.3
 
 
 @dataclass
@@ -130,6 +134,13 @@ def choose(
     budget = config.time_budget
     if n >= LARGE:
         pick("batch_size", 128, f"{n:,} training images: larger steps, more images/s on CPU")
+        if config.model == "convnet" and not config.model_kwargs:
+            pick(
+                "model_kwargs",
+                {"dropout": DROPOUT},
+                "dropout before the logits: a convnet fits this many images past 98% "
+                "in a dozen epochs, and the held-out accuracy stops following",
+            )
     if budget:
         pick("schedule", "cosine", "a time budget: decay to zero at the last planned epoch")
         if config.schedule == "cosine":
