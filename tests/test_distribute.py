@@ -143,3 +143,101 @@ def test_a_two_device_run_resumes_on_one_and_exports(tmp_path):
     assert "verified in a fresh TensorFlow process" in done.stdout
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["epochs_run"] == 4 and metrics["test"]["accuracy"] > 0.8
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
+
+
+SHARDS = r"""
+import json, sys
+import keras, numpy as np
+i, port, path = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+keras.distribution.initialize(f"localhost:{port}", 2, i)
+from zoo.data import load
+from zoo.distribute import distributed, even_batches
+loaded = load(path, batch_size=32, seed=42)
+train = even_batches(loaded.train, loaded.info.num_examples["train"], 2, 32)
+with distributed("all", 32) as engine:
+    batches = [np.asarray(x)[:, 0].tolist() for x, _ in engine.distribute_dataset(train)]
+print(json.dumps({"batches": batches, "train": loaded.arrays("train")[0][:, 0].tolist()}))
+"""
+
+
+def _rows_csv(path, rows: int = 400):
+    """Two classes of 8 normal features; 400 rows split 320 / 40 / 40: ten full
+    batches of 32 for training."""
+    import csv
+
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    with open(path, "w", newline="") as f:
+        out = csv.writer(f)
+        out.writerow([f"f{i}" for i in range(8)] + ["label"])
+        for n in range(rows):
+            out.writerow([f"{v:.4f}" for v in rng.normal(n % 2, 1.0, 8)] + [n % 2])
+    return path
+
+
+def _two_processes(args_of, env) -> list[str]:
+    """Run two processes of a cluster on this machine; their outputs, both checked."""
+    port = _free_port()
+    procs = [
+        subprocess.Popen(
+            args_of(i, port), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        for i in range(2)
+    ]
+    outputs = [p.communicate(timeout=600)[0] for p in procs]
+    for p, out in zip(procs, outputs, strict=True):
+        assert p.returncode == 0, out[-3000:]
+    return outputs
+
+
+@pytest.mark.slow
+def test_two_processes_share_each_global_batch_and_train_as_one(tmp_path):
+    """The multi-machine launch, with two processes on this machine (JAX's CPU
+    collectives), one device each. Each process reads half of every global batch of
+    32, and together they read every training row once an epoch; then `zoo train
+    --coordinator --num-processes --process-id` runs one program: both processes log
+    the same losses and export."""
+    import csv
+
+    import numpy as np
+
+    path = _rows_csv(tmp_path / "rows.csv")
+    env = {**ENV, "KERAS_BACKEND": "jax", "XLA_FLAGS": ""}
+    shards = _two_processes(
+        lambda i, port: [sys.executable, "-c", SHARDS, str(i), str(port), str(path)], env
+    )
+    read = [json.loads(out.strip().splitlines()[-1]) for out in shards]
+    assert all(len(b) == 16 for r in read for b in r["batches"])  # half of 32 each
+    assert len(read[0]["batches"]) == len(read[1]["batches"]) == 10
+    seen = sorted(v for r in read for b in r["batches"] for v in b)
+    # every training row once, none twice (standardized features, float32 apart)
+    np.testing.assert_allclose(seen, sorted(read[0]["train"]), atol=1e-5)
+
+    common = [sys.executable, "-m", "zoo", "train", str(path), "--epochs", "3", "--lr", "3e-3"]
+    outputs = _two_processes(
+        lambda i, port: [*common, "--devices", "all", "--coordinator", f"localhost:{port}",
+                         "--num-processes", "2", "--process-id", str(i),
+                         "--run-dir", str(tmp_path / f"p{i}")],  # fmt: skip
+        env,
+    )
+    for out in outputs:
+        assert "joined the cluster as process" in out and "training on 2 devices" in out
+
+    def losses(run: str) -> np.ndarray:
+        with open(tmp_path / run / "history.csv") as f:
+            return np.array([float(r["loss"]) for r in csv.DictReader(f)])
+
+    np.testing.assert_array_equal(losses("p0"), losses("p1"))  # one program, two processes
+    assert losses("p0")[-1] < 0.5 * losses("p0")[0] + 0.2  # and it learns
+    for run in ("p0", "p1"):
+        metrics = json.loads((tmp_path / run / "metrics.json").read_text())
+        assert metrics["test"]["accuracy"] > 0.85 and metrics["export"]["path"]

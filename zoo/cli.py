@@ -235,7 +235,8 @@ def _cmd_train(args) -> int:
 
     config = _config(args)
     if initialize_cluster(args.coordinator, args.num_processes, args.process_id):
-        print(f"joined the cluster as process {args.process_id or 'from the environment'}")
+        which = "from the environment" if args.process_id is None else args.process_id
+        print(f"joined the cluster as process {which}")
     print(f"training {config.model or 'convnet/mlp'} on {config.data}", flush=True)
     result = train_and_export(
         config,

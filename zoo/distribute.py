@@ -134,21 +134,40 @@ def initialize_cluster(
     return True
 
 
-def even_batches(dataset, examples: int, devices: int):
+def even_batches(dataset, examples: int, devices: int, batch_size: int | None = None):
     """``dataset`` (a batched ``tf.data`` pass over ``examples`` examples) with every
     batch divisible by ``devices``, as JAX's data-parallel step needs: each pass
     leaves out its last ``examples % devices`` examples (fewer than ``devices``; the
     training split is reshuffled every epoch, so not the same ones). TensorFlow's
-    strategy splits uneven batches itself, so there the dataset is returned as is."""
-    if devices < 2 or examples % devices == 0 or keras.backend.backend() != "jax":
+    strategy splits uneven batches itself, so there the dataset is returned as is.
+
+    Across several JAX processes, Keras shards each global batch between them and
+    must know its size: every batch is then ``batch_size`` exactly (the last,
+    smaller one of each pass is left out)."""
+    if devices < 2 or keras.backend.backend() != "jax":
         return dataset
     import tensorflow as tf
+
+    if batch_size and _processes() > 1:
+        # (Keras' own per-process rebatching hides the epoch's length: its first epoch
+        # ends with a harmless "Your input ran out of data" warning)
+        return dataset.rebatch(batch_size, drop_remainder=True)
+    if examples % devices == 0:
+        return dataset
 
     def trim(*batch):  # every batch is read (a cache upstream completes), the last cut
         size = tf.shape(tf.nest.flatten(batch)[0])[0] // devices * devices
         return tf.nest.map_structure(lambda t: t[:size], batch)
 
     return dataset.map(trim, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def _processes() -> int:
+    """How many JAX processes this run spans (1 unless ``initialize_cluster`` joined
+    one)."""
+    import jax
+
+    return jax.process_count()
 
 
 def single_device_copy(model, build):

@@ -144,8 +144,8 @@ def fit(
         run_dir, patience=config.patience, schedule=config.schedule, extra=[*extra, budget]
     )
     count = loaded.info.num_examples
-    train = even_batches(loaded.train, count["train"], devices)
-    val = even_batches(loaded.val, count["val"], devices)
+    train = even_batches(loaded.train, count["train"], devices, config.batch_size)
+    val = even_batches(loaded.val, count["val"], devices, config.batch_size)
     start = time.perf_counter()
     history = model.fit(
         train,
