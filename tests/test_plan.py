@@ -48,8 +48,7 @@ def test_a_large_image_set_gets_larger_batches_and_bfloat16_where_it_pays(monkey
         "mixed_bfloat16",
     )
     assert config.schedule == "constant" and config.learning_rate == 3e-4  # no budget
-    assert config.model_kwargs == {"dropout": plan.DROPOUT}
-    assert {c.setting for c in chosen} == {"model", "batch_size", "precision", "model_kwargs"}
+    assert {c.setting for c in chosen} == {"model", "batch_size", "precision"}
     assert all(c.why for c in chosen) and "AMX" in chosen[-1].line()
     monkeypatch.setattr(plan, "bfloat16_units", lambda: None)  # e.g. an AVX2-only CPU
     assert plan.choose(TrainConfig(data="folder"), info())[0].precision is None
@@ -63,7 +62,7 @@ def test_a_time_budget_brings_the_cosine_schedule_and_the_users_flags_win(monkey
     given = replace(budgeted, batch_size=64, schedule="constant", learning_rate=1e-3)
     kept, chosen = plan.choose(given, info(), {"batch_size", "schedule", "learning_rate"})
     assert (kept.batch_size, kept.schedule, kept.learning_rate) == (64, "constant", 1e-3)
-    assert [c.setting for c in chosen] == ["model", "model_kwargs"]
+    assert [c.setting for c in chosen] == ["model"]
 
 
 def test_small_and_tabular_data_keep_the_recipes_defaults(monkeypatch):
@@ -94,7 +93,7 @@ def test_epochs_fit_the_time_left_and_the_plan_says_so():
 
 def test_augmentation_comes_with_epochs_enough_for_it():
     config = TrainConfig(data="folder")
-    assert plan.augment_for(config, 10, set())[0].augment is None
+    assert plan.augment_for(config, plan.AUGMENT_FROM_EPOCHS - 1, set())[0].augment is None
     with_aug, chosen = plan.augment_for(config, plan.AUGMENT_FROM_EPOCHS, set())
     assert with_aug.augment == "translate" and "epochs planned" in chosen[0].why
     assert plan.augment_for(config, 50, {"augment"})[0].augment is None  # the user's "none"

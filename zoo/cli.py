@@ -448,7 +448,7 @@ def _training_args(p) -> None:
         "--augment",
         default=None,
         help="e.g. flip,translate,rotate (images only; default none, translate when a "
-        "time budget allows 15 epochs or more)",
+        "time budget allows 8 epochs or more)",
     )
     p.add_argument(
         "--precision",
