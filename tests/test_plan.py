@@ -107,8 +107,33 @@ def test_estimates_grow_with_the_work():
 
 
 class _Slow(keras.callbacks.Callback):
+    def __init__(self, seconds: float = 0.3):
+        super().__init__()
+        self.seconds = seconds
+
     def on_epoch_end(self, epoch, logs=None):
-        time.sleep(0.3)
+        time.sleep(self.seconds)
+
+
+def test_the_plan_follows_the_measured_epochs_and_stretches_the_cosine():
+    """Planned 2 epochs before training, but they turn out fast: the plan grows to
+    what fits the deadline, and the cosine schedule ends at the new last epoch."""
+    from zoo.callbacks import LearningRateLogger, learning_rate
+
+    x, y = np.zeros((64, 4)), np.zeros((64, 2))
+    schedule = learning_rate("cosine", 1e-2, total_steps=2 * 8)  # 2 epochs of 8 steps
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    model.compile(keras.optimizers.SGD(schedule), "mse")
+    budget = TimeBudget(
+        2, deadline=time.perf_counter() + 2.0, most=6, steps_per_epoch=8, show=False
+    )
+    callbacks = [_Slow(0.1), LearningRateLogger(), budget]
+    history = model.fit(x, y, batch_size=8, epochs=6, verbose=0, callbacks=callbacks)
+    assert budget.plans[0] == 2 and budget.epochs == 6  # grew to the cap
+    assert len(history.history["loss"]) == 6 and not budget.stopped_early
+    assert schedule.decay_steps + schedule.warmup_steps == 6 * 8  # ends with the last epoch
+    lr = history.history["learning_rate"]
+    assert lr[-1] < 0.05 * max(lr)  # decayed to (nearly) zero at the end, not cut at epoch 2
 
 
 def test_time_budget_stops_before_the_deadline_and_keeps_the_bar(capsys):
@@ -121,7 +146,7 @@ def test_time_budget_stops_before_the_deadline_and_keeps_the_bar(capsys):
     assert budget.stopped_early and 1 <= len(history.history["loss"]) <= 4
     assert time.perf_counter() - start < 1.5
     out = capsys.readouterr().out
-    assert "/50" in out and "would end past the time budget" in out
+    assert "epoch 1/" in out and "epochs fit the time budget (planned 50 before training" in out
     quiet = TimeBudget(3, show=False)
     model.fit(x, y, epochs=3, verbose=0, callbacks=[quiet])
     assert not quiet.stopped_early and len(quiet.times) == 3

@@ -228,20 +228,37 @@ class DeadUnitMonitor(keras.callbacks.Callback):
 class TimeBudget(keras.callbacks.Callback):
     """Training inside a deadline, with a progress bar over the planned epochs.
 
-    ``deadline`` is a ``time.perf_counter()`` value (None: none). After each epoch the
-    bar moves on (epochs done, the estimated time left, the loss figures) and, when
-    the next epoch would end past the deadline (its time taken as the slowest of the
-    last two), training stops there: the best weights are still restored. ``show``
-    False keeps the bar off (a line per epoch from Keras instead); ``stopped_early``
-    says whether the deadline cut the run. The logs gain ``seconds``: the training
-    time so far in this session (``history.csv`` has it per epoch)."""
+    ``epochs`` is the plan (measured before training, ``zoo.plan``); ``deadline`` a
+    ``time.perf_counter()`` value (None: none). After every epoch the plan is made
+    again from the epochs measured so far (the first, which traces and fills caches,
+    left out once there are others, with a 5% margin): as many epochs as fit before
+    the deadline, at most ``most``. A cosine schedule (Keras' ``CosineDecay``) is
+    stretched or shortened to end at the new last epoch (its ``decay_steps``, the
+    training step traced again), so that the rate reaches zero when time is up rather
+    than being cut at a high value. Training stops at the planned epoch; the best
+    weights are still restored. A bar (on a terminal; a line per epoch in a log) shows
+    the epochs done, the time left and the loss figures; ``show`` False keeps both off.
+    ``stopped_early`` says whether the deadline cut the run short of ``most``. The logs
+    gain ``seconds``: the training time so far in this session (in ``history.csv``)."""
 
     SHOWN = ("loss", "accuracy", "val_loss", "val_accuracy", "mae", "val_mae")
+    MARGIN = 1.05
 
-    def __init__(self, epochs: int, deadline: float | None = None, *, show: bool = True):
+    def __init__(
+        self,
+        epochs: int,
+        deadline: float | None = None,
+        *,
+        show: bool = True,
+        most: int | None = None,
+        steps_per_epoch: int | None = None,
+    ):
         super().__init__()
         self.epochs, self.deadline, self.show = epochs, deadline, show
+        self.most = most or epochs
+        self.steps_per_epoch = steps_per_epoch
         self.times: list[float] = []
+        self.plans: list[int] = [epochs]  # every plan made, the first before training
         self.stopped_early = False
         self._bar = None
 
@@ -254,11 +271,37 @@ class TimeBudget(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.perf_counter()
 
-    def seconds_left(self) -> float:
-        """The planned epochs still to run times an epoch's time (the first epoch,
-        which traces and fills caches, left out once there are others)."""
+    def epoch_seconds(self) -> float:
         times = self.times[1:] or self.times
-        return max(0, self.epochs - len(self.times)) * sum(times) / len(times)
+        return self.MARGIN * sum(times) / len(times)
+
+    def seconds_left(self) -> float:
+        """The planned epochs still to run times an epoch's estimated time."""
+        return max(0, self.epochs - len(self.times)) * self.epoch_seconds()
+
+    def replan(self, now: float) -> None:
+        """As many epochs as fit before the deadline, the schedule stretched to them."""
+        done = len(self.times)
+        fit = done + int(max(0.0, self.deadline - now) // self.epoch_seconds())
+        fit = min(fit, self.most)
+        if fit == self.epochs:
+            return
+        self.epochs = max(fit, done)
+        self.plans.append(self.epochs)
+        if self._bar is not None:
+            self._bar.target = self.epochs
+        if self.epochs > done:
+            self._stretch_schedule()
+
+    def _stretch_schedule(self) -> None:
+        schedule = getattr(self.model.optimizer, "_learning_rate", None)
+        if not self.steps_per_epoch or not isinstance(
+            schedule, keras.optimizers.schedules.CosineDecay
+        ):
+            return
+        total = self.epochs * self.steps_per_epoch
+        schedule.decay_steps = max(1, total - int(schedule.warmup_steps or 0))
+        self.model.make_train_function(force=True)  # the schedule is read when traced
 
     def on_epoch_end(self, epoch, logs=None):
         now = time.perf_counter()
@@ -266,6 +309,8 @@ class TimeBudget(keras.callbacks.Callback):
         done = len(self.times)
         if logs is not None:  # into history.csv: seconds of training in this session
             logs["seconds"] = round(sum(self.times), 2)
+        if self.deadline is not None:
+            self.replan(now)
         shown = [(k, float(v)) for k, v in (logs or {}).items() if k in self.SHOWN]
         if self._bar is not None:
             self._bar.update(min(done, self.epochs), values=shown, finalize=done >= self.epochs)
@@ -276,13 +321,13 @@ class TimeBudget(keras.callbacks.Callback):
                 f"{self.seconds_left():.0f}s left - {figures}",
                 flush=True,
             )
-        if self.deadline is not None and done < self.epochs:
-            if now + max(self.times[-2:]) > self.deadline:
-                self.model.stop_training = True
-                self.stopped_early = True
+        if done >= self.epochs and done < self.most and self.deadline is not None:
+            self.model.stop_training = True
+            self.stopped_early = True
+            if self.show:
                 print(
-                    f"\nstopping after epoch {epoch + 1}: another (about "
-                    f"{max(self.times[-2:]):.0f}s) would end past the time budget",
+                    f"{done} epochs fit the time budget (planned {self.plans[0]} before "
+                    f"training, {self.epochs} from the epochs measured)",
                     flush=True,
                 )
 

@@ -133,13 +133,23 @@ def fit(
     devices=1,
     deadline: float | None = None,
     progress: bool = False,
+    most: int | None = None,
 ):
     """Train with the standard callbacks (on ``devices`` devices, inside
-    ``zoo.distribute.distributed``); returns ``(history dict, seconds)``. Training
-    stops before ``deadline`` (``time.perf_counter()``) when one is given; ``progress``
-    shows a bar over the epochs with the time left (``zoo.callbacks.TimeBudget``)."""
+    ``zoo.distribute.distributed``); returns ``(history dict, seconds)``. With a
+    ``deadline`` (``time.perf_counter()``), the epochs are fitted to it as they are
+    measured, from ``config.epochs`` planned up to ``most`` (``zoo.callbacks.
+    TimeBudget``); ``progress`` shows a bar over the epochs with the time left."""
     keras.utils.set_random_seed(config.seed)
-    budget = TimeBudget(config.epochs, deadline, show=progress and not verbose)
+    most = max(most or config.epochs, config.epochs)
+    steps = math.ceil(loaded.info.num_examples["train"] / config.batch_size)
+    budget = TimeBudget(
+        config.epochs,
+        deadline,
+        show=progress and not verbose,
+        most=most,
+        steps_per_epoch=steps,
+    )
     callbacks = standard(
         run_dir, patience=config.patience, schedule=config.schedule, extra=[*extra, budget]
     )
@@ -150,7 +160,7 @@ def fit(
     history = model.fit(
         train,
         validation_data=val,
-        epochs=config.epochs,
+        epochs=most if deadline is not None else config.epochs,
         shuffle=False,  # the training pipeline shuffles, with the seed
         callbacks=callbacks,
         verbose=verbose,
@@ -185,7 +195,9 @@ def plan_training(
     from a training step measured on the real pipeline, or ``step``), augmentation
     when they are many and the user gave none (appended to ``chosen``). Without a
     budget: what the epochs will cost, said before they start. Returns ``(config,
-    loaded, deadline)``: the deadline for training (None without a budget)."""
+    loaded, deadline, plan)``: the deadline for training and the ``zoo.plan.Plan``
+    (None, None without a budget); ``plan.most`` caps the epochs as ``fit`` re-plans
+    them."""
     keep = set(CHOOSABLE) if keep is None else set(keep)
     if step is None:
         step = measure_step(build_fn(config, loaded), loaded, config)
@@ -197,7 +209,7 @@ def plan_training(
             f"{duration(config.epochs * epoch)}; early stopping usually ends sooner "
             "(--time-budget bounds the whole run)"
         )
-        return config, loaded, None
+        return config, loaded, None, None
     after = after_training_seconds(step, info, config.batch_size, formats)
     end = started + config.time_budget - after
     most = config.epochs if "epochs" in keep else None
@@ -214,7 +226,8 @@ def plan_training(
         f"time budget {duration(config.time_budget)}: {plan.line()}; evaluation and "
         f"export take about {duration(after)} after it"
     )
-    return replace(config, epochs=plan.epochs), loaded, end
+    plan.most = most or max(config.epochs, 2 * plan.epochs)
+    return replace(config, epochs=plan.epochs), loaded, end, plan
 
 
 def duration(seconds: float) -> str:
@@ -277,9 +290,9 @@ def train_and_export(
                 f"training on {devices} devices: global batch {config.batch_size} "
                 f"({config.batch_size // devices} per device), learning rate as set"
             )
-        deadline = None
+        deadline = plan = None
         if needs_plan(config, loaded):
-            config, loaded, deadline = plan_training(
+            config, loaded, deadline, plan = plan_training(
                 config, loaded, started=started, keep=keep, say=say, formats=formats
             )
         keras.utils.set_random_seed(config.seed)
@@ -296,6 +309,7 @@ def train_and_export(
                 devices=devices,
                 deadline=deadline,
                 progress=progress,
+                most=plan.most if plan else None,
             )
         if devices > 1:  # evaluation and export see every example, on one device
             model = single_device_copy(model, build)

@@ -233,9 +233,9 @@ def train(run: RecipeRun):
         f"train: {config.optimizer} at {config.learning_rate:g} ({config.schedule}), batch "
         f"{config.batch_size}, early stopping on validation loss",
     )
-    deadline = None
+    deadline = plan = None
     if run.step_seconds is not None:
-        run.config, run.loaded, deadline = plan_training(
+        run.config, run.loaded, deadline, plan = plan_training(
             run.config,
             run.loaded,
             started=run.started,
@@ -246,7 +246,7 @@ def train(run: RecipeRun):
             chosen=run.chosen,
         )
         run.plan = {
-            "step_seconds": round(run.step_seconds, 4),
+            "step_seconds": round(plan.step_seconds, 4) if plan else run.step_seconds,
             "epochs": run.config.epochs,
             "time_budget": run.config.time_budget,
         }
@@ -273,6 +273,7 @@ def train(run: RecipeRun):
         verbose=run.verbose,
         deadline=deadline,
         progress=run.progress,
+        most=plan.most if plan else None,
     )
     baseline = dumb_baseline(model, loaded.arrays("train"), loaded.arrays(held))
     test = {
