@@ -307,6 +307,7 @@ def run_folder_task(budget: str = "10m") -> dict:
     import image_folder
 
     r = image_folder.run(budget, Path("/tmp/fashion-mnist"), Path("/tmp/fashion-mnist-run"))
+    image_folder.save(r)  # the full record too: benchmarks/results/image_folder.json
     accuracy = r["official_test"]["accuracy"]
     model = next((c.split(" ")[1] for c in r["chosen"] if c.startswith("model ")), "convnet")
     return {

@@ -200,7 +200,11 @@ def main() -> None:
     p.add_argument("--run-dir", default="/tmp/fashion-mnist-run")
     p.add_argument("--out", default=str(RESULTS / "image_folder.json"))
     args = p.parse_args()
-    result = run(args.budget, Path(args.folder), Path(args.run_dir))
+    save(run(args.budget, Path(args.folder), Path(args.run_dir)), args.out)
+
+
+def save(result: dict, out: str | Path = RESULTS / "image_folder.json") -> None:
+    """Print the table and write the result (``docs/benchmarks.md`` is built from it)."""
     markdown = table(result)
     print(markdown)
     payload = {
@@ -209,7 +213,7 @@ def main() -> None:
         "results": result,
         "markdown": markdown,
     }
-    print(f"\nwritten: {write_json(args.out, payload)}")
+    print(f"\nwritten: {write_json(out, payload)}")
 
 
 if __name__ == "__main__":
