@@ -108,8 +108,30 @@ def test_each_backend_is_told_what_it_can_export_before_anything_is_written():
     check_export_backend(("savedmodel", "onnx", "tflite"), backend="tensorflow")
     with pytest.raises(ValueError, match="--onnx --tflite on JAX.*KERAS_BACKEND=tensorflow zoo"):
         check_export_backend(("savedmodel", "tflite", "onnx"), backend="jax")
-    with pytest.raises(ValueError, match="torch backend.*KERAS_BACKEND=tensorflow zoo export"):
-        check_export_backend(("savedmodel",), backend="torch")
+    check_export_backend(("savedmodel", "onnx"), backend="torch")  # ONNX there
+    with pytest.raises(ValueError, match="--tflite on PyTorch.*KERAS_BACKEND=tensorflow zoo"):
+        check_export_backend(("savedmodel", "tflite"), backend="torch")
+
+
+def test_each_backend_writes_the_export_it_can_and_checks_it(tmp_path):
+    """TensorFlow and JAX: a SavedModel. PyTorch: ONNX through Keras' export (torch.onnx),
+    its outputs named as the SavedModel's, run in onnxruntime."""
+    from zoo.data import load
+    from zoo.export import export_and_verify
+
+    data = load("wine")
+    model = create_model("mlp", input_shape=data.info.input_shape, num_classes=3)
+    export = export_and_verify(model, data, tmp_path)
+    assert max(export["max_abs_diff"].values()) <= 1e-5
+    if keras.backend.backend() != "torch":
+        assert export["path"] == str(tmp_path / "export") and "format" not in export
+        return
+    import onnx
+
+    graph = onnx.load(export["path"]).graph
+    assert export["format"] == "onnx" and export["path"] == str(tmp_path / "model.onnx")
+    assert [v.name for v in graph.input] == ["inputs"]
+    assert sorted(v.name for v in graph.output) == ["class_id", "probabilities"]
 
 
 @pytest.mark.slow  # 35 s: three conversions and three runtimes

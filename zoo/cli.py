@@ -270,6 +270,11 @@ def _formats(args) -> tuple[str, ...]:
 
 
 def _print_export(export: dict) -> None:
+    if export.get("format") == "onnx":  # the PyTorch backend's export
+        diff = max(export["max_abs_diff"].values())
+        print(f"ONNX {export['path']}: verified in a fresh onnxruntime process (max |diff| "
+              f"{diff:.1e})")  # fmt: skip
+        return
     for name, record, runtime in (
         ("SavedModel", export, "TensorFlow"),
         ("ONNX", export.get("onnx"), "onnxruntime"),

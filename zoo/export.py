@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 
 import keras
@@ -161,10 +162,25 @@ def check_export_backend(formats=("savedmodel",), backend: str | None = None) ->
     backend cannot write ``formats``: a SavedModel needs TensorFlow installed and the
     TensorFlow or JAX backend (JAX's goes through jax2tf as one XLA module); ONNX and
     TFLite are converted from a TensorFlow backend's SavedModel, whose graph their
-    converters read (an XLA module they cannot)."""
+    converters read (an XLA module they cannot). On PyTorch the export is ONNX, which
+    Keras writes through torch.onnx (``export_onnx_from_torch``); TFLite is refused."""
     import importlib.util
 
     backend = backend or keras.backend.backend()
+    if backend == "torch":
+        if "tflite" in formats or "tflite_int8" in formats:
+            raise ValueError(
+                "--tflite on PyTorch: TFLite is converted from a TensorFlow SavedModel. "
+                "Train on PyTorch without it (the export is ONNX there), then export the "
+                "run's model.keras: KERAS_BACKEND=tensorflow zoo export RUN_DIR --tflite."
+            )
+        missing = [m for m in ("onnx", "onnxruntime") if importlib.util.find_spec(m) is None]
+        if missing:
+            raise ValueError(
+                f"export from PyTorch is ONNX (Keras' export through torch.onnx), checked in "
+                f"onnxruntime: pip install {' '.join(missing)}."
+            )
+        return
     if importlib.util.find_spec("tensorflow") is None:
         raise ValueError(
             "export writes a TensorFlow SavedModel, and TensorFlow is not installed: "
@@ -382,6 +398,45 @@ EXPORT_FORMATS = ("savedmodel", "onnx", "tflite", "tflite_int8")
 FLAGS = {"onnx": "--onnx", "tflite": "--tflite", "tflite_int8": "--tflite int8"}
 
 
+def export_onnx_from_torch(serving, path: str | os.PathLike, sample: np.ndarray) -> Path:
+    """``serving`` (called once on ``sample``) written as ONNX at ``path`` by Keras'
+    export on the PyTorch backend (torch.onnx), its outputs renamed after the serving
+    model's (``class_id``, ``probabilities``; ``prediction``), through a temporary
+    file renamed into place."""
+    import onnx
+
+    serving(sample[:2])  # Keras exports a model that has been called
+    spec = keras.InputSpec(shape=(None, *serving.input_shape[1:]), dtype="float32")
+    names = sorted(serving.output.keys())  # Keras flattens a dict of outputs by key
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the tracer's notes on Python constants
+            serving.export(str(tmp), format="onnx", input_signature=[spec], verbose=False)
+        exported = onnx.load(str(tmp))
+        graph = exported.graph
+        renamed = {o.name: new for o, new in zip(graph.output, names, strict=True)}
+        renamed[graph.input[0].name] = "inputs"
+        for node in graph.node:  # every use of a renamed value, inside the graph too
+            node.input[:] = [renamed.get(n, n) for n in node.input]
+            node.output[:] = [renamed.get(n, n) for n in node.output]
+        for value in (*graph.input, *graph.output):
+            value.name = renamed.get(value.name, value.name)
+        onnx.save(exported, str(tmp))
+    return path
+
+
+def _export_from_torch(serving, loaded, run_dir: Path) -> dict:
+    """The PyTorch backend's export: ``model.onnx`` taking raw inputs, checked in a
+    fresh onnxruntime process; the result names it as the run's export."""
+    split = "test" if loaded.info.num_examples["test"] else "train"
+    sample = loaded.arrays(split, preprocessed=False)[0][:16].astype("float32")
+    path = export_onnx_from_torch(serving, run_dir / "model.onnx", sample)
+    expected = {k: keras.ops.convert_to_numpy(v) for k, v in serving(sample).items()}
+    record = {"path": str(path), "max_abs_diff": verify_onnx(path, sample, expected)}
+    return {**record, "format": "onnx", "onnx": dict(record)}
+
+
 def export_and_verify(model, loaded, run_dir: Path, formats=("savedmodel",)) -> dict:
     """The SavedModel taking raw inputs in ``run_dir/export`` (always), plus
     ``model.onnx`` and ``model.tflite`` when ``formats`` names them; each checked in a
@@ -389,13 +444,17 @@ def export_and_verify(model, loaded, run_dir: Path, formats=("savedmodel",)) -> 
     ``tflite_int8`` adds ``model_int8.tflite`` (``zoo.quantize``) and scores it beside
     the float32 file on the whole test split: accuracy, latency per image, size.
     ``run_dir/export_signature.txt`` holds what ``saved_model_cli show`` lists.
-    Returns the paths and the largest differences per format."""
+    On PyTorch the export is ``model.onnx`` alone (``export_onnx_from_torch``), checked
+    in onnxruntime; ``format`` says so in the result. Returns the paths and the largest
+    differences per format."""
     unknown = sorted(set(formats) - set(EXPORT_FORMATS))
     if unknown:
         raise ValueError(f"export formats {unknown} unknown; choose from {EXPORT_FORMATS}.")
     check_export_backend(formats)
     run_dir = Path(run_dir)
     serving = serving_model(model, loaded.preprocess, loaded.info.task)
+    if keras.backend.backend() == "torch":
+        return _export_from_torch(serving, loaded, run_dir)
     export_path = export_savedmodel(serving, run_dir / "export")
     split = "test" if loaded.info.num_examples["test"] else "train"
     sample = loaded.arrays(split, preprocessed=False)[0][:16].astype("float32")

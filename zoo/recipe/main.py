@@ -333,6 +333,22 @@ def export_stage(run: RecipeRun, model, formats) -> dict:
     t = time.perf_counter()
     export = export_and_verify(model, run.loaded, run.run_dir, formats=formats)
     diff = max(export["max_abs_diff"].values())
+    if export.get("format") == "onnx":  # the PyTorch backend's export
+        run.stage(
+            5,
+            f"export: model.onnx taking raw inputs (Keras' export through torch.onnx), "
+            f"verified in a fresh onnxruntime process (max |diff| {diff:.1e}; "
+            f"{time.perf_counter() - t:.1f}s)",
+        )
+        run.sections.append(
+            (
+                "5. Export",
+                f"`model.onnx`: input `inputs` of raw values {run.loaded.info.input_shape}, "
+                f"outputs `class_id` and `probabilities` (or `prediction`); run in a fresh "
+                f"onnxruntime process, max difference {diff:.1e}.",
+            )
+        )
+        return export
     others = [
         (name, export[key])
         for key, name in (("onnx", "ONNX"), ("tflite", "TFLite"))
