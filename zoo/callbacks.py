@@ -316,8 +316,9 @@ class TimeBudget(keras.callbacks.Callback):
             self._bar.update(min(done, self.epochs), values=shown, finalize=done >= self.epochs)
         elif self.show:
             figures = " - ".join(f"{k}: {v:.4f}" for k, v in shown)
+            left = "about" if self.deadline is not None else "at most"  # early stopping
             print(
-                f"epoch {epoch + 1}/{self.epochs}: {self.times[-1]:.0f}s, about "
+                f"epoch {epoch + 1}/{self.epochs}: {self.times[-1]:.0f}s, {left} "
                 f"{self.seconds_left():.0f}s left - {figures}",
                 flush=True,
             )
