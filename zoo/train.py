@@ -23,6 +23,7 @@ from zoo.export import check_export_backend, export_and_verify
 from zoo.optim import compile_model
 from zoo.outputs import init_output_bias
 from zoo.plan import (
+    AUGMENT_STEP_COST,
     CHOOSABLE,
     LARGE,
     after_training_seconds,
@@ -215,9 +216,9 @@ def plan_training(
     most = config.epochs if "epochs" in keep else None
     plan = plan_epochs(step, info, config.batch_size, end - time.perf_counter(), most=most)
     config, choices = augment_for(config, plan.epochs, keep)
-    if choices:  # shifted copies cost time in the pipeline: measure again
+    if choices:  # shifted copies cost pipeline time: estimated here, measured per epoch
         loaded = rebatch(loaded, config)
-        step = measure_step(build_fn(config, loaded), loaded, config)
+        step *= AUGMENT_STEP_COST
         plan = plan_epochs(step, info, config.batch_size, end - time.perf_counter(), most=most)
         say(f"chosen from the plan: {choices[0].line()}")
         if chosen is not None:
