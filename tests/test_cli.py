@@ -3,7 +3,6 @@ import subprocess
 import sys
 import time
 
-import numpy as np
 import pytest
 
 from zoo.checks import ALL_CHECKS
@@ -128,17 +127,12 @@ def test_train_command(tmp_path, capsys):
     assert not (tmp_path / "b").exists()
 
 
-def test_train_on_a_folder_chooses_settings_and_fits_the_time_budget(tmp_path, capsys):
-    from PIL import Image
-
-    rng = np.random.default_rng(0)
-    for c in range(2):
-        (tmp_path / "img" / f"c{c}").mkdir(parents=True)
-        for i in range(12):
-            pixels = rng.integers(0, 60, (12, 12)) + 60 + 120 * c
-            Image.fromarray(pixels.astype("uint8")).save(tmp_path / "img" / f"c{c}" / f"{i}.png")
+def test_train_on_a_folder_chooses_settings_and_fits_the_time_budget(
+    tmp_path, capsys, image_folder
+):
+    root = image_folder()
     run = tmp_path / "t"
-    argv = ["train", str(tmp_path / "img"), "--time-budget", "1m", "--epochs", "3",
+    argv = ["train", str(root), "--time-budget", "1m", "--epochs", "3",
             "--model", "tiny_convnet", "--run-dir", str(run)]  # fmt: skip
     assert main(argv) == 0
     out = capsys.readouterr().out

@@ -154,20 +154,14 @@ def test_time_budget_stops_before_the_deadline_and_keeps_the_bar(capsys):
 
 
 @pytest.mark.slow
-def test_recipe_on_a_folder_plans_its_stages_and_records_the_plan(tmp_path, capsys):
+def test_recipe_on_a_folder_plans_its_stages_and_records_the_plan(
+    tmp_path, capsys, image_folder
+):
     import json
-
-    from PIL import Image
 
     from zoo.recipe.main import run_recipe
 
-    rng = np.random.default_rng(0)
-    for c in range(2):
-        (tmp_path / "img" / f"c{c}").mkdir(parents=True)
-        for i in range(15):
-            pixels = rng.integers(0, 60, (12, 12)) + 60 + 120 * c
-            Image.fromarray(pixels.astype("uint8")).save(tmp_path / "img" / f"c{c}" / f"{i}.png")
-    config = TrainConfig(data=str(tmp_path / "img"), model="tiny_convnet", time_budget=120)
+    config = TrainConfig(data=str(image_folder(n=15)), model="tiny_convnet", time_budget=120)
     result = run_recipe(config, tmp_path / "r", keep={"model"}, progress=True)
     out = capsys.readouterr().out
     assert "sanity checks (about" in out and "a training step takes" in out
