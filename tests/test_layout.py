@@ -17,6 +17,8 @@ ONE_IDEA = {
     "zoo/cli.py": "the command line: one parser, one thin function per subcommand",
     "zoo/checks/sanity.py": "the recipe's sanity checks, one function each",
     "zoo/plots.py": "every picture the project draws, one function each",
+    "zoo/export.py": "the exports (SavedModel, ONNX, TFLite; ONNX from PyTorch), each "
+    "checked in a fresh process of its own runtime",
 }
 
 # Where an import of zoo or tuning may sit inside a function, and why.
