@@ -113,6 +113,7 @@ def test_each_backend_is_told_what_it_can_export_before_anything_is_written():
         check_export_backend(("savedmodel", "tflite"), backend="torch")
 
 
+@pytest.mark.slow  # on TensorFlow the test above covers it; this is for JAX and PyTorch
 def test_each_backend_writes_the_export_it_can_and_checks_it(tmp_path):
     """TensorFlow and JAX: a SavedModel. PyTorch: ONNX through Keras' export (torch.onnx),
     its outputs named as the SavedModel's, run in onnxruntime."""

@@ -172,3 +172,17 @@ def test_recipe_on_a_folder_plans_its_stages_and_records_the_plan(
     assert metrics["plan"]["epochs"] >= 1 and metrics["plan"]["training_began"] > 0
     history = (tmp_path / "r" / "history.csv").read_text().splitlines()
     assert "seconds" in history[0]
+
+
+def test_a_budget_too_short_for_full_width_halves_the_convnet():
+    config = TrainConfig(data="folder", model="convnet", batch_size=128)
+    data = info(train=12_800, val=1_280)  # an epoch: 100 steps of 0.1 s and a bit
+    narrow, chosen = plan.narrower_for(config, 0.1, data, 40.0, set())  # 3.5 epochs fit
+    assert narrow.model_kwargs == {"width_multiplier": 0.5}
+    assert "about 3.5 epochs would fit" in chosen[0].why
+    assert plan.narrower_for(config, 0.1, data, 120.0, set()) == (config, [])  # 10 fit
+    assert plan.narrower_for(config, 0.1, data, 40.0, {"model_kwargs"}) == (config, [])
+    given = replace(config, model_kwargs={"dropout": 0.2})  # the user's model arguments
+    assert plan.narrower_for(given, 0.1, data, 40.0, set()) == (given, [])
+    mlp = replace(config, model="mlp")  # no width to halve
+    assert plan.narrower_for(mlp, 0.1, data, 40.0, set()) == (mlp, [])

@@ -21,7 +21,8 @@ The rules, and the measurements behind them (``docs/benchmarks.md``, image folde
   convnet fits the 48,000 training images past 99% in 12 epochs and the test accuracy
   stalls at 92.7%; with shifted copies, 93.1% in 13 (dropout 0.3 instead: 93.0%; both:
   92.8%, too much for so few epochs);
-- ``convnet`` up to 64 pixels a side, ``resnet18`` at half width above.
+- ``convnet`` up to 64 pixels a side, ``resnet18`` at half width above; half width
+  for a convnet too when the time left holds fewer than 5 epochs at full width.
 
 A setting the user gave is never changed.
 """
@@ -154,6 +155,31 @@ def augment_for(config: TrainConfig, epochs: int, keep) -> tuple[TrainConfig, li
         return config, []
     why = f"{epochs} epochs planned: enough to profit from shifted copies"
     return replace(config, augment="translate"), [Choice("augment", "translate", why)]
+
+
+#: Fewer epochs than this at full width in the time left: a half-width model instead.
+MIN_EPOCHS = 5
+#: Models with a ``width_multiplier`` argument.
+WIDENABLE = ("convnet", "cifar_resnet20", "cifar_resnet32", "cifar_resnet44", "cifar_resnet56")
+
+
+def narrower_for(
+    config: TrainConfig, step: float, info, seconds_left: float, keep
+) -> tuple[TrainConfig, list[Choice]]:
+    """Half width when the time left holds fewer than ``MIN_EPOCHS`` epochs at full
+    width (a model that sees the data a few times underfits whatever its size; a
+    narrower one sees it several times more), for a model with a width and none given."""
+    if "model_kwargs" in keep or config.model not in WIDENABLE or config.model_kwargs:
+        return config, []
+    epochs = seconds_left / epoch_seconds(step, info, config.batch_size)
+    if epochs >= MIN_EPOCHS:
+        return config, []
+    why = (
+        f"about {epochs:.1f} epochs would fit the time left at full width, fewer than "
+        f"{MIN_EPOCHS}: half the channels, several times the epochs"
+    )
+    kwargs = {"width_multiplier": 0.5}
+    return replace(config, model_kwargs=kwargs), [Choice("model_kwargs", kwargs, why)]
 
 
 @dataclass

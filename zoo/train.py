@@ -31,6 +31,7 @@ from zoo.plan import (
     choose,
     epoch_seconds,
     measure_step,
+    narrower_for,
     plan_epochs,
 )
 from zoo.plots import plot_history
@@ -200,9 +201,11 @@ def plan_training(
     (None, None without a budget); ``plan.most`` caps the epochs as ``fit`` re-plans
     them."""
     keep = set(CHOOSABLE) if keep is None else set(keep)
-    if step is None:
-        step = measure_step(build_fn(config, loaded), loaded, config)
     info = loaded.info
+    if step is None:
+        config, step = width_for_budget(
+            config, loaded, started, keep, say, formats=formats, chosen=chosen
+        )
     if not config.time_budget:
         epoch = epoch_seconds(step, info, config.batch_size)
         say(
@@ -229,6 +232,30 @@ def plan_training(
     )
     plan.most = most or max(config.epochs, 2 * plan.epochs)
     return replace(config, epochs=plan.epochs), loaded, end, plan
+
+
+def width_for_budget(
+    config, loaded, started: float, keep, say, formats=(), chosen=None, before=None
+):
+    """Measure a training step (``zoo.plan.measure_step``) and, with a time budget,
+    halve the model's width when too few epochs would fit at full width
+    (``zoo.plan.narrower_for``; the step measured again). ``before(step)``: the
+    seconds still to spend before training (the recipe's checks). Returns
+    ``(config, step)``."""
+    step = measure_step(build_fn(config, loaded), loaded, config)
+    if not config.time_budget:
+        return config, step
+    info = loaded.info
+    left = started + config.time_budget - time.perf_counter()
+    left -= after_training_seconds(step, info, config.batch_size, formats)
+    left -= before(step) if before else 0.0
+    config, choices = narrower_for(config, step, info, left, set(keep))
+    if choices:
+        say(f"chosen from the time left: {choices[0].line()}")
+        step = measure_step(build_fn(config, loaded), loaded, config)
+        if chosen is not None:
+            chosen.extend(choices)
+    return config, step
 
 
 def duration(seconds: float) -> str:

@@ -34,7 +34,7 @@ from zoo.data import Loaded, inspect_data, show_batch
 from zoo.evaluation import Evaluation, evaluate
 from zoo.export import check_export_backend, export_and_verify
 from zoo.outputs import init_output_bias
-from zoo.plan import checks_seconds, measure_step
+from zoo.plan import CHOOSABLE, checks_seconds
 from zoo.plots import conv_filters
 from zoo.quantize import int8_line
 from zoo.report import markdown_to_html
@@ -45,7 +45,16 @@ from zoo.runfolder import (
     update_metrics,
     write_text,
 )
-from zoo.train import begin_run, build_fn, duration, fit, load_for, needs_plan, plan_training
+from zoo.train import (
+    begin_run,
+    build_fn,
+    duration,
+    fit,
+    load_for,
+    needs_plan,
+    plan_training,
+    width_for_budget,
+)
 
 STAGES = 5
 #: The largest batch the sanity checks train with: they take some 1,100 steps, and
@@ -185,16 +194,26 @@ def check_skeleton(run: RecipeRun) -> ChecksReport:
     """2. Skeleton: seed, the sanity checks, the batch just before the net."""
     t = time.perf_counter()
     config = run.config
-    keras.utils.set_random_seed(config.seed)
-    build = build_fn(config, run.loaded)
     check_batch = min(config.batch_size, CHECK_BATCH)
     estimate = ""
     if needs_plan(config, run.loaded):  # a long run: the step measured once, for the plans
-        run.step_seconds = measure_step(build, run.loaded, config)
+        run.config, run.step_seconds = width_for_budget(
+            config,
+            run.loaded,
+            run.started,
+            set(CHOOSABLE) if run.keep is None else run.keep,
+            run.detail,
+            formats=run.formats,
+            chosen=run.chosen,
+            before=lambda step: checks_seconds(step, config.batch_size, check_batch),
+        )
+        config = run.config
         seconds = checks_seconds(run.step_seconds, config.batch_size, check_batch)
         estimate = f" (about {duration(seconds)}; a training step takes " + (
             f"{1000 * run.step_seconds:.0f} ms at batch {config.batch_size})"
         )
+    keras.utils.set_random_seed(config.seed)
+    build = build_fn(config, run.loaded)
     run.stage(
         2,
         f"skeleton: {config.model} ({build().count_params():,} parameters), seed "
