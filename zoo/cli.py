@@ -430,13 +430,15 @@ def _training_args(p) -> None:
         "--batch-size",
         type=int,
         default=None,
-        help=f"default {DEFAULTS.batch_size}; 128 for 10,000 training images or more",
+        help=f"default {DEFAULTS.batch_size}; 128 for an image set of 10,000 training "
+        "images or more",
     )
     p.add_argument(
         "--lr",
         type=float,
         default=None,
-        help=f"learning rate (default {DEFAULTS.learning_rate:g}; 2e-3 with a time budget)",
+        help=f"learning rate (default {DEFAULTS.learning_rate:g}; 2e-3 for images with a time "
+        "budget)",
     )
     p.add_argument(
         "--optimizer",
@@ -447,7 +449,7 @@ def _training_args(p) -> None:
         "--schedule",
         default=None,
         help=f"constant, step, exponential, cosine or plateau (default {DEFAULTS.schedule}; "
-        "cosine with a time budget)",
+        "cosine for images with a time budget)",
     )
     p.add_argument(
         "--augment",
