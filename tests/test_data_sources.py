@@ -118,7 +118,14 @@ def test_uncached_folder_pipeline_matches_the_cached_one(tmp_path):
     assert sorted(np.concatenate([y for _, y in a.train])) == [0] * 4 + [1] * 4
 
 
-@pytest.mark.parametrize("mode", ["L", "RGB", "mixed"])
+@pytest.mark.parametrize(
+    "mode",
+    [
+        "mixed",  # gray, colour, palette and a resized image: the default run's case
+        pytest.param("L", marks=pytest.mark.slow),
+        pytest.param("RGB", marks=pytest.mark.slow),
+    ],
+)
 def test_pixels_kept_from_the_scan_equal_tensorflows_decoding(tmp_path, monkeypatch, mode):
     """The scan keeps the decoded pixels (no second decode); a folder too large to keep
     streams through TensorFlow's decoder. Both give the same arrays."""
