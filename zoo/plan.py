@@ -128,13 +128,15 @@ def choose(
     height, width, _ = info.input_shape
     n = info.num_examples["train"]
     side = max(height, width)
+    budget = config.time_budget
+    if n < LARGE and not budget and side <= 64:
+        return validate(config), []  # the recipe's defaults (convnet, filled in by load_for)
     if side <= 64:
         pick("model", "convnet", f"{height}x{width} images: small conv-BN-ReLU stages")
     else:
         pick("model", "resnet18", f"{height}x{width} images: a strided stem and residual stages")
         if config.model == "resnet18":
             pick("model_kwargs", {"width_multiplier": 0.5}, "half width, for a CPU")
-    budget = config.time_budget
     if n >= LARGE:
         pick("batch_size", 128, f"{n:,} training images: larger steps, more images/s on CPU")
 
