@@ -63,6 +63,8 @@ def test_a_time_budget_brings_the_cosine_schedule_and_the_users_flags_win(monkey
     kept, chosen = plan.choose(given, info(), {"batch_size", "schedule", "learning_rate"})
     assert (kept.batch_size, kept.schedule, kept.learning_rate) == (64, "constant", 1e-3)
     assert [c.setting for c in chosen] == ["model"]
+    sgd, _ = plan.choose(replace(budgeted, optimizer="sgd"), info(), {"optimizer"})
+    assert (sgd.schedule, sgd.learning_rate) == ("cosine", 3e-4)  # 2e-3 is Adam's peak
 
 
 def test_small_and_tabular_data_keep_the_recipes_defaults(monkeypatch):

@@ -4,8 +4,9 @@ The recipe's defaults (``zoo.config``: Adam at 3e-4, batch 32, a constant rate, 
 augmentation, up to 100 epochs) suit the bundled digits. A folder of tens of thousands
 of images needs others, and a user with ten minutes needs the epochs to fit them.
 ``choose`` picks, for image data, the settings the user did not give, and says why;
-``plan_epochs`` measures the training step on the real pipeline and sizes the epochs
-to the time left; ``parse_duration`` reads ``--time-budget``.
+``measure_step`` times the training step on the real pipeline, ``plan_epochs`` sizes
+the epochs to the time left (``zoo.callbacks.TimeBudget`` sizes them again as they
+run); ``parse_duration`` reads ``--time-budget``.
 
 The rules, and the measurements behind them (``docs/benchmarks.md``, image folder):
 
@@ -139,10 +140,9 @@ def choose(
             pick("model_kwargs", {"width_multiplier": 0.5}, "half width, for a CPU")
     if n >= LARGE:
         pick("batch_size", 128, f"{n:,} training images: larger steps, more images/s on CPU")
-
     if budget:
         pick("schedule", "cosine", "a time budget: decay to zero at the last planned epoch")
-        if config.schedule == "cosine":
+        if config.schedule == "cosine" and config.optimizer in ("adam", "adamw"):
             pick("learning_rate", 2e-3, "the peak of the cosine schedule (Adam)")
     units = bfloat16_units()
     if units and (n >= LARGE or budget):
