@@ -141,11 +141,20 @@ def scan_image_folder(
     budget = _Budget(keep_bytes) if keep_bytes > 0 else None
     bar = _progress_bar(len(files), root) if progress and len(files) >= 2000 else None
     opened = []
+    decoding = time.perf_counter()
     with ThreadPoolExecutor(workers) as pool:
         for i, o in enumerate(pool.map(lambda p: _open(p, budget), [p for p, _ in files])):
             opened.append(o)
             if bar is not None and ((i + 1) % 500 == 0 or i + 1 == len(files)):
                 bar.update(i + 1)
+                # a log gets the estimate once, from the files between 5% and 25% (the
+                # first pay for the imports and the threads, and finish out of order)
+                first, last = len(files) // 20 // 500 * 500, len(files) // 4 // 500 * 500
+                if i + 1 == first:
+                    decoding = time.perf_counter()
+                elif i + 1 == last and not sys.stdout.isatty():
+                    rate = (last - first) / (time.perf_counter() - decoding)
+                    print(f"about {(len(files) - last) / rate:.0f}s more", flush=True)
     good = [(f, o) for f, o in zip(files, opened, strict=True) if not isinstance(o, str)]
     corrupt = [(f[0], o) for f, o in zip(files, opened, strict=True) if isinstance(o, str)]
     if corrupt:
