@@ -127,6 +127,7 @@ def test_train_command(tmp_path, capsys):
     assert not (tmp_path / "b").exists()
 
 
+@pytest.mark.slow  # 13 s; the plan's rules and the budget's stops are unit-tested in test_plan
 def test_train_on_a_folder_chooses_settings_and_fits_the_time_budget(
     tmp_path, capsys, image_folder
 ):
