@@ -241,7 +241,7 @@ def plan_epochs(
     epochs = max(1, int(seconds_left // epoch))
     if most:
         epochs = min(epochs, most)
-    return Plan(epochs, epoch, step, seconds_left)
+    return Plan(epochs, epoch, step, seconds_left, most)
 
 
 def checks_seconds(step: float, batch_size: int, check_batch: int) -> float:

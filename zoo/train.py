@@ -200,7 +200,7 @@ def plan_training(
     loaded, deadline, plan)``: the deadline for training and the ``zoo.plan.Plan``
     (None, None without a budget); ``plan.most`` caps the epochs as ``fit`` re-plans
     them."""
-    keep = set(CHOOSABLE) if keep is None else set(keep)
+    keep = kept(keep)
     info = loaded.info
     if step is None:
         config, step = width_for_budget(
@@ -216,7 +216,7 @@ def plan_training(
         return config, loaded, None, None
     after = after_training_seconds(step, info, config.batch_size, formats)
     end = started + config.time_budget - after
-    most = config.epochs if "epochs" in keep else None
+    most = config.epochs  # the user's --epochs, else the default: the most epochs to grow to
     plan = plan_epochs(step, info, config.batch_size, end - time.perf_counter(), most=most)
     config, choices = augment_for(config, plan.epochs, keep)
     if choices:  # shifted copies cost pipeline time: estimated here, measured per epoch
@@ -230,8 +230,13 @@ def plan_training(
         f"time budget {duration(config.time_budget)}: {plan.line()}; evaluation and "
         f"export take about {duration(after)} after it"
     )
-    plan.most = most or max(config.epochs, 2 * plan.epochs)
     return replace(config, epochs=plan.epochs), loaded, end, plan
+
+
+def kept(keep) -> set[str]:
+    """The settings zoo leaves as given: ``keep``, or all of them when it is None (the
+    Python API without choosing)."""
+    return set(CHOOSABLE) if keep is None else set(keep)
 
 
 def width_for_budget(
@@ -249,7 +254,7 @@ def width_for_budget(
     left = started + config.time_budget - time.perf_counter()
     left -= after_training_seconds(step, info, config.batch_size, formats)
     left -= before(step) if before else 0.0
-    config, choices = narrower_for(config, step, info, left, set(keep))
+    config, choices = narrower_for(config, step, info, left, kept(keep))
     if choices:
         say(f"chosen from the time left: {choices[0].line()}")
         step = measure_step(build_fn(config, loaded), loaded, config)

@@ -34,7 +34,7 @@ from zoo.data import Loaded, inspect_data, show_batch
 from zoo.evaluation import Evaluation, evaluate
 from zoo.export import check_export_backend, export_and_verify
 from zoo.outputs import init_output_bias
-from zoo.plan import CHOOSABLE, checks_seconds
+from zoo.plan import checks_seconds
 from zoo.plots import conv_filters
 from zoo.quantize import int8_line
 from zoo.report import markdown_to_html
@@ -201,7 +201,7 @@ def check_skeleton(run: RecipeRun) -> ChecksReport:
             config,
             run.loaded,
             run.started,
-            set(CHOOSABLE) if run.keep is None else run.keep,
+            run.keep,
             run.detail,
             formats=run.formats,
             chosen=run.chosen,
