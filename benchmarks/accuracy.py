@@ -3,7 +3,9 @@
 Each task takes its template's ``CONFIG`` block as it is (model, epochs, learning rate,
 batch size, ...) and trains it the way the template does (output bias from the
 training labels, the standard callbacks: early stopping on validation loss with the
-best weights restored), changing only the seed and, for the tabular tasks, the split:
+best weights restored; where the template has ``CROSS_FIT``, the model scored is the
+average of that many models trained on every row, ``zoo.train.cross_fit``), changing
+only the seed and, for the tabular tasks, the split:
 
 - digits: test accuracy on the template's stratified test split, one run per seed
   (target >= 99.4%);
@@ -24,8 +26,10 @@ per training run on this machine. Prints a Markdown table, writes JSON; asserts 
 
 ``--set KEY=VALUE`` (repeatable) measures a change to the templates' ``CONFIG`` on the
 same splits, e.g. ``--set augment=translate`` or ``--set 'model_kwargs={"hidden": []}'``
-(values are JSON where they parse as JSON); its rows are stored beside the defaults'
-rows, named by the change, and running again replaces only the rows it measures.
+(values are JSON where they parse as JSON; ``--set cross_fit=0`` scores the one
+model the template trains first instead of the average it ships); its rows are stored
+beside the defaults' rows, named by the change, and running again replaces only the
+rows it measures.
 
 ``--classical`` trains no network: it runs a panel of classical models on the same
 splits (SVMs, regularized linear models, a Gaussian process), which shows how much
@@ -78,21 +82,34 @@ TASKS = {
 }
 
 
-def template_config(name: str):
-    """The ``CONFIG`` block of ``templates/<name>.py``, read without running it."""
+def template_module(name: str):
+    """``templates/<name>.py`` as a module, its ``main`` not run."""
     spec = importlib.util.spec_from_file_location(f"_t_{name}", ROOT / "templates" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.CONFIG
+    return module
 
 
-def train_once(config, name: str) -> tuple[float, float, float]:
-    """Train ``config`` as the templates do; returns (score, reference score, seconds)."""
+def template_config(name: str):
+    """The ``CONFIG`` block of ``templates/<name>.py``, read without running it."""
+    return template_module(name).CONFIG
+
+
+def template_cross_fit(name: str) -> int:
+    """The template's ``CROSS_FIT`` (the models averaged into the one it ships; 0: the
+    one model trained on the training split), 0 where it has none."""
+    return getattr(template_module(name), "CROSS_FIT", 0)
+
+
+def train_once(config, name: str, folds: int = 0) -> tuple[float, float, float]:
+    """Train ``config`` as the templates do (with ``folds``, the model they ship is
+    the average of ``folds`` models trained on every row, ``zoo.train.cross_fit``);
+    returns (score, reference score, seconds)."""
     import keras
     from sklearn import metrics
 
     from zoo.outputs import init_output_bias
-    from zoo.train import build_fn, fit, load_for
+    from zoo.train import build_fn, cross_fit, fit, load_for
 
     config, loaded = load_for(config)
     start = time.perf_counter()
@@ -101,6 +118,8 @@ def train_once(config, name: str) -> tuple[float, float, float]:
     init_output_bias(model, loaded.data.y[loaded.indices["train"]])
     with tempfile.TemporaryDirectory() as run:
         fit(model, loaded, config, Path(run), verbose=0)
+        if folds:
+            model, _ = cross_fit(config, loaded, Path(run) / "members", folds=folds)
     seconds = time.perf_counter() - start
     x, y = loaded.arrays("test")
     out = model.predict(x, verbose=0)
@@ -220,6 +239,10 @@ def classical_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+#: The ``--set`` key that is a template's ``CROSS_FIT``, not a ``TrainConfig`` field.
+CROSS_FIT = "cross_fit"
+
+
 def parse_overrides(items: list[str]) -> dict:
     """``["augment=translate", 'model_kwargs={"hidden": []}']`` -> a dict of
     ``TrainConfig`` fields; unknown fields and malformed items are refused by name."""
@@ -230,8 +253,9 @@ def parse_overrides(items: list[str]) -> dict:
     for item in items:
         key, sep, text = item.partition("=")
         key = key.strip()
-        if not sep or key not in fields or key in ("data", "seed", "fold"):
-            settable = ", ".join(f for f in fields if f not in ("data", "seed", "fold"))
+        own = ("data", "seed", "fold")
+        if not sep or key in own or (key not in fields and key != CROSS_FIT):
+            settable = ", ".join(f for f in [*fields, CROSS_FIT] if f not in own)
             raise ValueError(
                 f"--set {item!r}: expected KEY=VALUE with KEY one of {settable} "
                 "(data, seed and fold are the benchmark's own)."
@@ -260,14 +284,16 @@ def run_task(name: str, seeds: list[int], say=print, overrides: dict | None = No
 
     task = TASKS[name]
     overrides = dict(overrides or {})
-    base = replace(template_config(task["template"]), **overrides)
+    fields = {k: v for k, v in overrides.items() if k != CROSS_FIT}
+    base = replace(template_config(task["template"]), **fields)
+    folds = overrides.get(CROSS_FIT, template_cross_fit(task["template"]))
     scores, refs, times = [], [], []
     for seed in seeds:
         folds = task["folds"]
         fold_scores, fold_refs = [], []
         for k in range(folds or 1):
             config = replace(base, seed=seed, fold=(k, folds) if folds else None)
-            score, ref, seconds = train_once(config, name)
+            score, ref, seconds = train_once(config, name, folds)
             fold_scores.append(score)
             fold_refs.append(ref)
             times.append(seconds)
@@ -280,7 +306,7 @@ def run_task(name: str, seeds: list[int], say=print, overrides: dict | None = No
     return {
         "task": name,
         "template": task["template"],
-        "model": base.model,
+        "model": base.model if not folds else f"{base.model} x{folds} (cross_fit)",
         "overrides": overrides,
         "metric": task["metric"] + (f" ({task['folds']}-fold)" if task["folds"] else " (test)"),
         "seeds": seeds,

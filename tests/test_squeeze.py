@@ -1,4 +1,5 @@
 """The last squeeze: ensembles combine exactly what they say and export as one model;
+cross-fitting trains each member on every row but its own part and ships their average;
 the Distiller's losses are the formulas and its student learns the teacher; fine-tuning
 keeps a frozen backbone (BatchNormalization statistics included) untouched."""
 
@@ -163,3 +164,51 @@ def test_finetune_freezes_by_stage_and_keeps_batchnorm_statistics(tmp_path):
     headless = create_model("convnet", input_shape=(8, 8, 1), include_top=False, pooling="avg")
     with pytest.raises(ValueError, match="not the Dense logits layer"):
         finetune_model(headless, 2)
+
+
+def test_refit_folds_partition_the_rows_stratified_where_classes_allow():
+    from zoo.data.splits import refit_folds
+
+    y = np.array([0] * 30 + [1] * 12 + [2] * 3)
+    rows = np.arange(40, 85)[::-1] - 40  # every row, in an order of their own
+    for n, stratified in ((3, True), (4, False)):  # class 2 has 3 rows: 4 folds can't split it
+        parts = refit_folds(y, rows, n, seed=7)
+        assert len(parts) == n
+        vals = np.concatenate([v for _, v in parts])
+        assert sorted(vals.tolist()) == sorted(rows.tolist())  # each row validates once
+        for train, val in parts:
+            assert sorted(np.concatenate([train, val]).tolist()) == sorted(rows.tolist())
+            assert not set(train) & set(val)
+        ones = [int((y[v] == 1).sum()) for _, v in parts]
+        assert (max(ones) - min(ones) <= 1) or not stratified
+    with pytest.raises(ValueError, match="1 folds of 45 rows"):
+        refit_folds(y, rows, 1)
+
+
+def test_cross_fit_trains_each_member_on_every_row_but_its_own_part(tmp_path, monkeypatch):
+    import zoo.train as train
+    from zoo.train import TrainConfig, cross_fit, load_for
+
+    config, loaded = load_for(TrainConfig(data="diabetes", model="mlp", epochs=1, seed=5))
+    seen, real_fit = [], train.fit
+
+    def recording_fit(model, part, config, run_dir, **kw):
+        seen.append((part.indices, part.info.num_examples, config.seed))
+        return real_fit(model, part, config, run_dir, **kw)
+
+    monkeypatch.setattr(train, "fit", recording_fit)
+    model, members_ = cross_fit(config, loaded, tmp_path / "members", folds=3)
+    every = set(loaded.indices["train"]) | set(loaded.indices["val"])
+    assert len(members_) == len(seen) == 3 and [s for *_, s in seen] == [5, 6, 7]
+    vals = []
+    for indices, count, _ in seen:
+        train_rows, val_rows = set(indices["train"]), set(indices["val"])
+        assert train_rows | val_rows == every and not train_rows & val_rows
+        assert not every & set(indices["test"])  # the test rows stay out of every member
+        assert count["train"] == len(train_rows) and count["val"] == len(val_rows)
+        vals += list(val_rows)
+    assert sorted(vals) == sorted(every)  # each row stops exactly one member early
+    assert all((tmp_path / "members" / f"member-{j}" / "best.keras").exists() for j in range(3))
+    x, _ = loaded.arrays("test")
+    mean = np.mean([m.predict(x, verbose=0) for m in members_], axis=0)
+    np.testing.assert_allclose(model.predict(x, verbose=0), mean, rtol=1e-5, atol=1e-4)

@@ -71,3 +71,22 @@ def fold_indices(
         stratify=y[rest] if stratify else None,
     )
     return train, val, test
+
+
+def refit_folds(
+    y: np.ndarray, rows: np.ndarray, n: int, *, seed: int = 42, stratify: bool = True
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``rows`` (the training and validation rows) cut into ``n`` shuffled folds, as
+    ``n`` ``(train, val)`` pairs: each fold once the validation rows, the rest the
+    training rows. Stratified by class when ``stratify`` and every class has ``n`` rows
+    or more, plain folds otherwise."""
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    if not (isinstance(n, int) and 2 <= n <= len(rows)):
+        raise ValueError(f"{n!r} folds of {len(rows)} rows: use 2 to {len(rows)} folds.")
+    labels = y[rows]
+    if stratify and np.unique(labels, return_counts=True)[1].min() >= n:
+        parts = StratifiedKFold(n, shuffle=True, random_state=seed).split(rows, labels)
+    else:
+        parts = KFold(n, shuffle=True, random_state=seed).split(rows)
+    return [(rows[a], rows[b]) for a, b in parts]
