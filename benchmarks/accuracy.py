@@ -111,6 +111,7 @@ def train_once(config, name: str, folds: int = 0) -> tuple[float, float, float]:
     from zoo.outputs import init_output_bias
     from zoo.train import build_fn, cross_fit, fit, load_for
 
+    keras.backend.clear_session()  # 25+ runs in one process: each starts clean, as fast
     config, loaded = load_for(config)
     start = time.perf_counter()
     keras.utils.set_random_seed(config.seed)
