@@ -142,13 +142,17 @@ def test_report_page_lists_each_result_with_its_command(tmp_path):
 
 def test_accuracy_overrides_parse_as_config_fields_and_name_their_rows():
     parsed = accuracy.parse_overrides(
-        ["augment=translate", "patience=20", 'model_kwargs={"hidden": [16], "dropout": 0.3}']
-    )
+        ["augment=translate", "patience=20", 'model_kwargs={"hidden": [16], "dropout": 0.3}',
+         "cross_fit=0"]
+    )  # fmt: skip
     assert parsed == {
         "augment": "translate",
         "patience": 20,
         "model_kwargs": {"hidden": [16], "dropout": 0.3},
+        "cross_fit": 0,  # the template's CROSS_FIT, not a TrainConfig field
     }
+    assert accuracy.template_cross_fit("tabular_regression") == 5
+    assert accuracy.template_cross_fit("image_classification") == 0
     for bad in ("nope=1", "seed=3", "data=iris", "augment"):
         with pytest.raises(ValueError, match="expected KEY=VALUE"):
             accuracy.parse_overrides([bad])
