@@ -97,6 +97,13 @@ def test_bias_variance_verdicts():
     assert over["variance"] == pytest.approx(0.089) and over["held_out"] == "test"  # the worse
     under = bias_variance({"train": 0.15, "val": 0.17}, "classification", baseline=0.9)
     assert under["verdict"] == "underfitting" and "bigger model" in under["diagnosis"]
+    assert "set the epochs" not in under["diagnosis"]
+    budget = bias_variance(
+        {"train": 0.15, "val": 0.17}, "classification", epochs_set_by="the time budget"
+    )  # the advice to train longer names what to change
+    assert budget["diagnosis"].endswith(
+        "Here the time budget set the epochs: raise it to train longer."
+    )
     good = bias_variance({"train": 0.0, "val": 0.005}, "classification")
     assert good["verdict"] == "fits well"
     stuck = bias_variance({"train": 0.88, "val": 0.9}, "classification", baseline=0.9)

@@ -99,6 +99,7 @@ def evaluate(
     top: int = 16,
     raw_range: tuple[float, float] | None = None,
     write_metrics: bool = True,
+    epochs_set_by: str | None = None,
 ) -> Evaluation:
     """Evaluate ``model`` on ``dataset`` and write the figures, plots and
     ``evaluation.md`` into ``run_dir`` (nothing is written when it is None).
@@ -108,7 +109,8 @@ def evaluate(
     losses grid), or preprocessed ``(x, y)`` arrays or a ``tf.data`` dataset of them
     with ``metadata`` (a ``DataInfo`` or a dict with ``task`` and ``class_names``); pass
     ``train`` / ``val`` the same way for bias and variance, and ``raw_inputs`` (with
-    their ``raw_range``) to draw top losses as the inputs were read.
+    their ``raw_range``) to draw top losses as the inputs were read. ``epochs_set_by``
+    names what fixed the epochs (a time budget), for the bias-and-variance advice.
     """
     if isinstance(dataset, Loaded):
         loaded = dataset
@@ -180,7 +182,7 @@ def evaluate(
             baseline = 1.0 - counts.max() / counts.sum()
         else:
             baseline = 1.0  # predicting the mean leaves all of the variance unexplained
-        bv = bias_variance(errors, task, baseline=baseline)
+        bv = bias_variance(errors, task, baseline=baseline, epochs_set_by=epochs_set_by)
     result = Evaluation(task, summary, details, bv, drawn, split)
     if run is not None:
         write_text(run / "evaluation.md", result.markdown())

@@ -171,7 +171,11 @@ def regression_report(y_true: np.ndarray, prediction: np.ndarray, *, largest: in
 
 
 def bias_variance(
-    errors: dict[str, float], task: str, *, baseline: float | None = None
+    errors: dict[str, float],
+    task: str,
+    *,
+    baseline: float | None = None,
+    epochs_set_by: str | None = None,
 ) -> dict[str, Any]:
     """The notes' bias and variance from the error on each split (``train``, ``val``,
     ``test``; classification error, or for regression the fraction of the target
@@ -179,7 +183,8 @@ def bias_variance(
     fit); variance is the gap from training to the held-out split with the larger error
     (validation or test: a small validation split that happens to be easy must not hide
     a worse test error). Returns the figures and a ``diagnosis`` sentence with what the
-    recipe says to try."""
+    recipe says to try; ``epochs_set_by`` (for example "--time-budget") names what fixed
+    the number of epochs, for the advice to train longer."""
     if "train" not in errors:
         raise ValueError("bias_variance needs the training error (errors['train']).")
     held_out = [k for k in ("val", "test") if errors.get(k) is not None]
@@ -213,6 +218,8 @@ def bias_variance(
             "model, train longer, less regularization (dropout, weight decay), tune the "
             "learning rate; add regularization back only once it overfits."
         )
+        if epochs_set_by:
+            sentence += f" Here {epochs_set_by} set the epochs: raise it to train longer."
     else:
         verdict = "overfitting"
         sentence = (

@@ -212,6 +212,12 @@ def cross_fit(config: TrainConfig, loaded, run_dir: Path, *, folds: int = 5, ver
     return ensemble(members, task=task, name=f"{config.model}_x{folds}"), members
 
 
+def set_by(config: TrainConfig) -> str | None:
+    """What fixed the number of epochs, for the advice after training: the time
+    budget, where there is one (``zoo.evaluate``'s ``epochs_set_by``)."""
+    return "the time budget (--time-budget)" if config.time_budget else None
+
+
 def needs_plan(config: TrainConfig, loaded) -> bool:
     """Whether a run is long enough to measure and plan: a time budget, or a data set
     of ``zoo.plan.LARGE`` training examples or more (the bundled sets are not)."""
@@ -385,7 +391,9 @@ def train_and_export(
         if devices > 1:  # evaluation and export see every example, on one device
             model = single_device_copy(model, build)
         test_scores = model.evaluate(loaded.test, verbose=0, return_dict=True)
-        evaluation = evaluate(model, loaded, run_dir=run_dir, write_metrics=False)
+        evaluation = evaluate(
+            model, loaded, run_dir=run_dir, write_metrics=False, epochs_set_by=set_by(config)
+        )
         result = {
             "data": config.data,
             "model": config.model,

@@ -53,6 +53,7 @@ from zoo.train import (
     load_for,
     needs_plan,
     plan_training,
+    set_by,
     width_for_budget,
 )
 
@@ -335,7 +336,13 @@ def train(run: RecipeRun):
 def evaluate_stage(run: RecipeRun, model) -> Evaluation:
     """4. Look at the (mis)predictions, per class; bias and variance."""
     t = time.perf_counter()
-    evaluation = evaluate(model, run.loaded, run_dir=run.run_dir, write_metrics=False)
+    evaluation = evaluate(
+        model,
+        run.loaded,
+        run_dir=run.run_dir,
+        write_metrics=False,
+        epochs_set_by=set_by(run.config),
+    )
     lines = evaluation.lines()
     run.stage(4, f"evaluate: {lines[0]} ({time.perf_counter() - t:.1f}s; evaluation.md)")
     for line in lines[1:]:
