@@ -182,8 +182,9 @@ def cross_fit(config: TrainConfig, loaded, run_dir: Path, *, folds: int = 5, ver
     folder ``run_dir/member-J``), each on all parts but one and stopped early on that
     one, so every row trains all members but one. Their average
     (``zoo.ensemble.ensemble``) is returned with the members: ``(model, members)``.
-    Costs ``folds`` trainings; worth it below a few thousand rows, where a fifth more
-    training rows and five averaged models move the test score (docs/benchmarks.md)."""
+    Costs ``folds`` more trainings: meant for small tables, where a quarter more
+    training rows and averaged models move the test score (diabetes, 442 rows: R^2
+    0.4741 -> 0.4851 over 5 seeds of 5-fold CV; docs/benchmarks.md)."""
     import numpy as np
 
     from zoo.data.splits import refit_folds
