@@ -384,9 +384,10 @@ def table(rows: list[dict]) -> str:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
+        spread = f"± {r['std']:.4f}" if len(r["scores"]) > 1 else "(one run)"
         lines.append(
             f"| {r['task']} | {r['model']} | {describe(r.get('overrides', {}))} | {r['metric']} "
-            f"| {r['mean']:.4f} ± {r['std']:.4f} "
+            f"| {r['mean']:.4f} {spread} "
             f"| {r['reference']} {r['reference_mean']:.4f} | {r['target']} "
             f"| {'yes' if r['met'] else 'no'} | {r['seconds_per_run']:.1f} |"
         )
