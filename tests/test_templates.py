@@ -24,7 +24,8 @@ def template_config(name: str):
     "name,metric",
     [
         ("image_classification", "baseline_accuracy"),
-        ("tabular_classification", "baseline_accuracy"),
+        # half a minute; the regression template runs the same stages by default
+        pytest.param("tabular_classification", "baseline_accuracy", marks=pytest.mark.slow),
         ("tabular_regression", "baseline_mse"),
     ],
 )

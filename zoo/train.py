@@ -12,12 +12,15 @@ from dataclasses import replace
 from pathlib import Path
 
 import keras
+import numpy as np
 
 from zoo import interrupts
 from zoo.callbacks import TimeBudget, learning_rate, standard
 from zoo.config import TrainConfig, resolve_steps_per_execution, validate
 from zoo.data import load
+from zoo.data.splits import refit_folds
 from zoo.distribute import device_count, distributed, even_batches, single_device_copy
+from zoo.ensemble import ensemble
 from zoo.evaluation import evaluate
 from zoo.export import check_export_backend, export_and_verify
 from zoo.optim import compile_model
@@ -186,11 +189,6 @@ def cross_fit(config: TrainConfig, loaded, run_dir: Path, *, folds: int = 5, ver
     from every row, each stops on a larger held-out part, and their errors average
     out. Costs ``folds`` more trainings: meant for small tables (diabetes, 442 rows:
     R^2 0.4741 -> 0.4851 over 5 seeds of 5-fold CV; docs/benchmarks.md)."""
-    import numpy as np
-
-    from zoo.data.splits import refit_folds
-    from zoo.ensemble import ensemble
-
     info, y = loaded.info, loaded.data.y
     rows = np.concatenate([loaded.indices["train"], loaded.indices["val"]])
     classification = info.task == "classification"
