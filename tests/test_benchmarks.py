@@ -204,6 +204,7 @@ def _environment_after(code: str, **env) -> str:
     return done.stdout.split()[-1]
 
 
+@pytest.mark.slow  # 20 s: three fresh processes importing TensorFlow
 def test_importing_zoo_first_turns_on_onednn_and_respects_the_user():
     import platform
 

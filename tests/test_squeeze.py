@@ -197,9 +197,9 @@ def test_cross_fit_trains_each_member_on_every_row_but_its_own_part(tmp_path, mo
         return real_fit(model, part, config, run_dir, **kw)
 
     monkeypatch.setattr(train, "fit", recording_fit)
-    model, members_ = cross_fit(config, loaded, tmp_path / "members", folds=3)
+    model, members_ = cross_fit(config, loaded, tmp_path / "members", folds=2)
     every = set(loaded.indices["train"]) | set(loaded.indices["val"])
-    assert len(members_) == len(seen) == 3 and [s for *_, s in seen] == [5, 6, 7]
+    assert len(members_) == len(seen) == 2 and [s for *_, s in seen] == [5, 6]
     vals = []
     for indices, count, _ in seen:
         train_rows, val_rows = set(indices["train"]), set(indices["val"])
@@ -208,7 +208,7 @@ def test_cross_fit_trains_each_member_on_every_row_but_its_own_part(tmp_path, mo
         assert count["train"] == len(train_rows) and count["val"] == len(val_rows)
         vals += list(val_rows)
     assert sorted(vals) == sorted(every)  # each row stops exactly one member early
-    assert all((tmp_path / "members" / f"member-{j}" / "best.keras").exists() for j in range(3))
+    assert all((tmp_path / "members" / f"member-{j}" / "best.keras").exists() for j in range(2))
     x, _ = loaded.arrays("test")
     mean = np.mean([m.predict(x, verbose=0) for m in members_], axis=0)
     np.testing.assert_allclose(model.predict(x, verbose=0), mean, rtol=1e-5, atol=1e-4)

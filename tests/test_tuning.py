@@ -117,7 +117,21 @@ def test_search_table_plots_resume_and_best_export(tmp_path):
     again, _ = evaluate_run(folder / "best")  # best/ is a run folder like any other
     assert again.test["accuracy"] == pytest.approx(second.test["accuracy"])
 
-    # The ensemble template takes the search's top trials as its members.
+    # Resuming with another space would mix two searches: refused, nothing touched.
+    with pytest.raises(ValueError, match="different space"):
+        random_search("iris", trials=3, epochs=3, directory=folder, space=["depth=2"])
+    with pytest.raises(ValueError, match="non-zero"):
+        random_search("iris", seed=0, directory=tmp_path / "other")
+    assert not (tmp_path / "other").exists()
+
+
+@pytest.mark.slow  # a search, then the ensemble template in a process of its own
+def test_ensemble_template_takes_the_searchs_top_trials(tmp_path):
+    folder = tmp_path / "search"
+    small = ["depth=1", "width=16,32", "batch_size=16"]
+    random_search("iris", trials=3, epochs=3, directory=folder, space=small, retrain=False)
+    with (folder / "results.csv").open() as f:
+        rows = list(csv.DictReader(f))
     ens = tmp_path / "ensemble"
     template = os.path.join(os.path.dirname(__file__), "..", "templates", "ensemble.py")
     done = subprocess.run(
@@ -130,13 +144,6 @@ def test_search_table_plots_resume_and_best_export(tmp_path):
     members = json.loads((ens / "metrics.json").read_text())["members"]
     ranked = sorted(rows, key=lambda r: float(r["score"]))  # val_data_loss: lower first
     assert [m["origin"] for m in members] == [f"trial {r['trial_id']}" for r in ranked[:2]]
-
-    # Resuming with another space would mix two searches: refused, nothing touched.
-    with pytest.raises(ValueError, match="different space"):
-        random_search("iris", trials=3, epochs=3, directory=folder, space=["depth=2"])
-    with pytest.raises(ValueError, match="non-zero"):
-        random_search("iris", seed=0, directory=tmp_path / "other")
-    assert not (tmp_path / "other").exists()
 
 
 @pytest.mark.slow  # the kill-a-worker test below covers the re-queueing in the default run
