@@ -68,6 +68,7 @@ def test_correct_setup_passes_every_check(cancer):
         "batch_independence",
         "loss_decreasing",
         "input_independent_baseline",
+        "inference_mode",
         "gradient_health",
         "dead_units",
     ]
@@ -303,8 +304,11 @@ def test_a_check_that_raises_is_reported_and_the_others_run():
 
     report = run_checks(build, (x, y), (xv, yv), checks=("loss_at_init", "batch_independence"))
     first = report["loss_at_init"]
-    assert first.status == "warn" and first.message.startswith("could not run: ValueError")
+    assert first.status == "error" and first.message.startswith("could not run: ValueError")
     assert "2 losses" in first.message and len(report.results) == 2
+    assert not first.passed or first.status != "pass"  # never counted as a pass
+    assert "2 of 2 checks ran" not in report.summary() and "could not" in report.summary()
+    assert "Traceback" in first.details["trace"]
 
 
 def test_output_bias_of_an_uncompiled_model_reads_the_task_from_outputs_and_labels():

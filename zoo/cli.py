@@ -317,7 +317,8 @@ def _cmd_check(args) -> int:
     from zoo.checks.script import check_script, write_check
 
     found = check_script(
-        args.script, args.args, train=args.train, say=lambda line: print(line, flush=True)
+        args.script, args.args, train=args.train, say=lambda line: print(line, flush=True),
+        budget=args.budget or None,
     )
     out = Path(args.out) if args.out else new_run_dir(f"check-{Path(args.script).stem}")
     write_check(found, out)
@@ -623,6 +624,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--train", action="store_true", help="let the script train after the checks")
     p.add_argument("--out", default=None, help="report folder (default runs/check-<script>-<time>)")
+    p.add_argument(
+        "--budget", type=float, default=60.0,
+        help="seconds the checks may spend (default 60; their batch and steps are sized from "
+        "a measured training step; 0: no limit)",
+    )
     p.add_argument("script", help="a Python file that builds a Keras model and calls fit")
     p.add_argument("args", nargs=argparse.REMAINDER, help="the script's own arguments")
     p.set_defaults(func=_cmd_check)

@@ -132,17 +132,37 @@ def final_activation(model) -> str:
     return "linear"
 
 
-def data_loss(model, x, y, batch_size: int = 256) -> float:
-    """The compiled loss on ``(x, y)`` without regularization penalties, inference
-    mode; a loss given per example (a function) is averaged."""
+def data_loss(
+    model, x, y, batch_size: int = 256, *, sample_weight=None, training: bool = False
+) -> float:
+    """The compiled loss on ``(x, y)`` without regularization penalties; a loss given
+    per example (a function) is averaged, weighted by ``sample_weight`` as Keras weighs
+    it (the sum of weighted losses over the number of examples). ``training=False``
+    reads it in inference mode (what ``evaluate`` and validation see); ``training=True``
+    in the mode ``fit`` trains in (batch statistics, dropout on), with the model's
+    non-trainable state (moving statistics, random-seed states) left as it was."""
     fn = resolve_loss(model).fn
+    kept = []
+    if training:
+        kept = [(v, keras.ops.convert_to_numpy(v)) for v in model.non_trainable_variables]
     total, n = 0.0, 0
-    for i in range(0, len(x), batch_size):
-        xb, yb = x[i : i + batch_size], y[i : i + batch_size]
-        pred = model(xb, training=False)
-        value = keras.ops.convert_to_numpy(fn(yb, pred))
-        total += float(np.mean(value)) * len(xb)
-        n += len(xb)
+    try:
+        for i in range(0, len(x), batch_size):
+            xb, yb = x[i : i + batch_size], y[i : i + batch_size]
+            pred = model(xb, training=training)
+            if sample_weight is None:
+                value = fn(yb, pred)
+            elif isinstance(fn, keras.losses.Loss):  # Keras weighs and reduces it
+                value = fn(yb, pred, sample_weight=sample_weight[i : i + batch_size])
+            else:  # per-example values: weighted as a compiled function loss is
+                per = np.asarray(keras.ops.convert_to_numpy(fn(yb, pred)), "float64")
+                value = per.reshape(len(xb), -1).mean(axis=1) * sample_weight[i : i + batch_size]
+            value = np.asarray(keras.ops.convert_to_numpy(value), "float64")
+            total += float(np.mean(value)) * len(xb)
+            n += len(xb)
+    finally:
+        for variable, value in kept:
+            variable.assign(value)
     return total / max(n, 1)
 
 

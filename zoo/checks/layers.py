@@ -11,8 +11,7 @@ from collections.abc import Callable
 import keras
 import numpy as np
 
-from zoo.checks.sanity import CheckResult, fit_steps, frozen_note, timed
-from zoo.data import as_arrays
+from zoo.checks.sanity import CheckResult, arrays, fit_steps, frozen_note, timed
 from zoo.models import leaf_layers
 from zoo.outputs import resolve_loss
 
@@ -117,7 +116,7 @@ def measure(build: Callable, train, *, batch_size: int = 32, steps: int = STEPS)
     (``layer_gradients``) and unit states on 256 examples (``unit_states``), under
     ``"gradients"`` and ``"units"``, each ``{"init": ..., "after": ...}``. Both
     ``gradient_health`` and ``dead_units`` read it, so the runner measures once."""
-    x, y = as_arrays(train, limit=4096)
+    x, y, w = arrays(train, limit=4096)
     model = build()
     probe = slice(0, max(32, min(batch_size, 256)))
     found = {"steps": steps, "examples": min(len(x), 256), "frozen": frozen_note(model)}
@@ -125,7 +124,7 @@ def measure(build: Callable, train, *, batch_size: int = 32, steps: int = STEPS)
         return found
     found["gradients"] = {"init": layer_gradients(model, x[probe], y[probe])}
     found["units"] = {"init": unit_states(model, x[:256])}
-    fit_steps(model, x, y, steps, batch_size)
+    fit_steps(model, x, y, steps, batch_size, sample_weight=w)
     found["gradients"]["after"] = layer_gradients(model, x[probe], y[probe])
     found["units"]["after"] = unit_states(model, x[:256])
     return found
@@ -244,13 +243,17 @@ def dead_units(
     batch_size: int = 32,
     steps: int = STEPS,
     warn_at: float = 0.25,
-    fail_at: float = 0.5,
+    fail_at: float = 1.0,
     measured: dict | None = None,
 ) -> CheckResult:
     """On a fixed batch, at initialization and after ``steps`` steps of the program's
     optimizer: the fraction of each hidden layer's units that are dead (ReLU) or
-    saturated (sigmoid, tanh). A layer at ``fail_at`` or more fails, at ``warn_at``
-    warns. ``measured``: ``measure``'s result, if already taken."""
+    saturated (sigmoid, tanh). A layer at ``warn_at`` or more warns: many dead ReLUs
+    are common in nets that train well, so a fraction alone is no evidence of harm.
+    It fails only where the harm is measured: every unit of a ReLU layer dead (at
+    ``fail_at``, 1.0 by default), so the layer's output is the same for every example
+    and nothing before it gets a gradient. ``measured``: ``measure``'s result, if
+    already taken."""
     found = measured or measure(build, train, batch_size=batch_size, steps=steps)
     measured, steps = found.get("units", {"init": {}, "after": {}}), found["steps"]
     names = list(measured["init"])
@@ -278,7 +281,11 @@ def dead_units(
             "and their gradient is then near zero; scale the inputs, use Glorot init, or "
             "ReLU activations"
         )
-        return result("fail" if worst >= fail_at else "warn", worst,
+        harm = kind == "dead" and worst >= fail_at and found["examples"] > 1
+        if harm:
+            cause += (". With every unit dead the layer outputs the same for every example: "
+                      "the model cannot learn from its input")  # fmt: skip
+        return result("fail" if harm else "warn", worst,
                       f"{when}, {worst:.0%} of the "
                       f"{'units' if kind == 'dead' else 'outputs'} of layer {name!r} are {kind} "
                       f"on {found['examples']} examples: {cause}")  # fmt: skip

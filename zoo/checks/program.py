@@ -78,6 +78,9 @@ def _builder(model) -> tuple[Callable, Callable[[], None]]:
     if optimizer is None or loss is None:
         raise ValueError("the model is not compiled: call model.compile(optimizer, loss) first.")
     weights = [np.array(w) for w in model.get_weights()]
+    # every variable, random-seed states included (Dropout's are not among the
+    # weights): a subclassed model is reused, and two builds must start alike
+    state = [(v, np.array(keras.ops.convert_to_numpy(v))) for v in model.variables]
     try:
         keras.models.clone_model(model)
         subclassed = False
@@ -97,16 +100,35 @@ def _builder(model) -> tuple[Callable, Callable[[], None]]:
 
     compile_args = dict(getattr(getattr(model, "_compile_config", None), "config", {}) or {})
 
+    def put_back():
+        for variable, value in state:
+            variable.assign(value)
+
     def build():
-        model.set_weights(weights)
+        put_back()
         model.compile(optimizer=_fresh_optimizer(optimizer), loss=loss)
         return model
 
     def restore():
-        model.set_weights(weights)
+        put_back()
         model.compile(**{**compile_args, "optimizer": optimizer, "loss": loss})
 
     return build, restore
+
+
+def row_weights(y: np.ndarray, sample_weight=None, class_weight: dict | None = None):
+    """Per-row weights as Keras' ``fit`` applies them: ``sample_weight`` times the
+    ``class_weight`` of each row's class (the argmax of a one-hot row, the rounded value
+    of a single column); None when neither is given."""
+    if sample_weight is None and not class_weight:
+        return None
+    y = np.asarray(y)
+    w = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, "float64")
+    w = w.reshape(len(y), -1).mean(axis=1) if w.ndim > 1 else w
+    if class_weight:
+        ids = y.argmax(-1) if y.ndim > 1 and y.shape[-1] > 1 else np.round(y.reshape(len(y), -1)[:, 0])
+        w = w * np.array([float(class_weight.get(int(c), 1.0)) for c in ids])
+    return w
 
 
 def check(
@@ -118,13 +140,19 @@ def check(
     validation_split: float = 0.0,
     batch_size: int | None = None,
     epochs: int | None = None,
+    sample_weight=None,
+    class_weight: dict | None = None,
     checks: tuple[str, ...] = ALL_CHECKS,
     progress: Callable | None = None,
+    budget: float | None = 60.0,
 ) -> ChecksReport:
     """Run the recipe's checks on ``model`` (compiled) with the data and settings its
-    ``fit`` would get; returns the report (``report.passed``: no check failed;
-    ``report.failed``, ``report.warned``, ``report.results``). The model is not
-    changed."""
+    ``fit`` would get (``sample_weight`` and ``class_weight`` too: every short training
+    and loss of the checks is weighted as ``fit`` weighs it); returns the report
+    (``report.passed``: no check failed; ``report.failed``, ``report.warned``,
+    ``report.errored``, ``report.results``). ``budget``: seconds the checks may spend,
+    their batch and steps sized from a measured step (None: no limit). The model is
+    not changed."""
     outputs = len(getattr(model, "outputs", None) or []) or 1
     if outputs > 1 or isinstance(y, list | tuple | dict) or isinstance(x, dict):
         what = f"{outputs} outputs" if outputs > 1 else "several inputs or label arrays"
@@ -145,31 +173,47 @@ def check(
         return report
     val = None
     if validation_data is not None:
-        val = training_data(*validation_data[:2]) if isinstance(validation_data, tuple | list) \
-            else training_data(validation_data)  # fmt: skip
+        if isinstance(validation_data, tuple | list):
+            xv, yv = training_data(*validation_data[:2])
+            wv = validation_data[2] if len(validation_data) > 2 else None
+            wv = row_weights(yv, None if wv is None else np.asarray(wv)[: len(yv)])
+            val = (xv, yv) if wv is None else (xv, yv, wv)
+        else:
+            val = training_data(validation_data)
     elif validation_split and y is not None:  # Keras holds out the last rows, unshuffled
         cut = int(len(x) * (1 - validation_split))
+        if sample_weight is not None:
+            sample_weight = np.asarray(sample_weight)[:cut]
         (x, y), val = (x[:cut], y[:cut]), training_data(x[cut:], y[cut:])
+    rows_trained = len(x) if y is not None else None
+    if y is not None and len(x) > LIMIT:  # the same sample of rows for the weights
+        rows = np.sort(np.random.default_rng(0).choice(len(x), LIMIT, replace=False))
+        x, y = np.asarray(x)[rows], np.asarray(y)[rows]
+        if sample_weight is not None:
+            sample_weight = np.asarray(sample_weight)[rows]
     xs, ys = training_data(x, y)
+    ws = row_weights(ys, sample_weight, class_weight)
     # the checks read the first rows: shuffled (fixed seed), so sorted data gives them
     # a sample of every class, as fit's own shuffling would
     order = np.random.default_rng(0).permutation(len(xs))
     xs, ys = xs[order], ys[order]
+    ws = None if ws is None else ws[order]
     batch_size = int(batch_size or 32)
-    steps = int(epochs or 1) * max(1, math.ceil(len(xs) / batch_size))
+    steps = int(epochs or 1) * max(1, math.ceil((rows_trained or len(xs)) / batch_size))
     if not model.built or not model.weights:  # a subclassed model builds at its first call
         model(xs[:2])
     build, restore = _builder(model)
     try:
         return run_checks(
             build,
-            (xs, ys),
+            (xs, ys) if ws is None else (xs, ys, ws),
             val,
             total_steps=steps,
             checks=checks,
             batch_size=batch_size,
             progress=progress,
             set_output_bias=False,  # the program's model as it is
+            budget=budget,
         )
     finally:
         restore()

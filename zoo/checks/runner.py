@@ -4,8 +4,11 @@ makes fresh each time."""
 from __future__ import annotations
 
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from zoo.checks import layers as L
 from zoo.checks import sanity as C
@@ -16,10 +19,15 @@ from zoo.outputs import init_output_bias
 
 @dataclass
 class ChecksReport:
+    """The checks' results, in order, and how they were run (``plan``: the batch and
+    steps the time budget allowed, with the reason)."""
+
     results: list[C.CheckResult] = field(default_factory=list)
+    plan: dict = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
+        """No check failed (a check that could not run is not a pass: see ``errored``)."""
         return all(r.passed for r in self.results)
 
     @property
@@ -29,6 +37,22 @@ class ChecksReport:
     @property
     def warned(self) -> list[C.CheckResult]:
         return [r for r in self.results if r.status == "warn"]
+
+    @property
+    def errored(self) -> list[C.CheckResult]:
+        """The checks that could not run, each with its reason."""
+        return [r for r in self.results if r.status == "error"]
+
+    def summary(self) -> str:
+        """``"2 failed, 1 warned; 9 of 11 checks ran (2 could not: ...)"``."""
+        ran = len(self.results) - len(self.errored)
+        line = (
+            f"{len(self.failed)} failed, {len(self.warned)} warned; {ran} of "
+            f"{len(self.results)} checks ran"
+        )
+        if self.errored:
+            line += f" ({', '.join(r.name for r in self.errored)} could not)"
+        return line
 
     def __getitem__(self, name: str) -> C.CheckResult:
         for r in self.results:
@@ -44,10 +68,20 @@ class ChecksReport:
                 f"{_fmt(r.expected)} | {r.seconds:.1f} |"
             )
         notes = [f"- **{r.name}**: {r.message}" for r in self.results]
-        return "\n".join(rows) + "\n\n" + "\n".join(notes) + "\n"
+        errors = [
+            f"- **{r.name}**:\n\n```\n{r.details['trace'].rstrip()}\n```"
+            for r in self.errored
+            if r.details.get("trace")
+        ]
+        text = "\n".join(rows) + "\n\n" + self.summary() + ".\n\n" + "\n".join(notes) + "\n"
+        if self.plan.get("note"):
+            text += f"\n{self.plan['note']}\n"
+        if errors:
+            text += "\n## Checks that could not run\n\n" + "\n".join(errors) + "\n"
+        return text
 
 
-_MARKS = {"pass": "pass", "warn": "*warn*", "fail": "**FAIL**"}
+_MARKS = {"pass": "pass", "warn": "*warn*", "fail": "**FAIL**", "error": "*could not run*"}
 
 
 def _fmt(v) -> str:
@@ -66,9 +100,96 @@ ALL_CHECKS = (
     "batch_independence",
     "loss_decreasing",
     "input_independent_baseline",
+    "inference_mode",
     "gradient_health",
     "dead_units",
 )
+
+# optimizer steps each check takes at full length; the time budget scales them down
+STEPS = {"loss_decreasing": 100, "input_independent_baseline": 300, "layers": L.STEPS,
+         "overfit_one_batch": 1000}  # fmt: skip
+MIN_VALIDATION = 10  # fewer validation rows than this cannot judge a hold-out
+MIN_ROWS = 50  # with no validation data, fewer rows than this leave no hold-out to judge
+
+
+def _split(data) -> tuple:
+    """``(x, y, sample_weight)`` arrays from ``(x, y)``, ``(x, y, w)`` or batches."""
+    x, y = as_arrays(data)
+    w = None
+    if isinstance(data, tuple | list) and len(data) == 3 and data[2] is not None:
+        w = np.asarray(data[2], "float64")
+    return x, y, w
+
+
+def _pack(x, y, w) -> tuple:
+    return (x, y) if w is None else (x, y, w)
+
+
+def plan_steps(again: Callable, train: tuple, batch_size: int, budget: float | None) -> dict:
+    """The batch size and step counts the checks can afford within ``budget`` seconds,
+    from a measured training step: ``{"batch_size", "steps": {check: n}, "step_seconds",
+    "note"}``. A large batch is cut first (down to 32), then the steps (to a fifth at
+    most), so a script with batch 2000 is checked in the same time as one with 32."""
+    steps = dict(STEPS)
+    plan = {"batch_size": batch_size, "steps": steps, "step_seconds": None, "note": ""}
+    if not budget:
+        return plan
+    x, y, w = _split(train)
+    model = again()
+
+    def step_time(batch: int) -> float:
+        rows = np.arange(min(batch, len(x)))
+        sw = None if w is None else w[rows]
+        model.train_on_batch(x[rows], y[rows], sample_weight=sw)  # traces once
+        start = time.perf_counter()
+        for _ in range(3):
+            model.train_on_batch(x[rows], y[rows], sample_weight=sw)
+        return (time.perf_counter() - start) / 3
+
+    # the steps at the script's batch: reproducibility's 10, loss_decreasing, the
+    # baseline's two trainings, the per-layer measurement; overfitting one batch of 16
+    # costs about a quarter of a step at batch 32 on the models seen
+    def cost(t: float, s: dict) -> float:
+        return t * (10 + s["loss_decreasing"] + 2 * s["input_independent_baseline"]
+                    + s["layers"] + 0.25 * s["overfit_one_batch"] * min(1.0, 32 / batch))  # fmt: skip
+
+    batch = batch_size
+    t = step_time(batch)
+    allowed = 0.6 * budget  # the rest: builds, traces, forward passes, the figures
+    if cost(t, steps) > allowed and batch > 32:
+        smaller = max(32, int(batch * allowed / cost(t, steps)))
+        batch, t = smaller, step_time(smaller)
+    factor = min(1.0, allowed / max(cost(t, steps), 1e-9))
+    if factor < 1.0:
+        factor = max(factor, 0.2)
+        steps = {k: max(10, int(round(v * factor))) for k, v in steps.items()}
+    plan.update(batch_size=batch, steps=steps, step_seconds=t)
+    changed = []
+    if batch != batch_size:
+        changed.append(f"batch {batch} instead of the script's {batch_size}")
+    if factor < 1.0:
+        changed.append(f"{factor:.0%} of the usual steps")
+    if changed:
+        plan["note"] = (
+            f"To stay within the {budget:g} s budget (a training step at batch {batch_size} "
+            f"took {1000 * t:.0f} ms here), the checks ran with {' and '.join(changed)}; "
+            "--budget raises it."
+        )
+    return plan  # the next again() puts the model back as it was
+
+
+def could_not_run(name: str, err: BaseException, seconds: float = 0.0) -> C.CheckResult:
+    """A check's own error as its result: ``error``, one line for the console, the
+    traceback in ``details`` for check.md."""
+    text = str(err).strip().splitlines()[0] if str(err).strip() else ""
+    if len(text) > 200:
+        text = text[:200] + "..."
+    return C.CheckResult(
+        name, True, None, None, f"could not run: {type(err).__name__}: {text}",
+        seconds=seconds, status="error",
+        details={"error": f"{type(err).__name__}: {text}",
+                 "trace": "".join(traceback.format_exception(err))[-4000:]},
+    )  # fmt: skip
 
 
 def run_checks(
@@ -81,24 +202,35 @@ def run_checks(
     batch_size: int = 32,
     progress: Callable[[C.CheckResult], None] | None = None,
     set_output_bias: bool = True,
+    budget: float | None = None,
 ) -> ChecksReport:
     """Run the sanity checks on models from ``build`` (a zero-argument callable that
     returns a fresh compiled model) with ``train`` (and ``val``) as ``tf.data`` batches
-    or ``(x, y)`` arrays of model inputs. ``total_steps`` is the planned length of
-    training, for the learning-rate schedule check. ``progress`` is called with each
+    or ``(x, y)`` / ``(x, y, sample_weight)`` arrays of model inputs: the weights are
+    the program's (its ``sample_weight``, or its ``class_weight`` per row), and every
+    training and loss the checks make uses them. ``total_steps`` is the planned length
+    of training, for the learning-rate schedule check. ``progress`` is called with each
     result as it comes. Without ``val``, a fifth of ``train`` is held out for the
-    input-independent baseline. ``set_output_bias`` sets the output bias from the labels
-    before the loss-at-init check (the recipe's "init well"); False checks the model as
-    built. A check that raises is reported as a warning with its error, and the others
-    still run."""
+    input-independent baseline (and ``labels`` does not judge that split, which is not
+    the program's). ``set_output_bias`` sets the output bias from the labels before the
+    loss-at-init check (the recipe's "init well"); False checks the model as built.
+    ``budget`` (seconds) sizes the checks' batch and steps from a measured step
+    (``plan_steps``). A check that raises is reported as ``error`` with its reason, and
+    the others still run."""
     unknown = set(checks) - set(ALL_CHECKS)
     if unknown:
         raise ValueError(f"Unknown check(s) {sorted(unknown)}; choose from {ALL_CHECKS}.")
-    x, y = as_arrays(train)
-    if val is None:
-        cut = max(1, len(x) // 5)
-        (x, y), val = (x[cut:], y[cut:]), (x[:cut], y[:cut])
-    train = (x, y)
+    x, y, w = _split(train)
+    if len(x) == 0:
+        raise ValueError("x has 0 rows: there is nothing to check.")
+    own_holdout = val is None
+    if own_holdout:
+        cut = max(1, len(x) // 5) if len(x) >= MIN_ROWS else 0
+        xv, yv, wv = x[:cut], y[:cut], None if w is None else w[:cut]
+        x, y, w = x[cut:], y[cut:], None if w is None else w[cut:]
+    else:
+        xv, yv, wv = _split(val)
+    train, val = _pack(x, y, w), _pack(xv, yv, wv)
     report = ChecksReport()
 
     def add(result: C.CheckResult) -> None:
@@ -110,6 +242,13 @@ def run_checks(
     # one: one build and one traced train step instead of one per check.
     # reproducibility alone builds twice: two builds must agree.
     again = C.reusable(build)
+    try:
+        report.plan = plan_steps(again, train, batch_size, budget)
+    except Exception as err:  # noqa: BLE001 - the checks say it again, one by one
+        report.plan = {"batch_size": batch_size, "steps": dict(STEPS), "note": "",
+                       "error": f"{type(err).__name__}: {err}"}  # fmt: skip
+    batch, steps = report.plan["batch_size"], report.plan["steps"]
+    held: list[C.CheckResult] = []
 
     def loss_at_init():
         model = again()
@@ -121,23 +260,45 @@ def run_checks(
 
     def layers() -> dict:  # one model trained a few steps serves both per-layer checks
         if not measured:
-            measured.update(L.measure(again, train, batch_size=batch_size))
+            measured.update(L.measure(again, train, batch_size=batch, steps=steps["layers"]))
         return measured
+
+    def baseline():
+        if len(xv) < (MIN_VALIDATION if not own_holdout else 1):
+            rows = len(x) + len(xv)
+            where = ("no validation data was given, and" if own_holdout else
+                     f"the validation data has {len(xv)} rows;")  # fmt: skip
+            return C.CheckResult(
+                "input_independent_baseline", True, None, None,
+                f"not judged: {where} {rows} rows are too few to hold out enough to tell a "
+                "model that uses its input from one that does not", status="warn",
+            )  # fmt: skip
+        return C.input_independent_baseline(
+            again, train, val, batch_size=batch, steps=steps["input_independent_baseline"]
+        )
+
+    def inference_mode():
+        done = next((r for r in report.results if r.name == "loss_decreasing"), None)
+        if done is None or done.status == "error":
+            raise RuntimeError("it reads loss_decreasing's measurement, which did not run")
+        return C.inference_mode(again(), done.details)
 
     run = {
         "input_scale": lambda: S.input_scale(again(), train),
-        "labels": lambda: S.labels(again(), train, val),
+        "labels": lambda: S.labels(again(), train, None if own_holdout else val),
         "output_and_loss": lambda: S.output_and_loss(again(), train),
-        "reproducibility": lambda: C.reproducibility(build, train, batch_size=batch_size),
+        "reproducibility": lambda: C.reproducibility(build, train, batch_size=batch),
         "loss_at_init": loss_at_init,
-        "overfit_one_batch": lambda: C.overfit_one_batch(again, train),
+        "overfit_one_batch": lambda: C.overfit_one_batch(
+            again, train, max_steps=steps["overfit_one_batch"]
+        ),
         "batch_independence": lambda: C.batch_independence(again(), train),
         "loss_decreasing": lambda: C.loss_decreasing(
-            again, train, total_steps=total_steps, batch_size=batch_size
-        ),
-        "input_independent_baseline": lambda: C.input_independent_baseline(
-            again, train, val, batch_size=batch_size
-        ),
+            again, train, total_steps=total_steps, batch_size=batch,
+            steps=steps["loss_decreasing"],
+        ),  # fmt: skip
+        "input_independent_baseline": baseline,
+        "inference_mode": inference_mode,
         "gradient_health": lambda: L.gradient_health(again, train, measured=layers()),
         "dead_units": lambda: L.dead_units(again, train, measured=layers()),
     }
@@ -146,19 +307,34 @@ def run_checks(
         try:
             result = run[name]()
         except Exception as err:  # noqa: BLE001 - a check's own error is its result
-            result = C.CheckResult(
-                name,
-                True,
-                None,
-                None,
-                f"could not run: {type(err).__name__}: {err}",
-                seconds=round(time.perf_counter() - start, 2),
-                status="warn",
-                details={"error": f"{type(err).__name__}: {err}"},
-            )
+            result = could_not_run(name, err)
         result.seconds = round(time.perf_counter() - start, 2)  # building the model too
+        if name == "input_scale" and result.status == "fail" and result.measured:
+            held.append(result)  # a scale alone is judged once the trainings have run
+            report.results.append(result)
+            continue
         add(result)
+    for result in held:
+        _scale_needs_harm(result, report)
+        if progress:
+            progress(result)
     return report
 
 
-__all__ = ["ALL_CHECKS", "ChecksReport", "run_checks"]
+# the short trainings whose failure shows that a setup finding does harm
+HARM = ("overfit_one_batch", "loss_decreasing", "input_independent_baseline")
+
+
+def _scale_needs_harm(result: C.CheckResult, report: ChecksReport) -> None:
+    """An input scale far from 1 fails only when a short training shows the harm (a
+    check of ``HARM`` fails); when the trainings go well it is a warning: the program
+    trains as written, slower than it would on standardized inputs."""
+    harmed = [r.name for r in report.results if r.name in HARM and r.status == "fail"]
+    ran = [r.name for r in report.results if r.name in HARM and r.status != "error"]
+    if harmed or not ran:
+        return
+    result.status, result.passed = "warn", True
+    result.message += f" (the short trainings show no harm yet: {', '.join(ran)} did not fail)"
+
+
+__all__ = ["ALL_CHECKS", "ChecksReport", "could_not_run", "plan_steps", "run_checks"]

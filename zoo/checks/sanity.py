@@ -22,6 +22,7 @@ import numpy as np
 
 from zoo.callbacks import check_schedule
 from zoo.data import as_arrays
+from zoo.models import leaf_layers
 from zoo.outputs import (
     LossInfo,
     class_prior,
@@ -33,14 +34,15 @@ from zoo.outputs import (
     resolve_loss,
 )
 
-STATUSES = ("pass", "warn", "fail")
+STATUSES = ("pass", "warn", "fail", "error")
 
 
 @dataclass
 class CheckResult:
-    """One check's verdict. ``status``: ``fail`` (the setup cannot train well as
-    written), ``warn`` (it works, but the recipe would do better, or the check could
-    not tell), ``pass``; ``passed`` is "not a fail"."""
+    """One check's verdict. ``status``: ``fail`` (measured on this model and data: it
+    cannot train well as written), ``warn`` (suspicious, or it works but the recipe
+    would do better), ``pass``, or ``error`` (the check could not run: ``message``
+    says why; never counted as a pass); ``passed`` is "not a fail"."""
 
     name: str
     passed: bool
@@ -76,26 +78,40 @@ class CheckResult:
         }
 
     def line(self) -> str:
-        mark = {"pass": "pass", "warn": "warn", "fail": "FAIL"}[self.status]
+        mark = {"pass": "pass", "warn": "warn", "fail": "FAIL", "error": "error"}[self.status]
         return f"[{mark}] {self.name}: {self.message}"
 
 
 # ---------------------------------------------------------------- helpers
 
 
-def fit_steps(model, x, y, steps: int, batch_size: int, seed: int = 0) -> list[float]:
-    """``steps`` optimizer steps on shuffled mini-batches of ``(x, y)``; the losses."""
+def fit_steps(
+    model, x, y, steps: int, batch_size: int, seed: int = 0, sample_weight=None
+) -> list[float]:
+    """``steps`` optimizer steps on shuffled mini-batches of ``(x, y)`` (weighted by
+    ``sample_weight``, per row, as the program's ``fit`` weighs them); the losses."""
     rng = np.random.default_rng(seed)
     losses, order = [], np.array([], int)
     for _ in range(steps):
         if len(order) < batch_size:
             order = np.concatenate([order, rng.permutation(len(x))])
         idx, order = order[:batch_size], order[batch_size:]
-        out = model.train_on_batch(x[idx], y[idx], return_dict=True)
+        weights = None if sample_weight is None else sample_weight[idx]
+        out = model.train_on_batch(x[idx], y[idx], sample_weight=weights, return_dict=True)
         losses.append(float(out["loss"]))
         if not math.isfinite(losses[-1]):
             break  # diverged: the steps after say nothing more
     return losses
+
+
+def arrays(train, limit: int | None = None):
+    """``(x, y, sample_weight)`` from the checks' data: ``(x, y)`` or ``(x, y, w)``
+    arrays (``w`` None when the program weighs no row), at most ``limit`` rows."""
+    x, y = as_arrays(train, limit=limit)
+    w = None
+    if isinstance(train, tuple | list) and len(train) == 3 and train[2] is not None:
+        w = np.asarray(train[2], "float64")[: len(x)]
+    return x, y, w
 
 
 def snapshot(model) -> Callable[[], None]:
@@ -170,12 +186,12 @@ def reproducibility(
     build: Callable, train, *, steps: int = 5, seed: int = 1234, batch_size: int = 32
 ) -> CheckResult:
     """Two short runs with the same seed must give identical losses."""
-    x, y = as_arrays(train, limit=batch_size * steps)
+    x, y, w = arrays(train, limit=batch_size * steps)
     runs = []
     for _ in range(2):
         keras.utils.set_random_seed(seed)
         model = build()
-        runs.append(fit_steps(model, x, y, steps, batch_size, seed=seed))
+        runs.append(fit_steps(model, x, y, steps, batch_size, seed=seed, sample_weight=w))
     a, b = np.array(runs[0]), np.array(runs[1])
     if len(a) != len(b) or not np.array_equal(np.isfinite(a), np.isfinite(b)):
         diff = math.inf  # one run diverged where the other did not
@@ -388,7 +404,7 @@ def loss_at_init(
             f"; {1 - measured / expected:.0%} below the {expected:.4g} of shuffled labels: "
             "the inputs already predict the labels through the random weights"
         )
-    if bias_implied > (1 + tolerance) * best:
+    if bias_implied > (1 + tolerance) * best and measured > (1 + tolerance) * best:
         return result(
             "warn",
             best,
@@ -436,26 +452,46 @@ def _floor(x: np.ndarray, y: np.ndarray, kind: str) -> float:
     return total / len(x)
 
 
+def _still_falling(losses: list[float], fraction: float = 0.1) -> bool:
+    """Whether the last third of a loss curve still fell by ``fraction`` (relative): a
+    slow start, not a loss that cannot move."""
+    tail = losses[-max(2, len(losses) // 3) :]
+    if len(tail) < 2 or not all(math.isfinite(v) for v in tail):
+        return False
+    return (tail[0] - tail[-1]) > fraction * max(abs(tail[0]), 1e-12)
+
+
 @timed
 def overfit_one_batch(
     build: Callable, train, *, examples: int = 16, max_steps: int = 1000, target: float = 0.05
 ) -> CheckResult:
     """A fresh model trained on one small batch must drive its loss close to the floor
     (zero unless identical inputs have different labels): below ``target`` for
-    classification, below ``target`` x the initial loss for regression."""
-    x, y = as_arrays(train, limit=examples)
+    classification, below ``target`` x the initial loss for regression, read in either
+    mode. Short of that it warns while the loss moves (it fell by a tenth, or was still
+    falling at the end: a slow learner, which the program's own longer training may
+    carry through); it fails when the loss cannot move: stuck within a tenth of where
+    it started after ``max_steps`` steps."""
+    x, y, w = arrays(train, limit=examples)
+    if w is not None:  # read on the scale of unweighted losses: the goal stays comparable
+        w = w / max(float(np.mean(w)), 1e-12)
     model = build()
     kind = loss_kind(model)
     init_output_bias(model, y)
-    start = data_loss(model, x, y)
+
+    def read() -> float:  # either mode: dropout keeps the training-mode loss up, lagging
+        # moving statistics the inference-mode one
+        return min(data_loss(model, x, y, sample_weight=w, training=mode) for mode in (True, False))
+
+    start = read()
     floor = _floor(x, y, kind)
     goal = floor + (target * start if kind == "regression" else target)
     losses = []
     reached = None
     for step in range(1, max_steps + 1):
-        model.train_on_batch(x, y)
+        model.train_on_batch(x, y, sample_weight=w)
         if step % 10 == 0 or step == max_steps:
-            losses.append(data_loss(model, x, y))
+            losses.append(read())
             if losses[-1] <= goal:
                 reached = step
                 break
@@ -481,13 +517,15 @@ def overfit_one_batch(
             f"loss on {len(x)} examples fell from {start:.4g} to {measured:.4g} in {steps} steps"
             + ("" if reached else " and stopped there (the floor of this custom loss)")
         )
-    elif drop >= 0.5:
+    elif drop >= 0.1 or _still_falling(losses):
         status = "warn"
         message = (
             f"after {max_steps} steps on {len(x)} examples the loss fell from {start:.4g} to "
-            f"{measured:.4g}, not yet to {goal:.3g}: the model learns, slowly. With this "
-            "optimizer and learning rate it needs many steps; a larger learning rate, or "
-            "fewer regularization and dropout, would let it fit one batch"
+            f"{measured:.4g}, not yet to {goal:.3g}, and "
+            + ("was still falling" if _still_falling(losses) else "has slowed down")
+            + ": the model learns, slowly. With this optimizer and learning rate it needs "
+            "more steps than checked; a larger learning rate, or less regularization and "
+            "dropout, would let it fit one batch sooner"
         )
     else:
         status = "fail"
@@ -530,6 +568,20 @@ def _unusual_rate(optimizer: str, rate: float) -> str:
     )
 
 
+def read_modes(model, x, y, w=None) -> dict[str, float]:
+    """The data loss on ``(x, y)`` in both modes: ``training`` (what ``fit`` trains:
+    batch statistics, dropout on) and ``inference`` (what validation and predictions
+    see: moving statistics)."""
+    return {
+        "training": data_loss(model, x, y, sample_weight=w, training=True),
+        "inference": data_loss(model, x, y, sample_weight=w, training=False),
+    }
+
+
+def _relative_drop(first: float, last: float) -> float:
+    return (first - last) / max(abs(first), 1e-12)
+
+
 @timed
 def loss_decreasing(
     build: Callable,
@@ -541,24 +593,34 @@ def loss_decreasing(
     min_drop: float = 0.05,
 ) -> CheckResult:
     """``steps`` optimizer steps on real mini-batches must lower the loss on the
-    training examples (measured in inference mode, so neither batch noise nor dropout
-    blurs it) by at least ``min_drop`` (relative); and the learning-rate schedule must
-    not fall below 1% of its peak before half of ``total_steps``."""
+    training examples by at least ``min_drop`` (relative), read in both modes
+    (``read_modes``): in the mode training uses, and in inference mode, where neither
+    batch noise nor dropout blurs it. It fails only when neither falls (or the loss
+    turns NaN, or grows); a gap between the modes is ``inference_mode``'s finding. The
+    learning-rate schedule must not fall below 1% of its peak before half of
+    ``total_steps``."""
     model = build()
-    x, y = as_arrays(train, limit=4096)
+    x, y, w = arrays(train, limit=4096)
     init_output_bias(model, y)
     probe = slice(0, min(len(x), 1024))
-    first = data_loss(model, x[probe], y[probe])
-    losses = fit_steps(model, x, y, steps, batch_size)
-    last = data_loss(model, x[probe], y[probe])
-    drop = (first - last) / max(abs(first), 1e-12)
+    wp = None if w is None else w[probe]
+    first = read_modes(model, x[probe], y[probe], wp)
+    losses = fit_steps(model, x, y, steps, batch_size, sample_weight=w)
+    last = read_modes(model, x[probe], y[probe], wp)
+    drops = {mode: _relative_drop(first[mode], last[mode]) for mode in first}
+    mode = max(drops, key=lambda m: drops[m] if math.isfinite(drops[m]) else -math.inf)
+    drop = drops[mode]
+    said = f"{first[mode]:.4g} -> {last[mode]:.4g}" + (
+        f", read in {mode} mode" if abs(drops["training"] - drops["inference"]) > 0.05 else ""
+    )
     schedule = model.optimizer._learning_rate
     warning = check_schedule(schedule, total_steps or steps * 20, warn=False)
     rate = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
     optimizer = type(model.optimizer).__name__
     unusual = _unusual_rate(optimizer, rate)
     early, late = float(np.mean(losses[:5])), float(np.mean(losses[-10:]))
-    if not np.all(np.isfinite(losses)) or not np.isfinite(last):
+    finite = np.all(np.isfinite(losses)) and math.isfinite(last["training"])
+    if not finite:
         step = next((i + 1 for i, v in enumerate(losses) if not np.isfinite(v)), len(losses))
         status = "fail"
         message = (
@@ -568,7 +630,7 @@ def loss_decreasing(
         )
     elif warning:
         status, message = "fail", f"learning-rate schedule: {warning}"
-    elif late > 2 * early and last > first:
+    elif late > 2 * early and last["training"] > first["training"] and drop < min_drop:
         status = "fail"
         message = (
             f"the loss grows: {early:.4g} over the first 5 steps, {late:.4g} over the last 10, "
@@ -577,19 +639,20 @@ def loss_decreasing(
         )
     elif drop >= min_drop:
         status = "pass"
-        message = f"training loss fell {drop:.0%} in {steps} steps ({first:.4g} -> {last:.4g})"
+        message = f"training loss fell {drop:.0%} in {steps} steps ({said})"
     elif drop >= 0.005:
         status = "warn"
         message = (
-            f"training loss fell only {drop:.1%} in {steps} steps ({first:.4g} -> {last:.4g}): "
+            f"training loss fell only {drop:.1%} in {steps} steps ({said}): "
             "it learns, slowly, at this learning rate; the first epochs will move little"
         )
     else:
         status = "fail"
         message = (
-            f"training loss moved {-drop:+.1%} in {steps} steps ({first:.4g} -> {last:.4g}); "
-            f"expected a drop of at least {min_drop:.0%}. Check the learning rate (too small, "
-            "or a schedule already near zero), frozen layers, and that the loss is not clipped"
+            f"training loss moved {-drop:+.1%} in {steps} steps ({said}), in training and "
+            f"in inference mode alike; expected a drop of at least {min_drop:.0%}. Check the "
+            "learning rate (too small, or a schedule already near zero), frozen layers, and "
+            "that the loss is not clipped"
         )
     if status != "pass":
         message += frozen_note(model)
@@ -598,10 +661,10 @@ def loss_decreasing(
     return CheckResult(
         "loss_decreasing",
         status != "fail",
-        last,
-        f"<= {(1 - min_drop) * first:.4g}",
+        last[mode],
+        f"<= {(1 - min_drop) * first[mode]:.4g}",
         message,
-        details={"losses": losses, "drop": drop},
+        details={"losses": losses, "drop": drop, "first": first, "last": last, "mode": mode},
         status=status,
     )
 
@@ -793,39 +856,48 @@ def input_independent_baseline(
     little: float = 0.02,
 ) -> CheckResult:
     """The same model trained on zeroed inputs must end clearly worse on validation
-    (by ``margin``, relative) than when trained on the real inputs. Within ``little``
-    of the zeroed-input loss (or above it) the model does not use its input: a fail;
-    in between it uses its input but learned little in ``steps`` steps: a warning."""
-    x, y = as_arrays(train)
-    xv, yv = as_arrays(val)
-    scores = {}
+    (by ``margin``, relative) than when trained on the real inputs, with the program's
+    sample or class weights, read in the mode that shows the model at its best (both
+    are read: inference mode is how validation sees it, but moving statistics lag after
+    a short training; the gap is ``inference_mode``'s finding). Within ``little`` of the
+    zeroed-input loss (or above it) in both modes, the model does not use its input: a
+    fail; in between it uses its input but learned little in ``steps`` steps: a
+    warning."""
+    x, y, w = arrays(train)
+    xv, yv, wv = arrays(val)
+    scores: dict[str, dict[str, float]] = {}
     for name, (xt, xe) in {"real": (x, xv), "zeros": (np.zeros_like(x), np.zeros_like(xv))}.items():
         keras.utils.set_random_seed(7)
         model = build()
         init_output_bias(model, y)
-        fit_steps(model, xt, y, steps, batch_size, seed=7)
-        scores[name] = data_loss(model, xe, yv)
-    real, zeros = scores["real"], scores["zeros"]
+        fit_steps(model, xt, y, steps, batch_size, seed=7, sample_weight=w)
+        scores[name] = read_modes(model, xe, yv, wv)
+    ratios = {m: scores["real"][m] / max(scores["zeros"][m], 1e-12) for m in scores["real"]}
+    finite = {m: r for m, r in ratios.items() if math.isfinite(r)}
+    mode = min(finite, key=finite.get) if finite else "inference"
+    real, zeros = scores["real"][mode], scores["zeros"][mode]
+    where = f" (read in {mode} mode)" if mode == "training" else ""
     if real <= (1 - margin) * zeros:
         status = "pass"
         message = (
-            f"validation loss {real:.4g} with real inputs against {zeros:.4g} with zeroed inputs"
+            f"validation loss {real:.4g} with real inputs against {zeros:.4g} with zeroed "
+            f"inputs{where}"
         )
     elif real <= (1 - little) * zeros:
         status = "warn"
         message = (
             f"after {steps} steps the validation loss with real inputs ({real:.4g}) is only "
-            f"{1 - real / zeros:.1%} below that with all inputs zeroed ({zeros:.4g}): the model "
-            "uses its input, but has learned little from it so far (a slow start: see "
-            "loss_decreasing), or the inputs say little about the labels"
+            f"{1 - real / zeros:.1%} below that with all inputs zeroed ({zeros:.4g}){where}: "
+            "the model uses its input, but has learned little from it so far (a slow start: "
+            "see loss_decreasing), or the inputs say little about the labels"
         )
     else:
         status = "fail"
         message = (
             f"validation loss with real inputs ({real:.4g}) is not below that with all inputs "
-            f"zeroed ({zeros:.4g}): the model does not use its input. Look for preprocessing "
-            "that zeroes or constant-fills the inputs, labels shuffled against the inputs, or "
-            "an input that is not connected"
+            f"zeroed ({zeros:.4g}), in training and inference mode alike: the model does not "
+            "use its input. Look for preprocessing that zeroes or constant-fills the inputs, "
+            "labels shuffled against the inputs, or an input that is not connected"
         )
     return CheckResult(
         "input_independent_baseline",
@@ -833,6 +905,50 @@ def input_independent_baseline(
         real,
         f"<= {(1 - margin) * zeros:.4g}",
         message,
-        details=scores,
+        details={"real": scores["real"], "zeros": scores["zeros"], "mode": mode},
         status=status,
     )
+
+
+def _batch_normalizations(model) -> list:
+    return [la for la in leaf_layers(model) if isinstance(la, keras.layers.BatchNormalization)]
+
+
+@timed
+def inference_mode(model, loss_decreasing_details: dict, *, gap: float = 1.5) -> CheckResult:
+    """After ``loss_decreasing``'s short training, the loss on the training examples
+    read in inference mode (what validation, ``evaluate`` and predictions see) must not
+    be far above the loss read in training mode (``gap`` times): when it is, the model
+    behaves differently once trained than while it trains (BatchNormalization's moving
+    statistics lagging behind its weights, a layer whose ``training`` branch differs).
+    A warning: it can settle with more training; the loss curves say which."""
+    last = loss_decreasing_details.get("last") or {}
+    train, infer = last.get("training"), last.get("inference")
+    if train is None or infer is None or not (math.isfinite(train) and math.isfinite(infer)):
+        return CheckResult("inference_mode", True, None, None, "no finite losses to compare "
+                           "(see loss_decreasing)", status="warn")  # fmt: skip
+    norms = _batch_normalizations(model)
+    measured = infer / max(train, 1e-12)
+    if infer > gap * train and infer - train > 0.05:
+        slow = [la for la in norms if float(getattr(la, "momentum", 0)) >= 0.99]
+        cause = (
+            f"{len(norms)} BatchNormalization layer(s) "
+            + (f"with momentum {slow[0].momentum:g}: their moving statistics lag behind the "
+               "weights in a short training. Lower the momentum (momentum=0.9), or train "
+               "longer before reading validation" if slow else
+               "whose moving statistics differ from the batches' statistics")
+            if norms else "a layer that behaves differently in training and inference "
+            "(Dropout alone makes the training-mode loss the higher one, not the lower)"
+        )  # fmt: skip
+        return CheckResult(
+            "inference_mode", True, measured, f"<= {gap:g}",
+            f"after {len(loss_decreasing_details.get('losses', []))} steps the training "
+            f"examples' loss is {infer:.4g} in inference mode against {train:.4g} in training "
+            f"mode: validation and predictions will look worse than training does. Cause: "
+            f"{cause}", status="warn", details={"training": train, "inference": infer},
+        )  # fmt: skip
+    return CheckResult(
+        "inference_mode", True, measured, f"<= {gap:g}",
+        f"the loss in inference mode ({infer:.4g}) is in line with training mode ({train:.4g})",
+        details={"training": train, "inference": infer},
+    )  # fmt: skip

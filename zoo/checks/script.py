@@ -49,6 +49,7 @@ class ScriptCheck:
     report: ChecksReport | None = None
     fits: int = 0
     problem: str = ""
+    seconds: float = 0.0
     settings: dict = field(default_factory=dict)
     figures: list[str] = field(default_factory=list)
 
@@ -61,6 +62,9 @@ class ScriptCheck:
             "problem": self.problem,
             "settings": self.settings,
             "fit_calls": self.fits,
+            "summary": self.report.summary() if self.report else "",
+            "checks_seconds": self.seconds,
+            "plan": {k: v for k, v in (self.report.plan if self.report else {}).items()},
             "figures": self.figures,
             "results": [{k: v for k, v in r.as_record().items() if k != "passed"} for r in results],
         }
@@ -106,11 +110,23 @@ def _bind_fit(fit, model, args, kwargs) -> dict:
     return dict(bound.arguments)
 
 
+def _code(report: ChecksReport) -> int:
+    """1 when a check failed; 2 when no check could run; else 0."""
+    if report.failed:
+        return 1
+    return 2 if report.results and len(report.errored) == len(report.results) else 0
+
+
 def check_script(
-    path: str | Path, args: list[str] | None = None, *, train: bool = False, say=print
+    path: str | Path,
+    args: list[str] | None = None,
+    *,
+    train: bool = False,
+    say=print,
+    budget: float | None = 60.0,
 ) -> ScriptCheck:
-    """Run the script at ``path`` with ``args``, check its first ``fit`` and return
-    what was found (see ``ScriptCheck``)."""
+    """Run the script at ``path`` with ``args``, check its first ``fit`` within
+    ``budget`` seconds and return what was found (see ``ScriptCheck``)."""
     path = Path(path)
     if not path.is_file():
         return ScriptCheck(str(path), 2, problem=f"{path}: no such script.")
@@ -152,17 +168,20 @@ def check_script(
                 validation_split=given.get("validation_split") or 0.0,
                 batch_size=batch,
                 epochs=given.get("epochs"),
+                sample_weight=given.get("sample_weight"),
+                class_weight=given.get("class_weight"),
                 progress=lambda r: say(f"  {r.line()} ({r.seconds:.1f}s)"),
+                budget=budget,
             )
         except Exception as err:  # noqa: BLE001 - zoo could not read this fit
             found.problem = f"could not check this fit: {type(err).__name__}: {err}"
             raise _StopScript from None
         found.report = report
-        found.code = 1 if found.report.failed else 0
-        say(
-            f"zoo check: {len(found.report.failed)} failed, {len(found.report.warned)} "
-            f"warned, {len(found.report.results)} checks in {time.perf_counter() - start:.1f}s"
-        )
+        found.code = _code(report)
+        found.seconds = round(time.perf_counter() - start, 1)
+        if report.plan.get("note"):
+            say(f"zoo check: {report.plan['note']}")
+        say(f"zoo check: {report.summary()}, in {found.seconds:.1f}s")
         if not train:
             raise _StopScript
         given.pop("self", None)
@@ -176,7 +195,7 @@ def check_script(
             return original_fit(model, **given)
         finally:
             report.results.extend(watch.results)
-            found.code = 1 if report.failed else 0
+            found.code = _code(report)
 
     argv = sys.argv
     sys.argv = [str(path), *(args or [])]

@@ -32,10 +32,16 @@ _AUGMENT = ("Random",)  # RandomFlip, RandomRotation, ...: identity in inference
 
 
 def _first_trainable(model):
-    """The first top-level layer that is not preprocessing, and the layers before it."""
+    """The first top-level layer with weights that is not preprocessing, and the
+    layers before it (preprocessing, and weightless layers such as a ``Lambda`` that
+    log-transforms or standardizes: what the first layer sees is their output)."""
     before = []
     for layer in model.layers:
-        if isinstance(layer, _PASS_THROUGH) or type(layer).__name__.startswith(_AUGMENT):
+        if (
+            isinstance(layer, _PASS_THROUGH)
+            or type(layer).__name__.startswith(_AUGMENT)
+            or not layer.weights
+        ):
             before.append(layer)
             continue
         return layer, before
@@ -294,14 +300,18 @@ def output_and_loss(model, train, *, limit: int = 4096) -> CheckResult:
                       "(one-hot labels) or sparse_categorical_crossentropy (class "
                       "ids)")  # fmt: skip
     if info.kind == "softmax" and activation == "sigmoid" and n_out > 1:
-        return result("fail", f"{info.name} over {n_out} sigmoid outputs: Keras silently "
+        # Keras 3 trains it as a softmax (the loss reads the logits cached on the
+        # sigmoid): it trains well, only the outputs are not the probabilities trained
+        return result("warn", f"{info.name} over {n_out} sigmoid outputs: Keras silently "
                       "rescales them to sum to 1, so the outputs are not the probabilities "
                       "trained; use activation='softmax' (one class per example) or "
                       "binary_crossentropy (several labels per example)")  # fmt: skip
     if info.kind == "regression":
         binary = set(np.unique(y)) <= {0.0, 1.0}
         if activation == "softmax" or (activation == "sigmoid" and binary):
-            return result("fail", f"{info.name}, a regression loss, on "
+            # a valid choice that trains, more slowly from confident wrong answers: the
+            # short trainings (loss_decreasing, overfit_one_batch) show any harm
+            return result("warn", f"{info.name}, a regression loss, on "
                           f"{'class probabilities' if activation == 'softmax' else '0/1 labels'}"
                           f" from a {activation}: its gradient vanishes where the {activation} "
                           "saturates on a wrong answer; use "

@@ -117,8 +117,10 @@ def as_arrays(data, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``(x, y)`` arrays from ``(x, y)`` or an iterable of batches (a ``tf.data``
     dataset, an iterator; a third element, sample weights, is dropped), at most
     ``limit`` examples."""
-    if isinstance(data, tuple | list) and len(data) == 2:
-        x, y = (np.asarray(v) for v in data)
+    if isinstance(data, tuple | list) and (
+        len(data) == 2 or len(data) == 3 and not isinstance(data[0], tuple | list | dict)
+    ):  # (x, y) or (x, y, sample_weight) arrays
+        x, y = (np.asarray(v) for v in data[:2])
         return (x[:limit], y[:limit]) if limit else (x, y)
     xs, ys, n = [], [], 0
     for batch in data:
