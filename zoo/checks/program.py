@@ -126,7 +126,8 @@ def row_weights(y: np.ndarray, sample_weight=None, class_weight: dict | None = N
     w = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, "float64")
     w = w.reshape(len(y), -1).mean(axis=1) if w.ndim > 1 else w
     if class_weight:
-        ids = y.argmax(-1) if y.ndim > 1 and y.shape[-1] > 1 else np.round(y.reshape(len(y), -1)[:, 0])
+        one_hot = y.ndim > 1 and y.shape[-1] > 1
+        ids = y.argmax(-1) if one_hot else np.round(y.reshape(len(y), -1)[:, 0])
         w = w * np.array([float(class_weight.get(int(c), 1.0)) for c in ids])
     return w
 

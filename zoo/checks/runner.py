@@ -150,8 +150,9 @@ def plan_steps(again: Callable, train: tuple, batch_size: int, budget: float | N
     # baseline's two trainings, the per-layer measurement; overfitting one batch of 16
     # costs about a quarter of a step at batch 32 on the models seen
     def cost(t: float, s: dict) -> float:
+        small = 0.25 * s["overfit_one_batch"] * min(1.0, 32 / batch)
         return t * (10 + s["loss_decreasing"] + 2 * s["input_independent_baseline"]
-                    + s["layers"] + 0.25 * s["overfit_one_batch"] * min(1.0, 32 / batch))  # fmt: skip
+                    + s["layers"] + small)  # fmt: skip
 
     batch = batch_size
     t = step_time(batch)
