@@ -56,6 +56,41 @@ def training_data(x, y=None, limit: int = LIMIT) -> tuple[np.ndarray, np.ndarray
     return as_arrays(x, limit=limit)
 
 
+class SideBySide:
+    """Several inputs (a list, tuple or dict of arrays, as ``fit`` takes them) carried
+    as one array: each input's rows flattened and set side by side (``flatten``), and a
+    model that takes that array, cuts it back into the inputs and calls the program's
+    model on them (``wrap``). Every check then reads one input array; the program's
+    model, loss and outputs are the same."""
+
+    def __init__(self, x):
+        self.keys = list(x) if isinstance(x, dict) else None
+        arrays = [np.asarray(x[k]) for k in self.keys] if self.keys else [np.asarray(a) for a in x]
+        self.shapes = [a.shape[1:] for a in arrays]
+        self.dtypes = [a.dtype for a in arrays]
+        self.sizes = [int(np.prod(s)) for s in self.shapes]
+        integer = all(np.issubdtype(d, np.integer) or d == bool for d in self.dtypes)
+        self.dtype = "int64" if integer else "float32"  # token ids stay ids
+
+    def flatten(self, x) -> np.ndarray:
+        arrays = [np.asarray(x[k]) for k in self.keys] if self.keys else [np.asarray(a) for a in x]
+        return np.concatenate(
+            [a.reshape(len(a), -1).astype(self.dtype) for a in arrays], axis=1
+        )
+
+    def wrap(self, model) -> keras.Model:
+        flat = keras.Input((sum(self.sizes),), dtype=self.dtype, name="inputs_side_by_side")
+        parts, start = [], 0
+        for shape, dtype, size in zip(self.shapes, self.dtypes, self.sizes, strict=True):
+            part = keras.ops.reshape(flat[:, start : start + size], (-1, *shape))
+            parts.append(keras.ops.cast(part, str(dtype)) if str(dtype) != self.dtype else part)
+            start += size
+        inputs = dict(zip(self.keys, parts, strict=True)) if self.keys else parts
+        wrapper = keras.Model(flat, model(inputs), name=f"{model.name}_side_by_side")
+        wrapper.side_by_side = True
+        return wrapper
+
+
 def _fresh_optimizer(optimizer):
     return optimizer.__class__.from_config(optimizer.get_config())
 
@@ -70,13 +105,15 @@ def _finalize(model) -> None:
             finalize()
 
 
-def _builder(model) -> tuple[Callable, Callable[[], None]]:
+def _builder(model, side_by_side=None) -> tuple[Callable, Callable[[], None]]:
     """A zero-argument callable returning the model as the program built it, compiled
-    with its loss and a fresh copy of its optimizer; and the function that leaves the
-    user's model as it was."""
+    with its loss and a fresh copy of its optimizer (wrapped by ``side_by_side``, a
+    ``SideBySide.wrap``, for several inputs); and the function that leaves the user's
+    model as it was."""
     loss, optimizer = model.loss, model.optimizer
     if optimizer is None or loss is None:
         raise ValueError("the model is not compiled: call model.compile(optimizer, loss) first.")
+    side = side_by_side or (lambda m: m)
     weights = [np.array(w) for w in model.get_weights()]
     # every variable, random-seed states included (Dropout's are not among the
     # weights): a subclassed model is reused, and two builds must start alike
@@ -93,6 +130,7 @@ def _builder(model) -> tuple[Callable, Callable[[], None]]:
             copy = keras.models.clone_model(model)
             copy.set_weights(weights)
             _finalize(copy)
+            copy = side(copy)
             copy.compile(optimizer=_fresh_optimizer(optimizer), loss=loss)
             return copy
 
@@ -106,8 +144,9 @@ def _builder(model) -> tuple[Callable, Callable[[], None]]:
 
     def build():
         put_back()
-        model.compile(optimizer=_fresh_optimizer(optimizer), loss=loss)
-        return model
+        built = side(model)
+        built.compile(optimizer=_fresh_optimizer(optimizer), loss=loss)
+        return built
 
     def restore():
         put_back()
@@ -155,8 +194,16 @@ def check(
     their batch and steps sized from a measured step (None: no limit). The model is
     not changed."""
     outputs = len(getattr(model, "outputs", None) or []) or 1
-    if outputs > 1 or isinstance(y, list | tuple | dict) or isinstance(x, dict):
-        what = f"{outputs} outputs" if outputs > 1 else "several inputs or label arrays"
+    several = None
+    if isinstance(x, dict) or isinstance(x, list | tuple) and len(x) > 1:
+        several = SideBySide(x)  # several inputs: carried as one array, cut in the model
+        x = several.flatten(x)
+        if isinstance(validation_data, tuple | list) and validation_data:
+            validation_data = (several.flatten(validation_data[0]), *validation_data[1:])
+    elif isinstance(x, list | tuple) and len(x) == 1:
+        x = x[0]
+    if outputs > 1 or isinstance(y, list | tuple | dict):
+        what = f"{outputs} outputs" if outputs > 1 else "several label arrays"
         report = ChecksReport()
         one_input = isinstance(x, np.ndarray) and len(getattr(model, "inputs", None) or [1]) == 1
         for name in checks:
@@ -202,8 +249,8 @@ def check(
     batch_size = int(batch_size or 32)
     steps = int(epochs or 1) * max(1, math.ceil((rows_trained or len(xs)) / batch_size))
     if not model.built or not model.weights:  # a subclassed model builds at its first call
-        model(xs[:2])
-    build, restore = _builder(model)
+        (model if several is None else several.wrap(model))(xs[:2])
+    build, restore = _builder(model, several.wrap if several else None)
     try:
         return run_checks(
             build,

@@ -53,6 +53,8 @@ def model_input(model, x: np.ndarray) -> tuple[np.ndarray, str, object]:
     the model's own preprocessing layers (``Rescaling``, ``Normalization``, ...) in
     inference mode; the words for it; and that first layer (None for a subclassed
     model, whose inside is not read)."""
+    if getattr(model, "side_by_side", False):  # several inputs, read side by side
+        return x, "the model's inputs (side by side)", None
     if not isinstance(model, keras.Sequential) and not getattr(model, "_is_graph_network", False):
         return x, "the model's input", None
     layer, before = _first_trainable(model)
