@@ -6,6 +6,8 @@ import ast
 import importlib
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("zoo", "tuning")
 
@@ -15,7 +17,6 @@ ONE_IDEA = {
     "zoo/blocks.py": "the building blocks, in stock Keras layers (BN fused on TensorFlow)",
     "zoo/data/report.py": "the data report: one section per thing to look at",
     "zoo/cli.py": "the command line: one parser, one thin function per subcommand",
-    "zoo/checks/sanity.py": "the recipe's sanity checks, one function each",
     "zoo/plots.py": "every picture the project draws, one function each",
     "zoo/export.py": "the exports (SavedModel, ONNX, TFLite; ONNX from PyTorch), each "
     "checked in a fresh process of its own runtime",
@@ -148,6 +149,27 @@ def test_private_keras_tuner_names_exist():
     ).read_text().count("keras_tuner.src"), (
         "keras_tuner.src is imported outside tuning/keras_tuner_private.py"
     )
+
+
+def test_private_keras_names_exist():
+    """zoo.checks.keras_private's names, against the installed Keras; and no private
+    Keras attribute read elsewhere in zoo/checks/."""
+    import keras
+
+    from zoo.checks import keras_private as private
+
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, keras.layers.Dense(2)(inputs))
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse", metrics=["mae"])
+    assert float(private.learning_rate_schedule(model.optimizer)) == np.float32(1e-3)
+    assert private.compiled_arguments(model)["metrics"] == ["mae"]
+    assert private.is_functional(model) and not private.is_functional(keras.Model())
+    assert private.loss_function_arguments(keras.losses.Huber(delta=5.0))["delta"] == 5.0
+    for path in sorted((ROOT / "zoo" / "checks").glob("*.py")):
+        if path.name == "keras_private.py":
+            continue
+        for name in ("_learning_rate", "_compile_config", "_is_graph_network", "_fn_kwargs"):
+            assert name not in path.read_text(), f"{path.name} reads {name} outside keras_private"
 
 
 def test_every_module_imports():

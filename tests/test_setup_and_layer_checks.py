@@ -12,7 +12,7 @@ from keras import layers
 
 from zoo.checks import layers as L
 from zoo.checks import setup as S
-from zoo.checks.sanity import loss_decreasing, reproducibility
+from zoo.checks.training import loss_decreasing, reproducibility
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(256, 8)).astype("float32")

@@ -11,45 +11,11 @@ from collections.abc import Callable
 import keras
 import numpy as np
 
-from zoo.checks.sanity import CheckResult, arrays, fit_steps, frozen_note, timed
+from zoo.checks.base import CheckResult, arrays, fit_steps, frozen_note, gradients, register
 from zoo.models import leaf_layers
-from zoo.outputs import resolve_loss
 
 STEPS = 30  # optimizer steps before the second measurement
 
-
-def gradients(model, x, y) -> list[np.ndarray | None]:
-    """The gradient of the compiled loss (without regularization) on ``(x, y)``, in
-    training mode, for each of ``model.trainable_weights`` (None where the loss does not
-    depend on it)."""
-    fn = resolve_loss(model).fn
-    weights = model.trainable_weights
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        with tf.GradientTape() as tape:
-            loss = keras.ops.mean(fn(y, model(x, training=True)))
-        grads = tape.gradient(loss, weights)
-        return [None if g is None else keras.ops.convert_to_numpy(tf.convert_to_tensor(g))
-                for g in grads]  # fmt: skip
-    if backend == "jax":
-        import jax
-
-        trainable = [v.value for v in model.trainable_variables]
-        frozen = [v.value for v in model.non_trainable_variables]
-
-        def loss(values):
-            out, _ = model.stateless_call(values, frozen, x, training=True)
-            return keras.ops.mean(fn(y, out))
-
-        return [np.asarray(g) for g in jax.grad(loss)(trainable)]
-    if backend == "torch":
-        model.zero_grad()
-        keras.ops.mean(fn(y, model(x, training=True))).backward()
-        return [None if w.value.grad is None else w.value.grad.detach().cpu().numpy()
-                for w in weights]  # fmt: skip
-    raise NotImplementedError(f"per-layer gradients on the {backend} backend")
 
 
 def _norm(arrays) -> float:
@@ -130,7 +96,7 @@ def measure(build: Callable, train, *, batch_size: int = 32, steps: int = STEPS)
     return found
 
 
-@timed
+@register("layers")
 def gradient_health(
     build: Callable,
     train,
@@ -235,7 +201,7 @@ def unit_states(model, x) -> dict[str, tuple[str, float, tuple]]:
     return states
 
 
-@timed
+@register("layers")
 def dead_units(
     build: Callable,
     train,

@@ -11,8 +11,8 @@ import math
 import keras
 import numpy as np
 
+from zoo.checks.base import CheckResult
 from zoo.checks.layers import layer_outputs
-from zoo.checks.sanity import CheckResult
 from zoo.models import leaf_layers
 
 

@@ -15,9 +15,10 @@ import keras
 import numpy as np
 
 from zoo.callbacks import DeadUnitMonitor, PredictionDynamics
+from zoo.checks.base import CheckResult
+from zoo.checks.keras_private import compiled_arguments
 from zoo.checks.monitor import TrainingMonitor
 from zoo.checks.runner import ALL_CHECKS, ChecksReport, run_checks
-from zoo.checks.sanity import CheckResult
 from zoo.checks.setup import input_scale
 from zoo.data import as_arrays
 from zoo.models import leaf_layers
@@ -69,7 +70,7 @@ class SideBySide:
         self.shapes = [a.shape[1:] for a in arrays]
         self.dtypes = [a.dtype for a in arrays]
         self.sizes = [int(np.prod(s)) for s in self.shapes]
-        integer = all(np.issubdtype(d, np.integer) or d == bool for d in self.dtypes)
+        integer = all(np.issubdtype(d, np.integer) or np.issubdtype(d, np.bool_) for d in self.dtypes)
         self.dtype = "int64" if integer else "float32"  # token ids stay ids
 
     def flatten(self, x) -> np.ndarray:
@@ -136,7 +137,7 @@ def _builder(model, side_by_side=None) -> tuple[Callable, Callable[[], None]]:
 
         return build, lambda: None
 
-    compile_args = dict(getattr(getattr(model, "_compile_config", None), "config", {}) or {})
+    compile_args = compiled_arguments(model)
 
     def put_back():
         for variable, value in state:

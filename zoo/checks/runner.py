@@ -10,9 +10,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from zoo.checks import base as C
+from zoo.checks import independence as N
+from zoo.checks import init as I
 from zoo.checks import layers as L
-from zoo.checks import sanity as C
 from zoo.checks import setup as S
+from zoo.checks import training as T
 from zoo.data import as_arrays
 from zoo.outputs import init_output_bias
 
@@ -255,7 +258,7 @@ def run_checks(
         model = again()
         if set_output_bias:
             init_output_bias(model, y)
-        return C.loss_at_init(model, train)
+        return I.loss_at_init(model, train)
 
     measured: dict = {}
 
@@ -274,7 +277,7 @@ def run_checks(
                 f"not judged: {where} {rows} rows are too few to hold out enough to tell a "
                 "model that uses its input from one that does not", status="warn",
             )  # fmt: skip
-        return C.input_independent_baseline(
+        return T.input_independent_baseline(
             again, train, val, batch_size=batch, steps=steps["input_independent_baseline"]
         )
 
@@ -282,19 +285,19 @@ def run_checks(
         done = next((r for r in report.results if r.name == "loss_decreasing"), None)
         if done is None or done.status == "error":
             raise RuntimeError("it reads loss_decreasing's measurement, which did not run")
-        return C.inference_mode(again(), done.details)
+        return T.inference_mode(again(), done.details)
 
     run = {
         "input_scale": lambda: S.input_scale(again(), train),
         "labels": lambda: S.labels(again(), train, None if own_holdout else val),
         "output_and_loss": lambda: S.output_and_loss(again(), train),
-        "reproducibility": lambda: C.reproducibility(build, train, batch_size=batch),
+        "reproducibility": lambda: T.reproducibility(build, train, batch_size=batch),
         "loss_at_init": loss_at_init,
-        "overfit_one_batch": lambda: C.overfit_one_batch(
+        "overfit_one_batch": lambda: T.overfit_one_batch(
             again, train, max_steps=steps["overfit_one_batch"]
         ),
-        "batch_independence": lambda: C.batch_independence(again(), train),
-        "loss_decreasing": lambda: C.loss_decreasing(
+        "batch_independence": lambda: N.batch_independence(again(), train),
+        "loss_decreasing": lambda: T.loss_decreasing(
             again, train, total_steps=total_steps, batch_size=batch,
             steps=steps["loss_decreasing"],
         ),  # fmt: skip

@@ -10,7 +10,9 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from zoo.checks.sanity import CheckResult, timed, units
+from zoo.checks.base import CheckResult, register
+from zoo.checks.init import units
+from zoo.checks.keras_private import is_functional
 from zoo.data import as_arrays
 from zoo.outputs import final_activation, resolve_loss
 
@@ -55,7 +57,7 @@ def model_input(model, x: np.ndarray) -> tuple[np.ndarray, str, object]:
     model, whose inside is not read)."""
     if getattr(model, "side_by_side", False):  # several inputs, read side by side
         return x, "the model's inputs (side by side)", None
-    if not isinstance(model, keras.Sequential) and not getattr(model, "_is_graph_network", False):
+    if not is_functional(model):
         return x, "the model's input", None
     layer, before = _first_trainable(model)
     if not before:
@@ -66,8 +68,11 @@ def model_input(model, x: np.ndarray) -> tuple[np.ndarray, str, object]:
             if not isinstance(pre, keras.layers.InputLayer):
                 h = pre(h, training=False)
     else:
-        probe = keras.Model(model.inputs, layer.input if layer is not None else model.outputs)
-        h = probe(x, training=False)
+        try:
+            probe = keras.Model(model.inputs, layer.input if layer is not None else model.outputs)
+            h = probe(x, training=False)
+        except Exception:  # noqa: BLE001 - a graph zoo cannot cut there: read the input
+            return x, "the model's input", layer
     names = ", ".join(
         type(p).__name__ for p in before if not isinstance(p, keras.layers.InputLayer)
     )
@@ -75,7 +80,7 @@ def model_input(model, x: np.ndarray) -> tuple[np.ndarray, str, object]:
     return keras.ops.convert_to_numpy(h), words, layer
 
 
-@timed
+@register("setup")
 def input_scale(model, train, *, limit: int = 1024, large: float = 20.0, loose: float = 4.0):
     """What enters the first trainable layer should be roughly standardized (each
     feature's root mean square near 1): it fails when a feature's scale is above
@@ -170,7 +175,7 @@ def _split_classes(y_train: np.ndarray, y_val: np.ndarray) -> str:
     return ""
 
 
-@timed
+@register("setup")
 def labels(model, train, val=None, *, limit: int = 4096) -> CheckResult:
     """The labels must be what the loss and the outputs take: class ids 0..C-1 for a
     sparse cross-entropy, one-hot rows of width C for a categorical one, 0/1 (or
@@ -273,7 +278,7 @@ _RANGES = {
 }
 
 
-@timed
+@register("setup")
 def output_and_loss(model, train, *, limit: int = 4096) -> CheckResult:
     """The output activation must suit the loss and the targets: no softmax over one
     unit; no binary cross-entropy over a softmax of several classes; no categorical

@@ -1,0 +1,47 @@
+"""The one place the checks reach into Keras' private attributes, each with why.
+
+- ``learning_rate_schedule``: ``optimizer.learning_rate`` gives the current value
+  only; the schedule object (to ask where it will be at half of training) is
+  ``optimizer._learning_rate``.
+- ``compiled_arguments``: ``compile``'s other arguments (metrics, loss weights), to
+  compile a subclassed model again as the program had it; Keras keeps them in
+  ``model._compile_config``.
+- ``is_functional``: whether a model is a graph of layers whose inner tensors can be
+  read: Keras has no public name for the Functional class (``keras.Model(inputs,
+  outputs)`` returns one; a subclassed model is a ``keras.Model`` too).
+- ``loss_function_arguments``: the keyword arguments of a ``LossFunctionWrapper``
+  (Huber's ``delta``, ``from_logits``): ``loss._fn_kwargs``.
+
+``tests/test_layout.py::test_private_keras_names_exist`` holds these names against the
+installed Keras, so an upgrade that moves them fails there, not in a user's check.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras.src.models.functional import Functional
+
+
+def learning_rate_schedule(optimizer):
+    """The optimizer's learning rate as given: a float variable or a schedule."""
+    return optimizer._learning_rate
+
+
+def compiled_arguments(model) -> dict:
+    """The arguments ``model.compile`` was called with ({} when unknown)."""
+    return dict(getattr(getattr(model, "_compile_config", None), "config", {}) or {})
+
+
+def is_functional(model) -> bool:
+    """A Functional model (or Sequential): its layers' inputs and outputs are graph
+    tensors that a sub-model can read."""
+    return isinstance(model, keras.Sequential | Functional)
+
+
+def loss_function_arguments(loss) -> dict:
+    """The keyword arguments a ``keras.losses.Loss`` passes to its function."""
+    return dict(getattr(loss, "_fn_kwargs", {}) or {})
+
+
+__all__ = ["compiled_arguments", "is_functional", "learning_rate_schedule",
+           "loss_function_arguments"]  # fmt: skip
