@@ -70,7 +70,7 @@ class SideBySide:
         self.shapes = [a.shape[1:] for a in arrays]
         self.dtypes = [a.dtype for a in arrays]
         self.sizes = [int(np.prod(s)) for s in self.shapes]
-        integer = all(np.issubdtype(d, np.integer) or np.issubdtype(d, np.bool_) for d in self.dtypes)
+        integer = all(d.kind in "iub" for d in self.dtypes)  # ints, unsigned, bools
         self.dtype = "int64" if integer else "float32"  # token ids stay ids
 
     def flatten(self, x) -> np.ndarray:
