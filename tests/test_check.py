@@ -123,9 +123,9 @@ def test_planted_bugs_are_caught_over_seeds(name, check, words, seed, tmp_path, 
     ] == "fail"
 
 
-def test_a_script_that_raises_or_never_fits_exits_2_with_its_own_traceback(tmp_path, capsys):
+def test_a_script_that_raises_exits_1_as_python_and_one_that_never_fits_2(tmp_path, capsys):
     code, printed, saved = run_check("bug_raises_before_fit.py", tmp_path, capsys)
-    assert code == 2 and "RuntimeError: the script's own bug, before fit" in printed.out
+    assert code == 1 and "RuntimeError: the script's own bug, before fit" in printed.out
     assert "raised an error before calling fit" in printed.err and not saved["results"]
     (tmp_path / "nofit.py").write_text("x = 1\n")
     out = tmp_path / "o2"

@@ -314,17 +314,27 @@ def _cmd_evaluate(args) -> int:
 
 
 def _cmd_check(args) -> int:
-    from zoo.checks.script import check_script, write_check
+    from zoo import interrupts
+    from zoo.checks.script import check_script, script_problem, write_check
 
+    problem = script_problem(Path(args.script))
+    if problem:  # nothing run, nothing written
+        print(f"zoo check: {problem}", file=sys.stderr)
+        return 2
+    out = Path(args.out) if args.out else new_run_dir(f"check-{Path(args.script).stem}")
     found = check_script(
         args.script, args.args, train=args.train, say=lambda line: print(line, flush=True),
-        budget=args.budget or None,
+        budget=args.budget or None, on_checked=lambda f: write_check(f, out),
     )
-    out = Path(args.out) if args.out else new_run_dir(f"check-{Path(args.script).stem}")
+    interrupts.state.in_fit = True  # a signal now waits until the report is written
     write_check(found, out)
+    if interrupts.state.pending is not None and found.code < 128:
+        found.code = 128 + interrupts.state.pending
+        found.problem = found.problem or "stopped by a signal after the checks."
     if found.problem:
-        print(f"zoo check: {found.problem}", file=sys.stderr)
-    print(f"report: {out / 'check.md'}, {out / 'check.json'}")
+        print(f"zoo check: {found.problem} Report: {out / 'check.md'}", file=sys.stderr)
+    else:
+        print(f"report: {out / 'check.md'}, {out / 'check.json'}")
     return found.code
 
 

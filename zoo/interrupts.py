@@ -43,6 +43,10 @@ def _handler(signum, frame):
         state.pending = signum  # StopOnSignal raises at the next batch end
         return
     state.in_fit = False
+    # kept pending too: raised inside a garbage-collector callback or a __del__, the
+    # exception is swallowed ("Exception ignored in ..."); the next safe point
+    # (``check``) raises it again
+    state.pending = signum
     raise Interrupted(signum)
 
 

@@ -9,7 +9,6 @@ one answer holds everywhere ("is this a binary classifier with logits?").
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -182,17 +181,20 @@ def init_output_bias(model, y_train, task: str | None = None) -> np.ndarray:
         raise ValueError("The model has no output layer with a bias to initialize.")
     y = np.asarray(y_train)
     units = int(layer.bias.shape[0])
+    kind = None
     if task is None and getattr(model, "loss", None) is not None:
-        task = "regression" if loss_kind(model) == "regression" else "classification"
+        kind = loss_kind(model)
+        task = "regression" if kind == "regression" else "classification"
     elif task is None:  # not compiled yet: read the task from the outputs and labels
         binary = units == 1 and set(np.unique(y).tolist()) <= {0, 1}
         task = "classification" if units > 1 or binary else "regression"
     if task == "regression":
         target = y.reshape(len(y), -1).mean(axis=0)
         bias = np.broadcast_to(target, (units,)).astype("float32")
-    elif units == 1:
-        p = float(np.clip(np.mean(y), 1e-6, 1 - 1e-6))
-        bias = np.array([math.log(p / (1 - p))], "float32")
+    elif units == 1 or kind == "binary":  # one sigmoid, or one per label (multi-label)
+        rows = y.reshape(len(y), -1)
+        p = np.clip(rows.mean(axis=0) if rows.shape[1] == units else rows.mean(), 1e-6, 1 - 1e-6)
+        bias = np.broadcast_to(np.log(p / (1 - p)), (units,)).astype("float32")
     else:
         labels = y.argmax(axis=-1) if y.ndim > 1 else y
         prior = np.clip(class_prior(labels, units), 1e-6, None)

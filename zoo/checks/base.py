@@ -25,6 +25,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from zoo import interrupts
 from zoo.data import as_arrays
 from zoo.outputs import data_loss, resolve_loss
 
@@ -107,6 +108,7 @@ def fit_steps(
         if len(order) < batch_size:
             order = np.concatenate([order, rng.permutation(len(x))])
         idx, order = order[:batch_size], order[batch_size:]
+        interrupts.check(" during the checks")  # a safe point between steps
         weights = None if sample_weight is None else sample_weight[idx]
         out = model.train_on_batch(x[idx], y[idx], sample_weight=weights, return_dict=True)
         losses.append(float(out["loss"]))

@@ -5,8 +5,6 @@ they are imply, with the expected figures (``expected_initial_loss``,
 
 from __future__ import annotations
 
-import math
-
 import keras
 import numpy as np
 
@@ -47,10 +45,12 @@ def expected_initial_loss(model, y) -> tuple[float, str]:
             a = np.abs(err)
             return float(np.mean(np.where(a <= 1, 0.5 * a**2, a - 0.5))), "Huber of target - bias"
         return float(np.mean(err**2)), "mean squared (target - output bias)"
-    if kind == "binary":
-        p = float(np.mean(y))
-        q = 1 / (1 + math.exp(-float(bias[0])))
-        return -(p * math.log(q) + (1 - p) * math.log(1 - q)), "label cross-entropy under the bias"
+    if kind == "binary":  # per output (several for multi-label), averaged as the loss is
+        rows = y.reshape(len(y), -1).astype("float64")
+        p = rows.mean(axis=0) if rows.shape[1] == len(bias) else np.full(len(bias), rows.mean())
+        q = np.clip(1 / (1 + np.exp(-bias)), 1e-12, 1 - 1e-12)
+        value = float(np.mean(-(p * np.log(q) + (1 - p) * np.log(1 - q))))
+        return value, "label cross-entropy under the bias"
     labels = y.argmax(axis=-1) if y.ndim > 1 else y
     prior = class_prior(labels, len(bias))
     logq = bias - bias.max() - np.log(np.sum(np.exp(bias - bias.max())))
@@ -86,9 +86,10 @@ def best_initial_loss(model, y) -> float:
             err = y.reshape(len(y), -1) - np.median(y.reshape(len(y), -1), axis=0)
             return float(np.mean(np.abs(err)))
         return float(np.mean(err**2))
-    if kind == "binary":
-        p = float(np.clip(np.mean(y), 1e-9, 1 - 1e-9))
-        return -(p * math.log(p) + (1 - p) * math.log(1 - p))
+    if kind == "binary":  # per output (several for multi-label), averaged
+        rows = y.reshape(len(y), -1).astype("float64")
+        p = np.clip(rows.mean(axis=0), 1e-9, 1 - 1e-9)
+        return float(np.mean(-(p * np.log(p) + (1 - p) * np.log(1 - p))))
     labels = y.argmax(axis=-1) if y.ndim > 1 else y
     prior = class_prior(labels, units(model))
     prior = prior[prior > 0]

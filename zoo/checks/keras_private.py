@@ -9,6 +9,10 @@
 - ``is_functional``: whether a model is a graph of layers whose inner tensors can be
   read: Keras has no public name for the Functional class (``keras.Model(inputs,
   outputs)`` returns one; a subclassed model is a ``keras.Model`` too).
+- ``fit_validation_split`` and ``data_adapter``: ``fit``'s own reading of its data
+  (``array_slicing.train_validation_split``, ``data_adapters.get_data_adapter``), so
+  ``zoo check`` refuses a ``fit`` call with Keras' own error before checking it. Keras
+  runs them only inside ``fit``, which would start training.
 - ``loss_function_arguments``: the keyword arguments of a ``LossFunctionWrapper``
   (Huber's ``delta``, ``from_logits``): ``loss._fn_kwargs``.
 
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import keras
 from keras.src.models.functional import Functional
+from keras.src.trainers.data_adapters import array_slicing, get_data_adapter
 
 
 def learning_rate_schedule(optimizer):
@@ -43,5 +48,26 @@ def loss_function_arguments(loss) -> dict:
     return dict(getattr(loss, "_fn_kwargs", {}) or {})
 
 
-__all__ = ["compiled_arguments", "is_functional", "learning_rate_schedule",
-           "loss_function_arguments"]  # fmt: skip
+def fit_validation_split(arrays: tuple, split: float) -> tuple:
+    """``((x, y, w), validation)`` as ``fit(validation_split=split)`` cuts them; Keras'
+    ``ValueError`` where it refuses (a dataset or generator with a split)."""
+    return array_slicing.train_validation_split(arrays, validation_split=split)
+
+
+def data_adapter(x, y, sample_weight, batch_size, steps_per_epoch, class_weight):
+    """Keras' data adapter for ``fit``'s arguments: its ``ValueError`` where ``fit``
+    would refuse them. A Python generator is not read (it would be consumed)."""
+    if hasattr(x, "__next__") or isinstance(x, keras.utils.PyDataset):
+        return None
+    return get_data_adapter(x, y, sample_weight=sample_weight, batch_size=batch_size,
+                            steps_per_epoch=steps_per_epoch, class_weight=class_weight)
+
+
+__all__ = [
+    "compiled_arguments",
+    "data_adapter",
+    "fit_validation_split",
+    "is_functional",
+    "learning_rate_schedule",
+    "loss_function_arguments",
+]

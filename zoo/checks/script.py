@@ -24,6 +24,8 @@ from pathlib import Path
 
 import keras
 
+from zoo import interrupts
+from zoo.checks.keras_private import data_adapter, fit_validation_split
 from zoo.checks.monitor import TrainingMonitor
 from zoo.checks.program import check, training_data
 from zoo.checks.runner import ChecksReport
@@ -117,6 +119,32 @@ def _code(report: ChecksReport) -> int:
     return 2 if report.results and len(report.errored) == len(report.results) else 0
 
 
+def script_problem(path: Path) -> str:
+    """Why ``path`` cannot be run as a Python script (empty if it can): missing, a
+    folder, or a notebook."""
+    if path.suffix == ".ipynb":
+        return (f"{path} is a Jupyter notebook, not a Python script: convert it with "
+                f"`jupyter nbconvert --to script {path}` and check the .py it writes.")  # fmt: skip
+    if not path.exists():
+        return f"{path}: no such script."
+    if not path.is_file():
+        return f"{path} is a folder; give the training script inside it."
+    return ""
+
+
+def validate_fit(model, given: dict) -> None:
+    """Raise the error Keras' own ``fit`` raises for these arguments, before any
+    check runs: its ``validation_split`` split and its data adapter read the data as
+    ``fit`` would (a ``validation_split`` on a dataset, ``y`` beside a dataset, arrays of
+    different lengths)."""
+    x, y, weights = given.get("x"), given.get("y"), given.get("sample_weight")
+    split = given.get("validation_split") or 0.0
+    if split and given.get("validation_data") is None:
+        (x, y, weights), _ = fit_validation_split((x, y, weights), split)
+    data_adapter(x, y, weights, given.get("batch_size"), given.get("steps_per_epoch"),
+                 given.get("class_weight"))  # fmt: skip
+
+
 def check_script(
     path: str | Path,
     args: list[str] | None = None,
@@ -124,20 +152,41 @@ def check_script(
     train: bool = False,
     say=print,
     budget: float | None = 60.0,
+    on_checked=None,
 ) -> ScriptCheck:
-    """Run the script at ``path`` with ``args``, check its first ``fit`` within
-    ``budget`` seconds and return what was found (see ``ScriptCheck``)."""
+    """Run the script at ``path`` with ``args`` as ``python path args`` would (its
+    folder first on ``sys.path``, ``__file__``, ``sys.argv``, ``__name__ ==
+    "__main__"``, the working directory as it is), check its first ``fit`` within
+    ``budget`` seconds and return what was found (see ``ScriptCheck``).
+    ``on_checked(found)`` is called as soon as the checks end (before ``--train``
+    training), to write the report. ``code``: the script's own status where it failed
+    (1 for an uncaught exception, as python; its ``sys.exit`` status), else 1 when a
+    check failed, 2 when nothing could be checked, 130 when Ctrl-C stopped it (the
+    checks that finished are kept)."""
     path = Path(path)
-    if not path.is_file():
-        return ScriptCheck(str(path), 2, problem=f"{path}: no such script.")
+    problem = script_problem(path)
+    if problem:
+        return ScriptCheck(str(path), 2, problem=problem)
     found = ScriptCheck(str(path), 2)
     original_fit = keras.Model.fit
+    finished: list = []  # the checks' results as they come: kept if Ctrl-C stops them
+
+    def progress(result) -> None:
+        finished.append(result)
+        say(f"  {result.line()} ({result.seconds:.1f}s)")
+        interrupts.check(" during the checks")  # a safe point between checks
 
     def fit(model, *fit_args, **fit_kwargs):
         found.fits += 1
         if found.fits > 1:
             return original_fit(model, *fit_args, **fit_kwargs)
+        interrupts.state.in_fit = True  # from here a signal waits for a safe point
         given = _bind_fit(original_fit, model, fit_args, fit_kwargs)
+        try:
+            validate_fit(model, given)
+        except ValueError as err:  # Keras' own words: the script cannot train as written
+            found.problem = f"Keras refuses this fit call: {err}"
+            raise _StopScript from None
         x, y = given.get("x"), given.get("y")
         batch = given.get("batch_size")
         if hasattr(x, "__next__") and not isinstance(x, keras.utils.PyDataset):
@@ -170,9 +219,11 @@ def check_script(
                 epochs=given.get("epochs"),
                 sample_weight=given.get("sample_weight"),
                 class_weight=given.get("class_weight"),
-                progress=lambda r: say(f"  {r.line()} ({r.seconds:.1f}s)"),
+                progress=progress,
                 budget=budget,
             )
+        except interrupts.Interrupted:
+            raise
         except Exception as err:  # noqa: BLE001 - zoo could not read this fit
             found.problem = f"could not check this fit: {type(err).__name__}: {err}"
             raise _StopScript from None
@@ -182,6 +233,8 @@ def check_script(
         if report.plan.get("note"):
             say(f"zoo check: {report.plan['note']}")
         say(f"zoo check: {report.summary()}, in {found.seconds:.1f}s")
+        if on_checked is not None:
+            on_checked(found)
         if not train:
             raise _StopScript
         given.pop("self", None)
@@ -190,37 +243,56 @@ def check_script(
         except ValueError:  # a generator: the monitor then reads the weights only
             probe = None
         watch = TrainingMonitor(probe, say=lambda r: say(f"  {r.line()}"))
-        given["callbacks"] = [*(given.get("callbacks") or []), watch]
+        given["callbacks"] = [*(given.get("callbacks") or []), watch, _SafePoints()]
         try:
             return original_fit(model, **given)
         finally:
             report.results.extend(watch.results)
             found.code = _code(report)
 
-    argv = sys.argv
+    argv, path0 = sys.argv, list(sys.path)
     sys.argv = [str(path), *(args or [])]
+    sys.path.insert(0, str(path.resolve().parent))  # as `python script.py` does
     keras.Model.fit = fit
     try:
         runpy.run_path(str(path), run_name="__main__")
     except _StopScript:
         pass
+    except interrupts.Interrupted as err:
+        found.code = err.code
+        if found.report is None and finished:
+            found.report = ChecksReport(results=list(finished))
+        ran = len(found.report.results) if found.report else 0
+        found.problem = f"{err} after {ran} check(s) had finished."
     except SystemExit as err:
-        if err.code not in (None, 0) and found.report is None:
-            found.problem = f"the script exited with status {err.code} before calling fit."
+        status = err.code if isinstance(err.code, int) else (0 if err.code is None else 1)
+        if status:
+            found.code = status
+            found.problem = f"the script exited with status {status}" + (
+                " before calling fit." if found.report is None else " after the checks."
+            )
     except Exception:  # noqa: BLE001 - the script's own error, shown as its traceback
         tb = traceback.format_exc()
         found.problem = "the script raised an error" + (
             " before calling fit" if found.report is None else " after the checks"
         )
         say(tb.rstrip())
-        if found.report is None:
-            found.code = 2
+        found.code = 1  # as python exits on an uncaught exception
     finally:
         keras.Model.fit = original_fit
-        sys.argv = argv
+        sys.argv, sys.path[:] = argv, path0
+        interrupts.state.in_fit = False
     if found.report is None and not found.problem:
         found.problem = "the script ended without calling model.fit; nothing to check."
     return found
+
+
+class _SafePoints(keras.callbacks.Callback):
+    """Ctrl-C during the script's own training (``--train``) stops it at the next batch
+    end, where the report can still be written."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        interrupts.check(" during the script's training")
 
 
 def write_check(found: ScriptCheck, out_dir: str | Path) -> Path:
