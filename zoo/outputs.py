@@ -165,6 +165,15 @@ def data_loss(
     return total / max(n, 1)
 
 
+def class_ids(y: np.ndarray, classes: int) -> np.ndarray:
+    """Integer class ids from labels as a loss takes them: one-hot rows (the last axis
+    as wide as the classes) or ids of any shape ((n,), (n, 1), a sequence's (n, T))."""
+    y = np.asarray(y)
+    if y.ndim > 1 and y.shape[-1] == classes and classes > 1:
+        return y.argmax(axis=-1)
+    return y
+
+
 def class_prior(y: np.ndarray, classes: int) -> np.ndarray:
     """The fraction of each of ``classes`` integer labels in ``y``."""
     counts = np.bincount(y.astype(int).reshape(-1), minlength=classes).astype("float64")
@@ -196,7 +205,7 @@ def init_output_bias(model, y_train, task: str | None = None) -> np.ndarray:
         p = np.clip(rows.mean(axis=0) if rows.shape[1] == units else rows.mean(), 1e-6, 1 - 1e-6)
         bias = np.broadcast_to(np.log(p / (1 - p)), (units,)).astype("float32")
     else:
-        labels = y.argmax(axis=-1) if y.ndim > 1 else y
+        labels = class_ids(y, units)
         prior = np.clip(class_prior(labels, units), 1e-6, None)
         bias = np.log(prior)
         bias = (bias - bias.mean()).astype("float32")

@@ -16,6 +16,7 @@ as such, never a pass.
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections.abc import Callable
@@ -97,24 +98,70 @@ def register(family: str) -> Callable:
 # ---------------------------------------------------------------- helpers
 
 
+def has_own_train_step(model) -> bool:
+    """Whether the model's class writes its own ``train_step`` (the Keras guide's
+    ``x, y = data``): such a model is stepped through ``fit``, which hands it its
+    batches exactly as the program's ``fit`` does."""
+    return type(model).train_step is not keras.Model.train_step
+
+
+class _BatchLosses(keras.callbacks.Callback):
+    """Each batch's loss, from the running mean ``fit`` logs; a safe point for Ctrl-C."""
+
+    def __init__(self):
+        super().__init__()
+        self.losses: list[float] = []
+        self.mean = 0.0
+
+    def on_train_batch_end(self, batch, logs=None):
+        mean = float((logs or {}).get("loss", math.nan))
+        self.losses.append((batch + 1) * mean - batch * self.mean)
+        self.mean = mean
+        interrupts.check(" during the checks")
+        if not math.isfinite(mean):
+            self.model.stop_training = True
+
+
+def train_batches(model, xs, ys, ws=None) -> list[float]:
+    """One optimizer step on each batch of ``xs``/``ys`` (lists of arrays, weights
+    ``ws``), in order; the losses. Keras' ``train_on_batch``, or for a model with its
+    own ``train_step`` one ``fit`` over the batches."""
+    if not has_own_train_step(model):
+        losses = []
+        ws = ws if ws is not None else itertools.repeat(None)
+        for xb, yb, wb in zip(xs, ys, ws, strict=False):  # ws may repeat None
+            interrupts.check(" during the checks")  # a safe point between steps
+            out = model.train_on_batch(xb, yb, sample_weight=wb, return_dict=True)
+            losses.append(float(out["loss"]))
+            if not math.isfinite(losses[-1]):
+                break  # diverged: the steps after say nothing more
+        return losses
+    xs, ys, ws = list(xs), list(ys), None if ws is None else list(ws)
+    size = len(xs[0])
+    if any(len(xb) != size for xb in xs):
+        raise ValueError("batches of different sizes cannot go through one fit")
+    record = _BatchLosses()
+    weights = None if ws is None else np.concatenate(ws)
+    model.fit(np.concatenate(xs), np.concatenate(ys), sample_weight=weights, batch_size=size,
+              epochs=1, shuffle=False, verbose=0, callbacks=[record])  # fmt: skip
+    return record.losses
+
+
 def fit_steps(
     model, x, y, steps: int, batch_size: int, seed: int = 0, sample_weight=None
 ) -> list[float]:
     """``steps`` optimizer steps on shuffled mini-batches of ``(x, y)`` (weighted by
     ``sample_weight``, per row, as the program's ``fit`` weighs them); the losses."""
     rng = np.random.default_rng(seed)
-    losses, order = [], np.array([], int)
+    order, batches = np.array([], int), []
+    batch_size = min(batch_size, len(x))
     for _ in range(steps):
         if len(order) < batch_size:
             order = np.concatenate([order, rng.permutation(len(x))])
         idx, order = order[:batch_size], order[batch_size:]
-        interrupts.check(" during the checks")  # a safe point between steps
-        weights = None if sample_weight is None else sample_weight[idx]
-        out = model.train_on_batch(x[idx], y[idx], sample_weight=weights, return_dict=True)
-        losses.append(float(out["loss"]))
-        if not math.isfinite(losses[-1]):
-            break  # diverged: the steps after say nothing more
-    return losses
+        batches.append(idx)
+    ws = None if sample_weight is None else (sample_weight[i] for i in batches)
+    return train_batches(model, (x[i] for i in batches), (y[i] for i in batches), ws)
 
 
 def arrays(train, limit: int | None = None):

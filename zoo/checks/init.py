@@ -13,6 +13,7 @@ from zoo.checks.keras_private import loss_function_arguments
 from zoo.data import as_arrays
 from zoo.outputs import (
     LossInfo,
+    class_ids,
     class_prior,
     final_activation,
     loss_kind,
@@ -51,7 +52,7 @@ def expected_initial_loss(model, y) -> tuple[float, str]:
         q = np.clip(1 / (1 + np.exp(-bias)), 1e-12, 1 - 1e-12)
         value = float(np.mean(-(p * np.log(q) + (1 - p) * np.log(1 - q))))
         return value, "label cross-entropy under the bias"
-    labels = y.argmax(axis=-1) if y.ndim > 1 else y
+    labels = class_ids(y, len(bias))
     prior = class_prior(labels, len(bias))
     logq = bias - bias.max() - np.log(np.sum(np.exp(bias - bias.max())))
     expected = float(-(prior * logq).sum())
@@ -90,7 +91,7 @@ def best_initial_loss(model, y) -> float:
         rows = y.reshape(len(y), -1).astype("float64")
         p = np.clip(rows.mean(axis=0), 1e-9, 1 - 1e-9)
         return float(np.mean(-(p * np.log(p) + (1 - p) * np.log(1 - p))))
-    labels = y.argmax(axis=-1) if y.ndim > 1 else y
+    labels = class_ids(y, units(model))
     prior = class_prior(labels, units(model))
     prior = prior[prior > 0]
     return float(-(prior * np.log(prior)).sum())
@@ -116,8 +117,10 @@ def standard_loss(info: LossInfo, y: np.ndarray, out: np.ndarray) -> float | Non
     y = np.asarray(y)
     if info.kind == "softmax":
         p = _as_probabilities(out, info)
-        labels = y.argmax(-1) if y.ndim > 1 and y.shape[-1] > 1 else y.reshape(-1)
-        return float(-np.mean(np.log(p[np.arange(len(p)), labels.astype(int)])))
+        p = p.reshape(-1, p.shape[-1])  # sequence outputs (n, T, C): every position
+        one_hot = y.ndim > 1 and y.shape[-1] > 1 and y.size == p.size
+        labels = (y.argmax(-1) if one_hot else y).reshape(-1).astype(int)
+        return float(-np.mean(np.log(p[np.arange(len(p)), labels])))
     if info.kind == "binary":
         p = _as_probabilities(out, info).reshape(len(y), -1)
         t = y.reshape(len(y), -1).astype("float64")

@@ -15,7 +15,7 @@ import keras
 import numpy as np
 
 from zoo.callbacks import DeadUnitMonitor, PredictionDynamics
-from zoo.checks.base import CheckResult
+from zoo.checks.base import CheckResult, has_own_train_step
 from zoo.checks.keras_private import compiled_arguments
 from zoo.checks.monitor import TrainingMonitor
 from zoo.checks.runner import ALL_CHECKS, ChecksReport, run_checks
@@ -106,22 +106,51 @@ def _finalize(model) -> None:
             finalize()
 
 
-def _builder(model, side_by_side=None) -> tuple[Callable, Callable[[], None]]:
+def _compiled_enough(model) -> None:
+    """``ValueError`` saying why nothing can be checked when the model has no optimizer
+    or no compiled loss."""
+    if model.optimizer is None:
+        raise ValueError("the model is not compiled: call model.compile(optimizer, loss) first.")
+    if model.loss is None:
+        raise ValueError(
+            "the model is compiled without a loss"
+            + (" (its own train_step computes one, as a VAE's does)" if has_own_train_step(model)
+               else "")
+            + ": every check reads the compiled loss, so none can run here. The script is "
+            "not wrong for that; compile with loss=... to have it checked."
+        )  # fmt: skip
+
+
+def _same_outputs(model, copy, x) -> bool:
+    """Whether a copy of the model gives the model's outputs on a few rows: a copy
+    loses what lives outside the weights (an adapted TextVectorization's or
+    StringLookup's vocabulary, a Normalization's adapted statistics on some paths)."""
+    try:
+        a = keras.ops.convert_to_numpy(model(x, training=False))
+        b = keras.ops.convert_to_numpy(copy(x, training=False))
+    except Exception:  # noqa: BLE001 - a copy that cannot even run is not the same
+        return False
+    return a.shape == b.shape and bool(np.allclose(a, b, rtol=1e-4, atol=1e-5))
+
+
+def _builder(model, side_by_side=None, probe=None) -> tuple[Callable, Callable[[], None]]:
     """A zero-argument callable returning the model as the program built it, compiled
     with its loss and a fresh copy of its optimizer (wrapped by ``side_by_side``, a
     ``SideBySide.wrap``, for several inputs); and the function that leaves the user's
     model as it was."""
     loss, optimizer = model.loss, model.optimizer
-    if optimizer is None or loss is None:
-        raise ValueError("the model is not compiled: call model.compile(optimizer, loss) first.")
+    _compiled_enough(model)
     side = side_by_side or (lambda m: m)
     weights = [np.array(w) for w in model.get_weights()]
     # every variable, random-seed states included (Dropout's are not among the
     # weights): a subclassed model is reused, and two builds must start alike
     state = [(v, np.array(keras.ops.convert_to_numpy(v))) for v in model.variables]
     try:
-        keras.models.clone_model(model)
-        subclassed = False
+        copy = keras.models.clone_model(model)
+        copy.set_weights(weights)
+        _finalize(copy)
+        # a copy that does not compute what the model computes: check the model itself
+        subclassed = probe is not None and not _same_outputs(model, copy, probe)
     except Exception:  # noqa: BLE001 - subclassed models cannot be cloned
         subclassed = True
 
@@ -194,6 +223,7 @@ def check(
     ``report.errored``, ``report.results``). ``budget``: seconds the checks may spend,
     their batch and steps sized from a measured step (None: no limit). The model is
     not changed."""
+    _compiled_enough(model)
     outputs = len(getattr(model, "outputs", None) or []) or 1
     several = None
     if isinstance(x, dict) or isinstance(x, list | tuple) and len(x) > 1:
@@ -251,7 +281,9 @@ def check(
     steps = int(epochs or 1) * max(1, math.ceil((rows_trained or len(xs)) / batch_size))
     if not model.built or not model.weights:  # a subclassed model builds at its first call
         (model if several is None else several.wrap(model))(xs[:2])
-    build, restore = _builder(model, several.wrap if several else None)
+    build, restore = _builder(
+        model, several.wrap if several else None, probe=xs[:8] if several is None else None
+    )
     try:
         return run_checks(
             build,

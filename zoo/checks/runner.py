@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from zoo.checks import base as C
+from zoo.checks import baseline as B
 from zoo.checks import independence as N
 from zoo.checks import init as I
 from zoo.checks import layers as L
@@ -142,11 +143,10 @@ def plan_steps(again: Callable, train: tuple, batch_size: int, budget: float | N
 
     def step_time(batch: int) -> float:
         rows = np.arange(min(batch, len(x)))
-        sw = None if w is None else w[rows]
-        model.train_on_batch(x[rows], y[rows], sample_weight=sw)  # traces once
+        sw = None if w is None else [w[rows]] * 3
+        C.train_batches(model, [x[rows]] * 3, [y[rows]] * 3, sw)  # traces once
         start = time.perf_counter()
-        for _ in range(3):
-            model.train_on_batch(x[rows], y[rows], sample_weight=sw)
+        C.train_batches(model, [x[rows]] * 3, [y[rows]] * 3, sw)
         return (time.perf_counter() - start) / 3
 
     # the steps at the script's batch: reproducibility's 10, loss_decreasing, the
@@ -277,7 +277,7 @@ def run_checks(
                 f"not judged: {where} {rows} rows are too few to hold out enough to tell a "
                 "model that uses its input from one that does not", status="warn",
             )  # fmt: skip
-        return T.input_independent_baseline(
+        return B.input_independent_baseline(
             again, train, val, batch_size=batch, steps=steps["input_independent_baseline"]
         )
 

@@ -97,6 +97,8 @@ def _handed_back(taken: list, rest):
 def _loss_words(model) -> str:
     """The compiled loss as a person names it: ``categorical_crossentropy
     (from_logits)``, not its wrapper's repr."""
+    if model.loss is None:
+        return "none compiled"
     try:
         info = resolve_loss(model)
     except Exception:  # noqa: BLE001 - several losses, or one zoo cannot read

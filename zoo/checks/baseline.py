@@ -1,0 +1,145 @@
+"""The baselines a model must beat: the same model trained on inputs that carry
+nothing (``input_independent_baseline``, before training) and the majority class or
+the mean (``dumb_baseline``, after training)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import keras
+import numpy as np
+
+from zoo.checks.base import CheckResult, arrays, fit_steps, read_modes, register, still_falling
+from zoo.checks.training import blank
+from zoo.data import as_arrays
+from zoo.outputs import init_output_bias, loss_kind, resolve_loss
+
+FAMILY = "baseline"
+
+
+def _majority_or_mean(y_train, y_eval, kind: str) -> tuple[str, float]:
+    if kind == "regression":
+        mean = np.mean(y_train, axis=0)
+        return "mse", float(np.mean((y_eval - mean) ** 2))
+    labels = y_train.argmax(-1) if y_train.ndim > 1 else y_train
+    evals = y_eval.argmax(-1) if y_eval.ndim > 1 else y_eval
+    majority = np.bincount(labels.astype(int).reshape(-1)).argmax()
+    return "accuracy", float(np.mean(evals.reshape(-1) == majority))
+
+
+@register(FAMILY)
+def dumb_baseline(model, train, evaluation) -> CheckResult:
+    """The trained model must beat predicting the majority class (accuracy) or the
+    training mean (MSE) on ``evaluation``."""
+    x_train, y_train = as_arrays(train)
+    x_eval, y_eval = as_arrays(evaluation)
+    kind = loss_kind(model)
+    metric, baseline = _majority_or_mean(y_train, y_eval, kind)
+    pred = np.asarray(model.predict(x_eval, verbose=0))
+    if kind == "regression":
+        score = float(np.mean((y_eval.reshape(len(y_eval), -1) - pred) ** 2))
+        passed = score < baseline
+        what = "mean predictor"
+    else:
+        if kind == "binary":  # a logit above 0, or a probability above 0.5
+            guess = (pred[:, 0] > (0.0 if resolve_loss(model).from_logits else 0.5)).astype(int)
+        else:
+            guess = pred.argmax(-1)
+        labels = y_eval.argmax(-1) if y_eval.ndim > 1 else y_eval
+        score = float(np.mean(guess == labels.reshape(-1)))
+        passed = score > baseline
+        what = "majority class"
+    return CheckResult(
+        "dumb_baseline",
+        passed,
+        score,
+        baseline,
+        f"{metric} {score:.4g} beats the {what} ({baseline:.4g})"
+        if passed
+        else f"{metric} {score:.4g} does not beat the {what} ({baseline:.4g}): the model "
+        "learned nothing useful; go back to the checks above",
+    )
+
+
+@register(FAMILY)
+def input_independent_baseline(
+    build: Callable,
+    train,
+    val,
+    *,
+    steps: int = 300,
+    batch_size: int = 32,
+    margin: float = 0.1,
+    little: float = 0.02,
+) -> CheckResult:
+    """The same model trained on zeroed inputs must end clearly worse on validation
+    (by ``margin``, relative) than when trained on the real inputs, with the program's
+    sample or class weights, read in the mode that shows the model at its best (both
+    are read: inference mode is how validation sees it, but moving statistics lag after
+    a short training; the gap is ``inference_mode``'s finding). Within ``little`` of the
+    zeroed-input loss (or above it) in both modes, the model does not use its input: a
+    fail; in between it uses its input but learned little in ``steps`` steps: a
+    warning."""
+    x, y, w = arrays(train)
+    xv, yv, wv = arrays(val)
+    scores: dict[str, dict[str, float]] = {}
+    halfway: dict[str, float] = {}
+    for name, (xt, xe) in {"real": (x, xv), "zeros": (blank(x), blank(xv))}.items():
+        keras.utils.set_random_seed(7)
+        model = build()
+        init_output_bias(model, y)
+        fit_steps(model, xt, y, steps // 2, batch_size, seed=7, sample_weight=w)
+        if name == "real":  # halfway: is it still learning when the steps run out?
+            halfway = read_modes(model, xe, yv, wv)
+        fit_steps(model, xt, y, steps - steps // 2, batch_size, seed=8, sample_weight=w)
+        scores[name] = read_modes(model, xe, yv, wv)
+    ratios = {m: scores["real"][m] / max(scores["zeros"][m], 1e-12) for m in scores["real"]}
+    finite = {m: r for m, r in ratios.items() if math.isfinite(r)}
+    mode = "inference"  # how validation reads it; training mode where clearly better
+    if "training" in finite and finite["training"] < finite.get("inference", math.inf) - 0.02:
+        mode = "training"
+    real, zeros = scores["real"][mode], scores["zeros"][mode]
+    where = f" (read in {mode} mode)" if mode == "training" else ""
+    if real <= (1 - margin) * zeros:
+        status = "pass"
+        message = (
+            f"validation loss {real:.4g} with real inputs against {zeros:.4g} with zeroed "
+            f"inputs{where}"
+        )
+    elif real <= (1 - little) * zeros:
+        status = "warn"
+        message = (
+            f"after {steps} steps the validation loss with real inputs ({real:.4g}) is only "
+            f"{1 - real / zeros:.1%} below that with all inputs zeroed ({zeros:.4g}){where}: "
+            "the model uses its input, but has learned little from it so far (a slow start: "
+            "see loss_decreasing), or the inputs say little about the labels"
+        )
+    elif still_falling([halfway.get(mode, math.nan), real], 0.05):
+        status = "warn"
+        message = (
+            f"after {steps} steps the validation loss with real inputs ({real:.4g}) is not "
+            f"yet below that with all inputs zeroed ({zeros:.4g}){where}, but it was still "
+            f"falling ({halfway[mode]:.4g} halfway): the model learns from its input, more "
+            "slowly than a model of the output bias alone (which starts at its best); "
+            "whether it overtakes it is for the program's own training to show"
+        )
+    else:
+        status = "fail"
+        message = (
+            f"validation loss with real inputs ({real:.4g}) is not below that with all inputs "
+            f"zeroed ({zeros:.4g}), in training and inference mode alike, and it had stopped "
+            f"falling ({halfway.get(mode, math.nan):.4g} halfway): the model does not use its "
+            "input. Look for preprocessing that zeroes or constant-fills the inputs, labels "
+            "shuffled against the inputs, or an input that is not connected"
+        )
+    return CheckResult(
+        "input_independent_baseline",
+        status != "fail",
+        real,
+        f"<= {(1 - margin) * zeros:.4g}",
+        message,
+        details={"real": scores["real"], "zeros": scores["zeros"], "mode": mode,
+                 "halfway": halfway},
+        status=status,
+    )
