@@ -10,7 +10,13 @@ Warnings are counted apart (they do not fail a program). Prints a table per cate
 and the per-script figures, writes ``benchmarks/results/bug_detection.json``; asserts
 nothing.
 
-    python benchmarks/bug_detection.py [--only PREFIX] [--jobs 2]
+Correct programs are counted apart: every ``tests/check_corpus/ok_*.py`` (the corpus
+written beside the checks) and, with ``--correct DIR``, every ``*.py`` of DIR (programs
+written by others, e.g. keras-io examples with their data swapped for an offline copy;
+files starting with ``_`` are helpers). A FAIL there is a false alarm; the table also
+counts the checks that could not run and the checks' time (median and worst).
+
+    python benchmarks/bug_detection.py [--only PREFIX] [--jobs 2] [--correct DIR ...]
 """
 
 from __future__ import annotations
@@ -50,6 +56,16 @@ def scripts(only: str = "") -> list[tuple[str, Path]]:
     return [(c, p) for c, p in found if p.stem.startswith(only) or c.startswith(only)]
 
 
+def correct_programs(folders: list[str]) -> list[tuple[str, Path]]:
+    """``(corpus, path)`` of every correct program: the recipe's ``ok_*`` scripts, then
+    each folder's ``*.py`` (not ``_*``)."""
+    found = [("ours (tests/check_corpus/ok_*)", p) for p in sorted(RECIPE.glob("ok_*.py"))]
+    for folder in folders:
+        found += [(f"{folder}", p) for p in sorted(Path(folder).glob("*.py"))
+                  if not p.name.startswith("_")]  # fmt: skip
+    return found
+
+
 def run(path: Path, fixed: bool) -> dict:
     """``zoo check`` on one version in a fresh process: exit status, the checks that
     failed and warned, seconds."""
@@ -70,6 +86,8 @@ def run(path: Path, fixed: bool) -> dict:
         "exit": done.returncode,
         "failed": [r["name"] for r in results if r["status"] == "fail"],
         "warned": [r["name"] for r in results if r["status"] == "warn"],
+        "errored": [r["name"] for r in results if r["status"] == "error"],
+        "checks_seconds": report.get("checks_seconds"),
         "seconds": round(seconds, 1),
         "error": done.stderr[-600:] if done.returncode not in (0, 1) else "",
     }
@@ -79,9 +97,13 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", default="", help="scripts or categories starting with this")
     parser.add_argument("--jobs", type=int, default=2, help="scripts checked at once")
+    parser.add_argument("--correct", nargs="*", default=[], metavar="DIR",
+                        help="folders of correct programs written by others (false alarms)")
     args = parser.parse_args(argv)
     pairs = scripts(args.only)
+    correct = correct_programs(args.correct) if not args.only else []
     jobs = [(c, p, fixed) for c, p in pairs for fixed in (False, True)]
+    jobs += [(c, p, None) for c, p in correct]
     print(f"zoo check on {len(pairs)} buggy/fixed pairs ({len(jobs)} runs, {args.jobs} at once)",
           flush=True)  # fmt: skip
     started = time.perf_counter()
@@ -89,8 +111,8 @@ def main(argv=None) -> int:
 
     def one(job):
         category, path, fixed = job
-        result = run(path, fixed)
-        done[(path.stem, fixed)] = result
+        result = run(path, bool(fixed))
+        done[(str(path) if fixed is None else path.stem, fixed)] = result
         elapsed = time.perf_counter() - started
         left = elapsed / len(done) * (len(jobs) - len(done))
         verdict = "FAIL" if result["exit"] == 1 else ("ok" if result["exit"] == 0 else "ERROR")
@@ -145,11 +167,35 @@ def main(argv=None) -> int:
         f"{table}\n\nPer script (each run is `zoo check script.py` in a fresh process, "
         f"start-up included):\n\n{detail}"
     )
+    if correct:
+        markdown += "\n\n" + correct_table(correct, done)
     print(markdown)
     print(f"total {time.perf_counter() - started:.0f}s")
     if not args.only:
         write_result("bug_detection", machine(), rows, markdown)
     return 0
+
+
+def correct_table(correct: list[tuple[str, Path]], done: dict) -> str:
+    """False alarms, checks that could not run and the checks' time on correct
+    programs, a row per corpus, then the programs that had any."""
+    rows, notes = [], []
+    for corpus in dict.fromkeys(c for c, _ in correct):
+        mine = [done[(str(p), None)] | {"name": p.name} for c, p in correct if c == corpus]
+        times = sorted(r["checks_seconds"] for r in mine if r.get("checks_seconds"))
+        median = f"{times[len(times) // 2]:.1f}" if times else "—"
+        rows.append([corpus, len(mine), sum(r["exit"] == 1 for r in mine),
+                     sum(r["exit"] not in (0, 1) for r in mine),
+                     sum(bool(r["errored"]) for r in mine), median,
+                     f"{times[-1]:.1f}" if times else "—"])  # fmt: skip
+        for r in mine:
+            if r["exit"] != 0 or r["errored"]:
+                notes.append(f"- {r['name']}: exit {r['exit']}; failed {r['failed'] or '—'}; "
+                             f"could not run {r['errored'] or '—'}")  # fmt: skip
+    table = markdown_table(
+        ["correct programs", "programs", "false alarms (a FAIL)", "could not check",
+         "with checks that could not run", "checks s (median)", "checks s (worst)"], rows)
+    return "Correct programs:\n\n" + table + ("\n\n" + "\n".join(notes) if notes else "")
 
 
 if __name__ == "__main__":

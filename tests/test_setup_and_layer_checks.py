@@ -123,6 +123,8 @@ def test_a_validation_split_of_data_sorted_by_label_fails():
         (mlp(3, "softmax", loss="binary_crossentropy"), keras.utils.to_categorical(Y3, 3),
          "binary accuracy"),
         (mlp(1, "sigmoid", loss="mse"), RNG.normal(150, 50, 256), "outside what a sigmoid"),
+        (mlp(3, "softmax", loss="mse"), (RNG.random((256, 3)) > 0.5).astype("float32"),
+         "several labels"),
         (mlp(1, "relu", loss="mse"), RNG.normal(size=256), "outside what a relu"),
     ],
 )  # fmt: skip

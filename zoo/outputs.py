@@ -10,6 +10,7 @@ one answer holds everywhere ("is this a binary classifier with logits?").
 from __future__ import annotations
 
 import re
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -131,6 +132,37 @@ def final_activation(model) -> str:
     return "linear"
 
 
+_COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _batch_loss(model, fn, training: bool):
+    """``call(x, y, w)``: the mean loss of one batch (weighted when ``w`` is given); on
+    TensorFlow a ``tf.function``, traced once per model, mode and loss: called eagerly
+    a recurrent model's forward pass is many times slower."""
+
+    def call(xb, yb, wb):
+        pred = model(xb, training=training)
+        if wb is None:
+            value = fn(yb, pred)
+        elif isinstance(fn, keras.losses.Loss):  # Keras weighs and reduces it
+            value = fn(yb, pred, sample_weight=wb)
+        else:  # per-example values: weighted as a compiled function loss is
+            per = keras.ops.convert_to_tensor(fn(yb, pred))
+            per = keras.ops.mean(keras.ops.reshape(per, (keras.ops.shape(per)[0], -1)), axis=1)
+            value = per * keras.ops.cast(wb, per.dtype)
+        return keras.ops.mean(keras.ops.cast(value, "float32"))
+
+    if keras.backend.backend() != "tensorflow":
+        return call
+    import tensorflow as tf  # the TensorFlow backend is running: no import cost
+
+    cache = _COMPILED.setdefault(model, {})
+    key = (training, id(model.loss))
+    if key not in cache:
+        cache[key] = tf.function(call, reduce_retracing=True)
+    return cache[key]
+
+
 def data_loss(
     model, x, y, batch_size: int = 256, *, sample_weight=None, training: bool = False
 ) -> float:
@@ -140,7 +172,7 @@ def data_loss(
     reads it in inference mode (what ``evaluate`` and validation see); ``training=True``
     in the mode ``fit`` trains in (batch statistics, dropout on), with the model's
     non-trainable state (moving statistics, random-seed states) left as it was."""
-    fn = resolve_loss(model).fn
+    call = _batch_loss(model, resolve_loss(model).fn, training)
     kept = []
     if training:
         kept = [(v, keras.ops.convert_to_numpy(v)) for v in model.non_trainable_variables]
@@ -148,16 +180,9 @@ def data_loss(
     try:
         for i in range(0, len(x), batch_size):
             xb, yb = x[i : i + batch_size], y[i : i + batch_size]
-            pred = model(xb, training=training)
-            if sample_weight is None:
-                value = fn(yb, pred)
-            elif isinstance(fn, keras.losses.Loss):  # Keras weighs and reduces it
-                value = fn(yb, pred, sample_weight=sample_weight[i : i + batch_size])
-            else:  # per-example values: weighted as a compiled function loss is
-                per = np.asarray(keras.ops.convert_to_numpy(fn(yb, pred)), "float64")
-                value = per.reshape(len(xb), -1).mean(axis=1) * sample_weight[i : i + batch_size]
-            value = np.asarray(keras.ops.convert_to_numpy(value), "float64")
-            total += float(np.mean(value)) * len(xb)
+            wb = None if sample_weight is None else np.asarray(sample_weight[i : i + batch_size])
+            value = float(keras.ops.convert_to_numpy(call(xb, yb, wb)))
+            total += value * len(xb)
             n += len(xb)
     finally:
         for variable, value in kept:

@@ -28,7 +28,7 @@ import numpy as np
 
 from zoo import interrupts
 from zoo.data import as_arrays
-from zoo.outputs import data_loss, resolve_loss
+from zoo.outputs import data_loss, init_output_bias, resolve_loss
 
 STATUSES = ("pass", "warn", "fail", "error")
 
@@ -162,6 +162,18 @@ def fit_steps(
         batches.append(idx)
     ws = None if sample_weight is None else (sample_weight[i] for i in batches)
     return train_batches(model, (x[i] for i in batches), (y[i] for i in batches), ws)
+
+
+def start_from_labels(model, y) -> None:
+    """Set the output bias from the labels (the recipe's "init well") where one output
+    layer's bias can say it: not for several outputs read side by side, or an output
+    whose bias does not match the targets' width."""
+    if getattr(model, "outputs_side_by_side", None):
+        return
+    try:
+        init_output_bias(model, y)
+    except ValueError:  # no bias to set, or one of another width than the targets
+        pass
 
 
 def arrays(train, limit: int | None = None):

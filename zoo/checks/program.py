@@ -15,11 +15,11 @@ import keras
 import numpy as np
 
 from zoo.callbacks import DeadUnitMonitor, PredictionDynamics
-from zoo.checks.base import CheckResult, has_own_train_step
+from zoo.checks.base import has_own_train_step
 from zoo.checks.keras_private import compiled_arguments
 from zoo.checks.monitor import TrainingMonitor
 from zoo.checks.runner import ALL_CHECKS, ChecksReport, run_checks
-from zoo.checks.setup import input_scale
+from zoo.checks.structures import OutputsSideBySide, SideBySide
 from zoo.data import as_arrays
 from zoo.models import leaf_layers
 
@@ -55,41 +55,6 @@ def training_data(x, y=None, limit: int = LIMIT) -> tuple[np.ndarray, np.ndarray
     if isinstance(x, dict):
         raise ValueError("x is a dict of several inputs: these checks read one input.")
     return as_arrays(x, limit=limit)
-
-
-class SideBySide:
-    """Several inputs (a list, tuple or dict of arrays, as ``fit`` takes them) carried
-    as one array: each input's rows flattened and set side by side (``flatten``), and a
-    model that takes that array, cuts it back into the inputs and calls the program's
-    model on them (``wrap``). Every check then reads one input array; the program's
-    model, loss and outputs are the same."""
-
-    def __init__(self, x):
-        self.keys = list(x) if isinstance(x, dict) else None
-        arrays = [np.asarray(x[k]) for k in self.keys] if self.keys else [np.asarray(a) for a in x]
-        self.shapes = [a.shape[1:] for a in arrays]
-        self.dtypes = [a.dtype for a in arrays]
-        self.sizes = [int(np.prod(s)) for s in self.shapes]
-        integer = all(d.kind in "iub" for d in self.dtypes)  # ints, unsigned, bools
-        self.dtype = "int64" if integer else "float32"  # token ids stay ids
-
-    def flatten(self, x) -> np.ndarray:
-        arrays = [np.asarray(x[k]) for k in self.keys] if self.keys else [np.asarray(a) for a in x]
-        return np.concatenate(
-            [a.reshape(len(a), -1).astype(self.dtype) for a in arrays], axis=1
-        )
-
-    def wrap(self, model) -> keras.Model:
-        flat = keras.Input((sum(self.sizes),), dtype=self.dtype, name="inputs_side_by_side")
-        parts, start = [], 0
-        for shape, dtype, size in zip(self.shapes, self.dtypes, self.sizes, strict=True):
-            part = keras.ops.reshape(flat[:, start : start + size], (-1, *shape))
-            parts.append(keras.ops.cast(part, str(dtype)) if str(dtype) != self.dtype else part)
-            start += size
-        inputs = dict(zip(self.keys, parts, strict=True)) if self.keys else parts
-        wrapper = keras.Model(flat, model(inputs), name=f"{model.name}_side_by_side")
-        wrapper.side_by_side = True
-        return wrapper
 
 
 def _fresh_optimizer(optimizer):
@@ -133,13 +98,16 @@ def _same_outputs(model, copy, x) -> bool:
     return a.shape == b.shape and bool(np.allclose(a, b, rtol=1e-4, atol=1e-5))
 
 
-def _builder(model, side_by_side=None, probe=None) -> tuple[Callable, Callable[[], None]]:
+def _builder(
+    model, side_by_side=None, probe=None, loss=None
+) -> tuple[Callable, Callable[[], None]]:
     """A zero-argument callable returning the model as the program built it, compiled
-    with its loss and a fresh copy of its optimizer (wrapped by ``side_by_side``, a
-    ``SideBySide.wrap``, for several inputs); and the function that leaves the user's
-    model as it was."""
-    loss, optimizer = model.loss, model.optimizer
+    with its loss (or ``loss``) and a fresh copy of its optimizer (wrapped by
+    ``side_by_side`` for several inputs or outputs); and the function that leaves the
+    user's model as it was."""
     _compiled_enough(model)
+    optimizer, own_loss = model.optimizer, model.loss
+    loss = loss or own_loss
     side = side_by_side or (lambda m: m)
     weights = [np.array(w) for w in model.get_weights()]
     # every variable, random-seed states included (Dropout's are not among the
@@ -180,7 +148,7 @@ def _builder(model, side_by_side=None, probe=None) -> tuple[Callable, Callable[[
 
     def restore():
         put_back()
-        model.compile(**{**compile_args, "optimizer": optimizer, "loss": loss})
+        model.compile(**{**compile_args, "optimizer": optimizer, "loss": own_loss})
 
     return build, restore
 
@@ -233,23 +201,15 @@ def check(
             validation_data = (several.flatten(validation_data[0]), *validation_data[1:])
     elif isinstance(x, list | tuple) and len(x) == 1:
         x = x[0]
-    if outputs > 1 or isinstance(y, list | tuple | dict):
-        what = f"{outputs} outputs" if outputs > 1 else "several label arrays"
-        report = ChecksReport()
-        one_input = isinstance(x, np.ndarray) and len(getattr(model, "inputs", None) or [1]) == 1
-        for name in checks:
-            if name == "input_scale" and one_input:  # reads the input only: it applies
-                result = input_scale(model, (x[:LIMIT], np.zeros(min(len(x), LIMIT))))
-            else:
-                result = CheckResult(
-                    name, True, None, None,
-                    f"skipped: the model has {what}; this check reads one input and one output",
-                    status="warn",
-                )  # fmt: skip
-            report.results.append(result)
-            if progress:
-                progress(result)
-        return report
+    outs = None
+    if isinstance(y, list | tuple) and len(y) == 1 and outputs == 1:
+        y = y[0]
+    elif outputs > 1 or isinstance(y, list | tuple | dict):
+        outs = OutputsSideBySide(model, y)  # several outputs: one array, one summed loss
+        y = outs.flatten(y)
+        if isinstance(validation_data, tuple | list) and len(validation_data) > 1:
+            validation_data = (validation_data[0], outs.flatten(validation_data[1]),
+                               *validation_data[2:])  # fmt: skip
     val = None
     if validation_data is not None:
         if isinstance(validation_data, tuple | list):
@@ -281,9 +241,21 @@ def check(
     steps = int(epochs or 1) * max(1, math.ceil((rows_trained or len(xs)) / batch_size))
     if not model.built or not model.weights:  # a subclassed model builds at its first call
         (model if several is None else several.wrap(model))(xs[:2])
+    def wrap(m):
+        m = several.wrap(m) if several is not None else m
+        return outs.wrap(m) if outs is not None else m
+
+    plain = several is None and outs is None
     build, restore = _builder(
-        model, several.wrap if several else None, probe=xs[:8] if several is None else None
-    )
+        model, None if plain else wrap, probe=xs[:8] if plain else None,
+        loss=outs.loss() if outs is not None else None,
+    )  # fmt: skip
+    cannot = {}
+    if outs is not None:
+        reason = (f"could not run: it reads one output and its loss, and the model has "
+                  f"{len(outs.names)} outputs ({', '.join(outs.names)}); the other checks read "
+                  "them together, each output's loss weighted as compiled")  # fmt: skip
+        cannot = dict.fromkeys(("labels", "output_and_loss", "loss_at_init"), reason)
     try:
         return run_checks(
             build,
@@ -295,6 +267,7 @@ def check(
             progress=progress,
             set_output_bias=False,  # the program's model as it is
             budget=budget,
+            cannot=cannot,
         )
     finally:
         restore()

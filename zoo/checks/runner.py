@@ -158,8 +158,12 @@ def plan_steps(again: Callable, train: tuple, batch_size: int, budget: float | N
                     + s["layers"] + small)  # fmt: skip
 
     batch = batch_size
+    start = time.perf_counter()
     t = step_time(batch)
-    allowed = 0.6 * budget  # the rest: builds, traces, forward passes, the figures
+    trace = max(0.0, time.perf_counter() - start - 3 * t)  # the first call's tracing
+    # the rest: the builds and traces (about three: reproducibility builds twice), the
+    # forward passes read in both modes, the figures
+    allowed = max(0.6 * budget - 3 * trace, 0.2 * budget)
     if cost(t, steps) > allowed and batch > 32:
         smaller = max(32, int(batch * allowed / cost(t, steps)))
         batch, t = smaller, step_time(smaller)
@@ -167,7 +171,7 @@ def plan_steps(again: Callable, train: tuple, batch_size: int, budget: float | N
     if factor < 1.0:
         factor = max(factor, 0.2)
         steps = {k: max(10, int(round(v * factor))) for k, v in steps.items()}
-    plan.update(batch_size=batch, steps=steps, step_seconds=t)
+    plan.update(batch_size=batch, steps=steps, step_seconds=t, trace_seconds=trace)
     changed = []
     if batch != batch_size:
         changed.append(f"batch {batch} instead of the script's {batch_size}")
@@ -207,6 +211,7 @@ def run_checks(
     progress: Callable[[C.CheckResult], None] | None = None,
     set_output_bias: bool = True,
     budget: float | None = None,
+    cannot: dict[str, str] | None = None,
 ) -> ChecksReport:
     """Run the sanity checks on models from ``build`` (a zero-argument callable that
     returns a fresh compiled model) with ``train`` (and ``val``) as ``tf.data`` batches
@@ -220,7 +225,8 @@ def run_checks(
     loss-at-init check (the recipe's "init well"); False checks the model as built.
     ``budget`` (seconds) sizes the checks' batch and steps from a measured step
     (``plan_steps``). A check that raises is reported as ``error`` with its reason, and
-    the others still run."""
+    the others still run; ``cannot`` names checks known not to apply, with the reason
+    (reported as ``error`` too, never run)."""
     unknown = set(checks) - set(ALL_CHECKS)
     if unknown:
         raise ValueError(f"Unknown check(s) {sorted(unknown)}; choose from {ALL_CHECKS}.")
@@ -308,6 +314,9 @@ def run_checks(
     }
     for name in checks:
         start = time.perf_counter()
+        if name in (cannot or {}):
+            add(C.CheckResult(name, True, None, None, cannot[name], status="error"))
+            continue
         try:
             result = run[name]()
         except Exception as err:  # noqa: BLE001 - a check's own error is its result

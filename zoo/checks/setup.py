@@ -55,8 +55,11 @@ def model_input(model, x: np.ndarray) -> tuple[np.ndarray, str, object]:
     the model's own preprocessing layers (``Rescaling``, ``Normalization``, ...) in
     inference mode; the words for it; and that first layer (None for a subclassed
     model, whose inside is not read)."""
-    if getattr(model, "side_by_side", False):  # several inputs, read side by side
-        return x, "the model's inputs (side by side)", None
+    scaled = getattr(model, "side_by_side", None)
+    if scaled is not None:  # several inputs, side by side: those that carry values
+        if not scaled.any():
+            return x, "the model's inputs (token ids)", keras.layers.Embedding
+        return x[:, scaled], "the model's inputs (side by side)", None
     if not is_functional(model):
         return x, "the model's input", None
     layer, before = _first_trainable(model)
@@ -95,7 +98,9 @@ def input_scale(model, train, *, limit: int = 1024, large: float = 20.0, loose: 
                            status=status)  # fmt: skip
 
     xin, words, first = model_input(model, x)
-    if isinstance(first, keras.layers.Embedding) or np.issubdtype(x.dtype, np.integer) and (
+    if first is keras.layers.Embedding or isinstance(first, keras.layers.Embedding) or (
+        np.issubdtype(x.dtype, np.integer)
+    ) and (
         first is None or isinstance(first, keras.layers.Embedding)
     ):
         return result("pass", None, "integer inputs (token ids) into an Embedding: no scale")
@@ -313,6 +318,14 @@ def output_and_loss(model, train, *, limit: int = 4096) -> CheckResult:
                       "rescales them to sum to 1, so the outputs are not the probabilities "
                       "trained; use activation='softmax' (one class per example) or "
                       "binary_crossentropy (several labels per example)")  # fmt: skip
+    if activation == "softmax" and n_out > 1 and y.ndim > 1 and y.shape[-1] == n_out:
+        several = float(np.mean(y.sum(axis=-1) > 1 + 1e-6))
+        if several > 0.01 and set(np.unique(y)) <= {0.0, 1.0}:
+            return result("fail", f"{several:.0%} of the target rows hold several labels "
+                          "(multi-hot), but a softmax sums to 1 over its outputs and cannot "
+                          "give two of them 1: the loss cannot reach those targets. For "
+                          "several labels per example use activation='sigmoid' with "
+                          "binary_crossentropy")  # fmt: skip
     if info.kind == "regression":
         binary = set(np.unique(y)) <= {0.0, 1.0}
         if activation == "softmax" or (activation == "sigmoid" and binary):

@@ -21,12 +21,13 @@ from zoo.checks.base import (
     read_modes,
     register,
     relative_drop,
+    start_from_labels,
     still_falling,
     train_batches,
 )
 from zoo.checks.keras_private import learning_rate_schedule
 from zoo.models import leaf_layers
-from zoo.outputs import data_loss, init_output_bias, loss_kind, resolve_loss
+from zoo.outputs import data_loss, loss_kind, resolve_loss
 
 FAMILY = "training"
 
@@ -117,7 +118,7 @@ def overfit_one_batch(
         w = w / max(float(np.mean(w)), 1e-12)
     model = build()
     kind = loss_kind(model)
-    init_output_bias(model, y)
+    start_from_labels(model, y)
 
     def read() -> float:  # either mode: dropout keeps the training-mode loss up, lagging
         # moving statistics the inference-mode one
@@ -226,8 +227,8 @@ def loss_decreasing(
     ``total_steps``."""
     model = build()
     x, y, w = arrays(train, limit=4096)
-    init_output_bias(model, y)
-    probe = slice(0, min(len(x), 1024))
+    start_from_labels(model, y)
+    probe = slice(0, min(len(x), 512))  # read in both modes, before and after
     wp = None if w is None else w[probe]
     first = read_modes(model, x[probe], y[probe], wp)
     losses = fit_steps(model, x, y, steps, batch_size, sample_weight=w)
