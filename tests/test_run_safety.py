@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -178,9 +179,13 @@ def test_a_corrupt_backup_falls_back_or_is_named(finished, tmp_path, capsys):
     argv = ["train", "iris", "--epochs", str(config["epochs"]), "--run-dir", str(run)]
     assert main(argv) == 0
     out = capsys.readouterr().out
-    assert "latest.weights.h5 is unreadable" in out
-    assert "resuming from the backup's previous copy instead (epoch 1)" in out
-    assert "epochs (1 in this session, after 1 before the interruption)" in out
+    assert "backup/latest.weights.h5 is unreadable" in out
+    assert "resumed from the backup's previous copy instead, after epoch 1" in out
+    # the row of the epoch written after that copy is cut: every epoch appears once
+    assert "2 epochs (1 in this session, after 1 before the interruption)" in out
+    rows = (run / "history.csv").read_text().splitlines()[1:]
+    assert [row.split(",")[0] for row in rows] == ["0", "1"]
+    assert json.loads((run / "metrics.json").read_text())["epochs_run"] == 2
 
     (run / "model.keras").unlink()
     (run / "metrics.json").unlink()
@@ -191,6 +196,30 @@ def test_a_corrupt_backup_falls_back_or_is_named(finished, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "cannot resume the interrupted run" in err
     assert "training_metadata.json is unreadable" in err and "--overwrite" in err
+
+
+@pytest.mark.slow
+def test_killed_after_epoch_two_with_the_latest_backup_cut_resumes_each_epoch_once(tmp_path):
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "zoo.cli", "train", "digits", "--model", "mlp", "--epochs", "4",
+           "--patience", "100", "--run-dir", str(run)]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
+    history = run / "history.csv"
+    while not (history.exists() and len(history.read_text().splitlines()) >= 3):
+        assert proc.poll() is None, "the run ended before its second epoch was recorded"
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait()
+    latest = run / "backup" / "latest.weights.h5"
+    latest.write_bytes(latest.read_bytes()[: latest.stat().st_size // 3])  # a full disk
+    done = subprocess.run(cmd, capture_output=True, text=True, env=ENV, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "backup/latest.weights.h5 is unreadable" in done.stdout
+    assert "resumed from the backup's previous copy instead, after epoch 1" in done.stdout
+    assert "4 epochs (3 in this session, after 1 before the interruption)" in done.stdout
+    rows = history.read_text().splitlines()[1:]
+    assert [row.split(",")[0] for row in rows] == ["0", "1", "2", "3"]
+    assert json.loads((run / "metrics.json").read_text())["epochs_run"] == 4
 
 
 def test_duplicate_columns_bom_and_semicolons_in_csv(tmp_path):

@@ -297,6 +297,29 @@ def _check_before_training(path: Path, config, overwrite: bool, held: Held) -> N
             "--run-dir."
         )
     held.resumed_from = _check_backup(path / BACKUP, held)
+    if held.resumed_from is not None:
+        cut_history(path, held.resumed_from)
+
+
+def cut_history(path: Path, epochs: int) -> None:
+    """``history.csv`` cut back to its first ``epochs`` epochs, atomically: the rows a
+    killed run wrote after the backup it resumes from are trained and written again, so
+    each epoch appears once."""
+    history = path / "history.csv"
+    if not history.exists():
+        return
+    lines = [line for line in history.read_text().splitlines() if line.strip()]
+    if not lines:
+        return
+    kept = [lines[0]]
+    for line in lines[1:]:
+        try:
+            if int(line.split(",", 1)[0]) < epochs:
+                kept.append(line)
+        except ValueError:  # not a row of CSVLogger's: kept as it is
+            kept.append(line)
+    if len(kept) != len(lines):
+        write_text(history, "\n".join(kept) + "\n")
 
 
 def _check_backup(backup: Path, held: Held) -> int | None:
@@ -314,8 +337,9 @@ def _check_backup(backup: Path, held: Held) -> int | None:
         shutil.copyfile(older[0], weights)
         shutil.copyfile(older[1], meta)
         epoch = int(read_json(meta)["epoch"])
+        problem = problem.replace(f"{backup.parent}{os.sep}", "")  # backup/latest...
         held.notes.append(
-            f"{problem}; resuming from the backup's previous copy instead (epoch {epoch})"
+            f"{problem}; resumed from the backup's previous copy instead, after epoch {epoch}"
         )
         return epoch
     raise RunFolderError(
