@@ -54,14 +54,14 @@ def _same_rank(fn):
     a loss given as a string or a function ((n,) labels and (n, 1) outputs would
     otherwise broadcast to an (n, n) loss)."""
 
-    def call(y_true, y_pred):
+    def call(y_true, y_pred, **kwargs):
         y_true = keras.ops.convert_to_tensor(y_true)
         t, p = len(y_true.shape), len(y_pred.shape)
         if t == p - 1 and y_pred.shape[-1] == 1:
             y_true = keras.ops.expand_dims(y_true, -1)
         elif t == p + 1 and y_true.shape[-1] == 1:
             y_true = keras.ops.squeeze(y_true, -1)
-        return fn(y_true, y_pred)
+        return fn(y_true, y_pred, **kwargs)
 
     call.__name__ = getattr(fn, "__name__", "loss")
     return call
@@ -86,14 +86,15 @@ def resolve_loss(model) -> LossInfo:
         name, kwargs = getattr(fn, "__name__", loss), {}
         fn = _same_rank(fn)
     elif isinstance(loss, keras.losses.Loss):
-        fn = loss
+        fn = _same_rank(loss)  # as compile matches (n,) labels to (n, 1) outputs
+        fn.loss = loss  # the object itself: its arguments, its weighting
         inner = getattr(loss, "fn", None)
         name = getattr(inner, "__name__", None) or _snake(type(loss).__name__)
         kwargs = getattr(loss, "_fn_kwargs", {}) or {}
     else:
         name, kwargs = getattr(loss, "__name__", type(loss).__name__), {}
         fn = _same_rank(loss)
-    logits = bool(getattr(fn, "from_logits", kwargs.get("from_logits", False)))
+    logits = bool(getattr(loss, "from_logits", kwargs.get("from_logits", False)))
     kind = _KINDS.get(name)
     if kind is None:
         kind = "regression" if any(k in name for k in _REGRESSION) else "custom"
@@ -144,7 +145,7 @@ def _batch_loss(model, fn, training: bool):
         pred = model(xb, training=training)
         if wb is None:
             value = fn(yb, pred)
-        elif isinstance(fn, keras.losses.Loss):  # Keras weighs and reduces it
+        elif isinstance(getattr(fn, "loss", None), keras.losses.Loss):  # Keras weighs it
             value = fn(yb, pred, sample_weight=wb)
         else:  # per-example values: weighted as a compiled function loss is
             per = keras.ops.convert_to_tensor(fn(yb, pred))

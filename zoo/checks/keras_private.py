@@ -45,6 +45,7 @@ def is_functional(model) -> bool:
 
 def loss_function_arguments(loss) -> dict:
     """The keyword arguments a ``keras.losses.Loss`` passes to its function."""
+    loss = getattr(loss, "loss", loss)  # zoo.outputs' rank-matching wrapper of the object
     return dict(getattr(loss, "_fn_kwargs", {}) or {})
 
 
