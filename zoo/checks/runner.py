@@ -284,7 +284,8 @@ def run_checks(
                 "model that uses its input from one that does not", status="warn",
             )  # fmt: skip
         return B.input_independent_baseline(
-            again, train, val, batch_size=batch, steps=steps["input_independent_baseline"]
+            again, train, val, batch_size=batch, steps=steps["input_independent_baseline"],
+            program_steps=total_steps,
         )
 
     def inference_mode():
