@@ -189,6 +189,15 @@ def loss_at_init(
             "probabilities (from_logits=False, Keras' default): pass from_logits=True to the "
             "loss, or end the model in a softmax/sigmoid.",
         )
+    if info.kind == "softmax" and activation == "sigmoid" and out.shape[-1] > 1:
+        # Keras computes a categorical cross-entropy over sigmoids from the logits
+        # before them (output_and_loss says so): no textbook value of these outputs
+        return result(
+            "pass",
+            None,
+            f"initial loss {measured:.4g}: {info.name} over sigmoid outputs, which Keras "
+            "computes from the logits before the sigmoid (see output_and_loss): measured only",
+        )
     standard = standard_loss(info, y, out)
     if standard is None:
         return result(
