@@ -129,7 +129,8 @@ def _builder(
             copy.set_weights(weights)
             _finalize(copy)
             copy = side(copy)
-            copy.compile(optimizer=_fresh_optimizer(optimizer), loss=loss)
+            # metrics=[]: a clone keeps the program's compiled metrics otherwise
+            copy.compile(optimizer=_fresh_optimizer(optimizer), loss=loss, metrics=[])
             return copy
 
         return build, lambda: None
@@ -143,7 +144,7 @@ def _builder(
     def build():
         put_back()
         built = side(model)
-        built.compile(optimizer=_fresh_optimizer(optimizer), loss=loss)
+        built.compile(optimizer=_fresh_optimizer(optimizer), loss=loss, metrics=[])
         return built
 
     def restore():
@@ -151,6 +152,31 @@ def _builder(
         model.compile(**{**compile_args, "optimizer": optimizer, "loss": own_loss})
 
     return build, restore
+
+
+def first_step(model, x, y=None, sample_weight=None, batch_size=None) -> None:
+    """One training step of a copy of the model as the program compiled it (its loss
+    and metrics) on the first batch ``fit`` would take: Keras' own error, raised, where
+    the program's training would fail at its first step (a metric that refuses the
+    labels' shape). Arrays and ``tf.data`` datasets; a model that cannot be copied, or
+    other data, is not stepped."""
+    try:
+        copy = keras.models.clone_model(model)
+        copy.set_weights(model.get_weights())
+    except Exception:  # noqa: BLE001 - subclassed: the checks themselves will tell
+        return
+    if not getattr(copy, "compiled", False):
+        copy.compile(optimizer=_fresh_optimizer(model.optimizer), loss=model.loss)
+    copy.optimizer = _fresh_optimizer(model.optimizer)
+    if hasattr(x, "take") and y is None:  # a tf.data dataset: its first batch
+        batch = next(iter(x.take(1)))
+        copy.train_on_batch(*batch[:3]) if isinstance(batch, tuple) else copy.train_on_batch(batch)
+        return
+    if y is None or isinstance(x, dict | list | tuple) or not hasattr(x, "__len__"):
+        return
+    n = int(batch_size or 32)
+    weights = None if sample_weight is None else np.asarray(sample_weight)[:n]
+    copy.train_on_batch(np.asarray(x)[:n], np.asarray(y)[:n], sample_weight=weights)
 
 
 def row_weights(y: np.ndarray, sample_weight=None, class_weight: dict | None = None):

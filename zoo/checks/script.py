@@ -27,7 +27,7 @@ import keras
 from zoo import interrupts
 from zoo.checks.keras_private import data_adapter, fit_validation_split
 from zoo.checks.monitor import TrainingMonitor
-from zoo.checks.program import check, training_data
+from zoo.checks.program import check, first_step, training_data
 from zoo.checks.runner import ChecksReport
 from zoo.data import as_arrays
 from zoo.outputs import resolve_loss
@@ -145,6 +145,8 @@ def validate_fit(model, given: dict) -> None:
         (x, y, weights), _ = fit_validation_split((x, y, weights), split)
     data_adapter(x, y, weights, given.get("batch_size"), given.get("steps_per_epoch"),
                  given.get("class_weight"))  # fmt: skip
+    first_step(model, x, y, weights if not given.get("class_weight") else None,
+               given.get("batch_size"))  # fmt: skip
 
 
 def check_script(
@@ -186,8 +188,11 @@ def check_script(
         given = _bind_fit(original_fit, model, fit_args, fit_kwargs)
         try:
             validate_fit(model, given)
-        except ValueError as err:  # Keras' own words: the script cannot train as written
-            found.problem = f"Keras refuses this fit call: {err}"
+        except interrupts.Interrupted:
+            raise
+        except Exception as err:  # noqa: BLE001 - Keras' own words: it cannot train as written
+            text = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
+            found.problem = f"Keras refuses this fit call ({type(err).__name__}): {text}"
             raise _StopScript from None
         x, y = given.get("x"), given.get("y")
         batch = given.get("batch_size")
