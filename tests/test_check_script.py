@@ -88,6 +88,10 @@ def test_a_script_that_raises_after_the_checks_under_train_exits_1(tmp_path, cap
     code, saved, printed = run(tmp_path, path, "--train", capsys=capsys)
     assert code == 1 and "RuntimeError: after fit" in printed.out
     assert saved["results"] and "after the checks" in saved["problem"]
+
+
+@pytest.mark.slow
+def test_a_script_that_exits_with_a_status_after_the_checks_under_train_keeps_it(tmp_path, capsys):
     path = script(tmp_path, """
         import sys
         model.fit(x, y, epochs=1, verbose=0)

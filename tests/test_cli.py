@@ -75,6 +75,7 @@ def test_recipe_end_to_end_on_tiny_budget(tmp_path, capsys):
     assert page.count("data:image/png;base64,") >= 3 and "<table>" in page
 
 
+@pytest.mark.slow  # the failing baseline itself: tests/test_recipe_checks.py
 def test_recipe_strict_exits_nonzero_when_a_check_fails(tmp_path, capsys):
     rows = ["a,b,label"] + [f"{i % 7},{(i * 3) % 5},{i % 2}" for i in range(120)]
     path = tmp_path / "noise.csv"

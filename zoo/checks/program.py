@@ -172,11 +172,15 @@ def first_step(model, x, y=None, sample_weight=None, batch_size=None) -> None:
         batch = next(iter(x.take(1)))
         copy.train_on_batch(*batch[:3]) if isinstance(batch, tuple) else copy.train_on_batch(batch)
         return
-    if y is None or isinstance(x, dict | list | tuple) or not hasattr(x, "__len__"):
+    if y is None or hasattr(x, "__next__") or isinstance(x, keras.utils.PyDataset):
         return
     n = int(batch_size or 32)
-    weights = None if sample_weight is None else np.asarray(sample_weight)[:n]
-    copy.train_on_batch(np.asarray(x)[:n], np.asarray(y)[:n], sample_weight=weights)
+
+    def first(value):  # the first rows of an array, or of each array of a list or dict
+        return keras.tree.map_structure(lambda a: np.asarray(a)[:n], value)
+
+    weights = None if sample_weight is None else first(sample_weight)
+    copy.train_on_batch(first(x), first(y), sample_weight=weights)
 
 
 def row_weights(y: np.ndarray, sample_weight=None, class_weight: dict | None = None):
