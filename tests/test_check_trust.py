@@ -5,6 +5,7 @@ not run as a pass."""
 
 import keras
 import numpy as np
+import tensorflow as tf
 from keras import layers
 
 from zoo.checks import check
@@ -141,3 +142,40 @@ def test_no_rows_is_refused_with_the_reason():
         assert "0 rows" in str(err)
     else:
         raise AssertionError("no error for empty data")
+
+
+def test_a_custom_train_step_is_stepped_through_fit_as_the_keras_guide_writes_it():
+    class CustomModel(keras.Model):  # the Keras guide's, `x, y = data`
+        def train_step(self, data):
+            x, y = data
+            with tf.GradientTape() as tape:
+                y_pred = self(x, training=True)
+                loss = self.compute_loss(y=y, y_pred=y_pred)
+            self.optimizer.apply(tape.gradient(loss, self.trainable_variables),
+                                 self.trainable_variables)  # fmt: skip
+            for metric in self.metrics:
+                if metric.name == "loss":
+                    metric.update_state(loss)
+            return {m.name: m.result() for m in self.metrics}
+
+    x = RNG.random((400, 8)).astype("float32")
+    y = x @ RNG.normal(size=(8, 1)).astype("float32")
+    inputs = keras.Input((8,))
+    model = CustomModel(inputs, layers.Dense(1)(inputs))
+    model.compile(optimizer="adam", loss="mse")
+    report = check(model, x, y)
+    assert not report.errored and not report.failed, report.summary()
+
+
+def test_text_into_an_adapted_text_vectorization_keeps_its_vocabulary():
+    words = np.array(["good great fine", "bad awful poor", "great fine good", "poor bad awful"])
+    labels = np.repeat([1, 0, 1, 0], 50)
+    texts = np.repeat(words, 50)
+    vectorize = layers.TextVectorization(max_tokens=20, output_sequence_length=3)
+    vectorize.adapt(texts)
+    inputs = keras.Input((1,), dtype="string")
+    h = layers.GlobalAveragePooling1D()(layers.Embedding(20, 4)(vectorize(inputs)))
+    model = keras.Model(inputs, layers.Dense(1, activation="sigmoid")(h))
+    model.compile(optimizer="adam", loss="binary_crossentropy")
+    report = check(model, texts.reshape(-1, 1), labels)
+    assert not report.errored and not report.failed, report.summary()

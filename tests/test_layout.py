@@ -165,10 +165,14 @@ def test_private_keras_names_exist():
     assert private.compiled_arguments(model)["metrics"] == ["mae"]
     assert private.is_functional(model) and not private.is_functional(keras.Model())
     assert private.loss_function_arguments(keras.losses.Huber(delta=5.0))["delta"] == 5.0
+    assert model._compile_metrics is not None
+    private.drop_compiled_metrics(model)
+    assert model._compile_metrics is None
     for path in sorted((ROOT / "zoo" / "checks").glob("*.py")):
         if path.name == "keras_private.py":
             continue
-        for name in ("_learning_rate", "_compile_config", "_is_graph_network", "_fn_kwargs"):
+        for name in ("_learning_rate", "_compile_config", "_is_graph_network", "_fn_kwargs",
+                     "_compile_metrics"):  # fmt: skip
             assert name not in path.read_text(), f"{path.name} reads {name} outside keras_private"
 
 

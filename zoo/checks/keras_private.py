@@ -13,6 +13,10 @@
   (``array_slicing.train_validation_split``, ``data_adapters.get_data_adapter``), so
   ``zoo check`` refuses a ``fit`` call with Keras' own error before checking it. Keras
   runs them only inside ``fit``, which would start training.
+- ``drop_compiled_metrics``: a ``clone_model`` copy keeps the program's compiled
+  metrics, and ``compile(metrics=None)`` keeps them too (``model._compile_metrics``);
+  the checks' copies train without them (``metrics=[]`` would break a custom
+  ``train_step`` that reads every metric's result).
 - ``loss_function_arguments``: the keyword arguments of a ``LossFunctionWrapper``
   (Huber's ``delta``, ``from_logits``): ``loss._fn_kwargs``.
 
@@ -43,6 +47,11 @@ def is_functional(model) -> bool:
     return isinstance(model, keras.Sequential | Functional)
 
 
+def drop_compiled_metrics(model) -> None:
+    """The model trains and evaluates without the metrics it was compiled with."""
+    model._compile_metrics = None
+
+
 def loss_function_arguments(loss) -> dict:
     """The keyword arguments a ``keras.losses.Loss`` passes to its function."""
     loss = getattr(loss, "loss", loss)  # zoo.outputs' rank-matching wrapper of the object
@@ -67,6 +76,7 @@ def data_adapter(x, y, sample_weight, batch_size, steps_per_epoch, class_weight)
 __all__ = [
     "compiled_arguments",
     "data_adapter",
+    "drop_compiled_metrics",
     "fit_validation_split",
     "is_functional",
     "learning_rate_schedule",

@@ -16,7 +16,7 @@ import numpy as np
 
 from zoo.callbacks import DeadUnitMonitor, PredictionDynamics
 from zoo.checks.base import has_own_train_step
-from zoo.checks.keras_private import compiled_arguments
+from zoo.checks.keras_private import compiled_arguments, drop_compiled_metrics
 from zoo.checks.monitor import TrainingMonitor
 from zoo.checks.runner import ALL_CHECKS, ChecksReport, run_checks
 from zoo.checks.structures import OutputsSideBySide, SideBySide
@@ -129,8 +129,8 @@ def _builder(
             copy.set_weights(weights)
             _finalize(copy)
             copy = side(copy)
-            # metrics=[]: a clone keeps the program's compiled metrics otherwise
-            copy.compile(optimizer=_fresh_optimizer(optimizer), loss=loss, metrics=[])
+            copy.compile(optimizer=_fresh_optimizer(optimizer), loss=loss)
+            drop_compiled_metrics(copy)  # a clone keeps the program's otherwise
             return copy
 
         return build, lambda: None
@@ -144,7 +144,8 @@ def _builder(
     def build():
         put_back()
         built = side(model)
-        built.compile(optimizer=_fresh_optimizer(optimizer), loss=loss, metrics=[])
+        built.compile(optimizer=_fresh_optimizer(optimizer), loss=loss)
+        drop_compiled_metrics(built)
         return built
 
     def restore():
