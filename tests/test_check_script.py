@@ -65,6 +65,14 @@ def test_keras_refusing_the_fit_call_is_said_with_keras_words_and_exit_2(tmp_pat
     assert not saved["results"]
 
 
+def test_a_first_training_step_that_fails_is_a_fail_with_its_cause(tmp_path, capsys):
+    path = script(tmp_path, "model.fit(x, y + 1, epochs=1)\n")  # labels 1..2, two outputs
+    code, saved, printed = run(tmp_path, path, capsys=capsys)
+    failed = {r["name"]: r["message"] for r in saved["results"] if r["status"] == "fail"}
+    assert code == 1 and "first_step" in failed and "labels" in failed, saved["results"]
+    assert "numbered from 1" in failed["labels"] and "Received" in failed["first_step"]
+
+
 def test_empty_data_is_refused_and_five_rows_do_not_blame_a_split(tmp_path, capsys):
     path = script(tmp_path, """
         keep = x[:, 0] > 100  # a filter that leaves nothing

@@ -15,7 +15,7 @@ import keras
 import numpy as np
 
 from zoo.callbacks import DeadUnitMonitor, PredictionDynamics
-from zoo.checks.base import has_own_train_step
+from zoo.checks.base import has_own_train_step, train_batches
 from zoo.checks.keras_private import compiled_arguments, drop_compiled_metrics
 from zoo.checks.monitor import TrainingMonitor
 from zoo.checks.runner import ALL_CHECKS, ChecksReport, run_checks
@@ -171,17 +171,19 @@ def first_step(model, x, y=None, sample_weight=None, batch_size=None) -> None:
     copy.optimizer = _fresh_optimizer(model.optimizer)
     if hasattr(x, "take") and y is None:  # a tf.data dataset: its first batch
         batch = next(iter(x.take(1)))
-        copy.train_on_batch(*batch[:3]) if isinstance(batch, tuple) else copy.train_on_batch(batch)
-        return
-    if y is None or hasattr(x, "__next__") or isinstance(x, keras.utils.PyDataset):
+        if not isinstance(batch, tuple) or len(batch) < 2:
+            return
+        x, y = batch[0], batch[1]
+        sample_weight = batch[2] if len(batch) > 2 else None
+    elif y is None or hasattr(x, "__next__") or isinstance(x, keras.utils.PyDataset):
         return
     n = int(batch_size or 32)
 
     def first(value):  # the first rows of an array, or of each array of a list or dict
         return keras.tree.map_structure(lambda a: np.asarray(a)[:n], value)
 
-    weights = None if sample_weight is None else first(sample_weight)
-    copy.train_on_batch(first(x), first(y), sample_weight=weights)
+    weights = None if sample_weight is None else [first(sample_weight)]
+    train_batches(copy, [first(x)], [first(y)], weights)  # a train_step of its own too
 
 
 def row_weights(y: np.ndarray, sample_weight=None, class_weight: dict | None = None):

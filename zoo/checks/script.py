@@ -25,14 +25,18 @@ from pathlib import Path
 import keras
 
 from zoo import interrupts
+from zoo.checks.base import CheckResult
 from zoo.checks.keras_private import data_adapter, fit_validation_split
 from zoo.checks.monitor import TrainingMonitor
 from zoo.checks.program import check, first_step, training_data
-from zoo.checks.runner import ChecksReport
+from zoo.checks.runner import ALL_CHECKS, ChecksReport
 from zoo.data import as_arrays
 from zoo.outputs import resolve_loss
 from zoo.plots import activation_histograms, check_curves, layer_figures
 from zoo.runfolder import write_json, write_text
+
+# what can be read without training: run when the program's own first step fails
+SETUP_CHECKS = ("input_scale", "labels", "output_and_loss")
 
 
 class _StopScript(BaseException):
@@ -114,6 +118,16 @@ def _bind_fit(fit, model, args, kwargs) -> dict:
     return dict(bound.arguments)
 
 
+def _telling_line(text: str) -> str:
+    """The line of an error that says what is wrong (TensorFlow's graph errors end in a
+    node name; the reason is the line that says what it received)."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    for line in lines:
+        if any(word in line for word in ("Received", "must", "Incompatible", "expected")):
+            return line
+    return lines[-1] if lines else ""
+
+
 def _code(report: ChecksReport) -> int:
     """1 when a check failed; 2 when no check could run; else 0."""
     if report.failed:
@@ -145,8 +159,6 @@ def validate_fit(model, given: dict) -> None:
         (x, y, weights), _ = fit_validation_split((x, y, weights), split)
     data_adapter(x, y, weights, given.get("batch_size"), given.get("steps_per_epoch"),
                  given.get("class_weight"))  # fmt: skip
-    first_step(model, x, y, weights if not given.get("class_weight") else None,
-               given.get("batch_size"))  # fmt: skip
 
 
 def check_script(
@@ -194,6 +206,15 @@ def check_script(
             text = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
             found.problem = f"Keras refuses this fit call ({type(err).__name__}): {text}"
             raise _StopScript from None
+        step_error = None
+        try:  # the program's own first step, on a copy: does its training start at all?
+            first_step(model, given.get("x"), given.get("y"),
+                       None if given.get("class_weight") else given.get("sample_weight"),
+                       given.get("batch_size"))  # fmt: skip
+        except interrupts.Interrupted:
+            raise
+        except Exception as err:  # noqa: BLE001 - Keras' own error: the harm itself
+            step_error = f"{type(err).__name__}: {_telling_line(str(err))}"
         x, y = given.get("x"), given.get("y")
         batch = given.get("batch_size")
         if hasattr(x, "__next__") and not isinstance(x, keras.utils.PyDataset):
@@ -228,7 +249,17 @@ def check_script(
                 class_weight=given.get("class_weight"),
                 progress=progress,
                 budget=budget,
+                checks=SETUP_CHECKS if step_error else ALL_CHECKS,
             )
+            if step_error:  # the trainings would fail as the program does: said once
+                failed = CheckResult(
+                    "first_step", False, step_error, "a training step",
+                    "the program's own first training step fails, so it cannot train as "
+                    f"written: {step_error}" + ("; the checks above say why" if any(
+                        r.status == "fail" for r in report.results) else ""),
+                )  # fmt: skip
+                report.results.append(failed)
+                progress(failed)
         except interrupts.Interrupted:
             raise
         except Exception as err:  # noqa: BLE001 - zoo could not read this fit
