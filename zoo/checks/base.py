@@ -176,6 +176,17 @@ def start_from_labels(model, y) -> None:
         pass
 
 
+def error_line(err: BaseException, most: int = 300) -> str:
+    """``"Type: reason"`` in one line: the line of the message that says what is wrong
+    (TensorFlow's graph errors open with "Graph execution error" and end in a node
+    name; the reason is the line that says what it received)."""
+    lines = [line.strip() for line in str(err).strip().splitlines() if line.strip()]
+    telling = next((line for line in lines if any(
+        word in line for word in ("Received", "must", "Incompatible", "expected"))), None)
+    text = telling or (lines[0] if lines else "")
+    return f"{type(err).__name__}: {text[:most] + ('...' if len(text) > most else '')}"
+
+
 def arrays(train, limit: int | None = None):
     """``(x, y, sample_weight)`` from the checks' data: ``(x, y)`` or ``(x, y, w)``
     arrays (``w`` None when the program weighs no row), at most ``limit`` rows."""

@@ -19,11 +19,17 @@ from zoo.checks.base import (
     start_from_labels,
     still_falling,
 )
-from zoo.checks.training import blank
 from zoo.data import as_arrays
 from zoo.outputs import loss_kind, resolve_loss
 
 FAMILY = "baseline"
+
+
+def blank(x: np.ndarray) -> np.ndarray:
+    """Inputs that carry nothing: zeros, or empty strings for text."""
+    if x.dtype.kind in "OSU":
+        return np.full(x.shape, "", dtype=object if x.dtype.kind == "O" else x.dtype)
+    return np.zeros_like(x)
 
 
 def _majority_or_mean(y_train, y_eval, kind: str) -> tuple[str, float]:
@@ -95,17 +101,10 @@ def input_independent_baseline(
     x, y, w = arrays(train)
     xv, yv, wv = arrays(val, limit=1024)  # read four times: a sample is enough
     scores: dict[str, dict[str, float]] = {}
-    halfway: dict[str, float] = {}
     # zeros first: the model trained on the real inputs is the one left to train on
-    for name, (xt, xe) in {"zeros": (blank(x), blank(xv)), "real": (x, xv)}.items():
-        keras.utils.set_random_seed(7)
-        model = build()
-        start_from_labels(model, y)
-        fit_steps(model, xt, y, steps // 2, batch_size, seed=7, sample_weight=w)
-        if name == "real":  # halfway: is it still learning when the steps run out?
-            halfway = read_modes(model, xe, yv, wv)
-        fit_steps(model, xt, y, steps - steps // 2, batch_size, seed=8, sample_weight=w)
-        scores[name] = read_modes(model, xe, yv, wv)
+    scores["zeros"], _, _ = _trained(build, (blank(x), y, w), (blank(xv), yv, wv), steps,
+                                     batch_size)  # fmt: skip
+    scores["real"], halfway, model = _trained(build, (x, y, w), (xv, yv, wv), steps, batch_size)
     ratios = {m: scores["real"][m] / max(scores["zeros"][m], 1e-12) for m in scores["real"]}
     finite = {m: r for m, r in ratios.items() if math.isfinite(r)}
     mode = "inference"  # how validation reads it; training mode where clearly better
@@ -189,9 +188,18 @@ def standardized_trial(
     mean, std = x.mean(axis=axes, keepdims=True), x.std(axis=axes, keepdims=True)
     std = np.where(std > 0, std, 1.0)
     xs, xvs = ((x - mean) / std).astype("float32"), ((xv - mean) / std).astype("float32")
+    return min(_trained(build, (xs, y, w), (xvs, yv, wv), steps, batch_size)[0].values())
+
+
+def _trained(build: Callable, train: tuple, val: tuple, steps: int, batch_size: int):
+    """A fresh model (seed 7, output bias from the labels) trained ``steps`` steps on
+    ``train``: its validation losses in both modes at the end and halfway (is it still
+    learning when the steps run out?), and the model, to train further."""
+    (x, y, w), (xv, yv, wv) = train, val
     keras.utils.set_random_seed(7)
     model = build()
     start_from_labels(model, y)
-    fit_steps(model, xs, y, steps // 2, batch_size, seed=7, sample_weight=w)
-    fit_steps(model, xs, y, steps - steps // 2, batch_size, seed=8, sample_weight=w)
-    return min(read_modes(model, xvs, yv, wv).values())
+    fit_steps(model, x, y, steps // 2, batch_size, seed=7, sample_weight=w)
+    halfway = read_modes(model, xv, yv, wv)
+    fit_steps(model, x, y, steps - steps // 2, batch_size, seed=8, sample_weight=w)
+    return read_modes(model, xv, yv, wv), halfway, model

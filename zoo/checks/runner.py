@@ -17,7 +17,6 @@ from zoo.checks import init as I
 from zoo.checks import layers as L
 from zoo.checks import setup as S
 from zoo.checks import training as T
-from zoo.data import as_arrays
 from zoo.outputs import init_output_bias
 
 
@@ -116,15 +115,6 @@ MIN_VALIDATION = 10  # fewer validation rows than this cannot judge a hold-out
 MIN_ROWS = 50  # with no validation data, fewer rows than this leave no hold-out to judge
 
 
-def _split(data) -> tuple:
-    """``(x, y, sample_weight)`` arrays from ``(x, y)``, ``(x, y, w)`` or batches."""
-    x, y = as_arrays(data)
-    w = None
-    if isinstance(data, tuple | list) and len(data) == 3 and data[2] is not None:
-        w = np.asarray(data[2], "float64")
-    return x, y, w
-
-
 def _pack(x, y, w) -> tuple:
     return (x, y) if w is None else (x, y, w)
 
@@ -138,7 +128,7 @@ def plan_steps(again: Callable, train: tuple, batch_size: int, budget: float | N
     plan = {"batch_size": batch_size, "steps": steps, "step_seconds": None, "note": ""}
     if not budget:
         return plan
-    x, y, w = _split(train)
+    x, y, w = C.arrays(train)
     model = again()
 
     def step_time(batch: int) -> float:
@@ -189,14 +179,10 @@ def plan_steps(again: Callable, train: tuple, batch_size: int, budget: float | N
 def could_not_run(name: str, err: BaseException, seconds: float = 0.0) -> C.CheckResult:
     """A check's own error as its result: ``error``, one line for the console, the
     traceback in ``details`` for check.md."""
-    text = str(err).strip().splitlines()[0] if str(err).strip() else ""
-    if len(text) > 200:
-        text = text[:200] + "..."
+    line = C.error_line(err, most=200)
     return C.CheckResult(
-        name, True, None, None, f"could not run: {type(err).__name__}: {text}",
-        seconds=seconds, status="error",
-        details={"error": f"{type(err).__name__}: {text}",
-                 "trace": "".join(traceback.format_exception(err))[-4000:]},
+        name, True, None, None, f"could not run: {line}", seconds=seconds, status="error",
+        details={"error": line, "trace": "".join(traceback.format_exception(err))[-4000:]},
     )  # fmt: skip
 
 
@@ -230,7 +216,7 @@ def run_checks(
     unknown = set(checks) - set(ALL_CHECKS)
     if unknown:
         raise ValueError(f"Unknown check(s) {sorted(unknown)}; choose from {ALL_CHECKS}.")
-    x, y, w = _split(train)
+    x, y, w = C.arrays(train)
     if len(x) == 0:
         raise ValueError("x has 0 rows: there is nothing to check.")
     own_holdout = val is None
@@ -239,7 +225,7 @@ def run_checks(
         xv, yv, wv = x[:cut], y[:cut], None if w is None else w[:cut]
         x, y, w = x[cut:], y[cut:], None if w is None else w[cut:]
     else:
-        xv, yv, wv = _split(val)
+        xv, yv, wv = C.arrays(val)
     train, val = _pack(x, y, w), _pack(xv, yv, wv)
     report = ChecksReport()
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import keras
 
 from zoo import interrupts
-from zoo.checks.base import CheckResult
+from zoo.checks.base import CheckResult, error_line
 from zoo.checks.keras_private import data_adapter, fit_validation_split
 from zoo.checks.monitor import TrainingMonitor
 from zoo.checks.program import check, first_step, training_data
@@ -118,16 +118,6 @@ def _bind_fit(fit, model, args, kwargs) -> dict:
     return dict(bound.arguments)
 
 
-def _telling_line(text: str) -> str:
-    """The line of an error that says what is wrong (TensorFlow's graph errors end in a
-    node name; the reason is the line that says what it received)."""
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    for line in lines:
-        if any(word in line for word in ("Received", "must", "Incompatible", "expected")):
-            return line
-    return lines[-1] if lines else ""
-
-
 def _code(report: ChecksReport) -> int:
     """1 when a check failed; 2 when no check could run; else 0."""
     if report.failed:
@@ -203,8 +193,7 @@ def check_script(
         except interrupts.Interrupted:
             raise
         except Exception as err:  # noqa: BLE001 - Keras' own words: it cannot train as written
-            text = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
-            found.problem = f"Keras refuses this fit call ({type(err).__name__}): {text}"
+            found.problem = f"Keras refuses this fit call: {error_line(err)}"
             raise _StopScript from None
         step_error = None
         try:  # the program's own first step, on a copy: does its training start at all?
@@ -214,7 +203,7 @@ def check_script(
         except interrupts.Interrupted:
             raise
         except Exception as err:  # noqa: BLE001 - Keras' own error: the harm itself
-            step_error = f"{type(err).__name__}: {_telling_line(str(err))}"
+            step_error = error_line(err)
         x, y = given.get("x"), given.get("y")
         batch = given.get("batch_size")
         if hasattr(x, "__next__") and not isinstance(x, keras.utils.PyDataset):

@@ -65,13 +65,6 @@ def reproducibility(
 
 
 
-def blank(x: np.ndarray) -> np.ndarray:
-    """Inputs that carry nothing: zeros, or empty strings for text."""
-    if x.dtype.kind in "OSU":
-        return np.full(x.shape, "", dtype=object if x.dtype.kind == "O" else x.dtype)
-    return np.zeros_like(x)
-
-
 def _shown(value) -> str:
     return f"{float(value):.4g}" if isinstance(value, int | float | np.number) else repr(value)
 
