@@ -325,6 +325,7 @@ def _cmd_check(args) -> int:
     found = check_script(
         args.script, args.args, train=args.train, say=lambda line: print(line, flush=True),
         budget=args.budget or None, on_checked=lambda f: write_check(f, out),
+        fix_trials=args.fix_trials,
     )
     interrupts.state.in_fit = True  # a signal now waits until the report is written
     write_check(found, out)
@@ -638,6 +639,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--budget", type=float, default=60.0,
         help="seconds the checks may spend (default 60; their batch and steps are sized from "
         "a measured training step; 0: no limit)",
+    )
+    p.add_argument(
+        "--no-fix-trial", dest="fix_trials", action="store_false",
+        help="do not try each root cause's fix on a copy (the fix trial re-runs the failing "
+        "checks with the fix applied, to show it works)",
     )
     p.add_argument("script", help="a Python file that builds a Keras model and calls fit")
     p.add_argument("args", nargs=argparse.REMAINDER, help="the script's own arguments")

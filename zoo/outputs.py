@@ -122,15 +122,22 @@ def output_layer(model):
     return None
 
 
+def activation_layer(model):
+    """The layer that applies the model's last activation (a ``Dense(..., activation=)``
+    or an ``Activation`` after it), or the last layer with weights when none does; None
+    for a model with neither."""
+    for layer in reversed(list(leaf_layers(model))):
+        if getattr(layer, "activation", None) is not None or getattr(layer, "weights", None):
+            return layer
+    return None
+
+
 def final_activation(model) -> str:
     """Name of the activation applied last in the model ("linear" if none)."""
-    for layer in reversed(list(leaf_layers(model))):
-        activation = getattr(layer, "activation", None)
-        if activation is not None:
-            return getattr(activation, "__name__", str(activation))
-        if getattr(layer, "weights", None):
-            return "linear"
-    return "linear"
+    activation = getattr(activation_layer(model), "activation", None)
+    if activation is None:
+        return "linear"
+    return getattr(activation, "__name__", str(activation))
 
 
 _COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

@@ -48,6 +48,8 @@ class CheckResult:
     seconds: float = 0.0
     details: dict = field(default_factory=dict)
     status: str = ""
+    caused_by: str | None = None  # the root cause's check, when this is its consequence
+    location: dict | None = None  # {file, line, code}: where the user's code made the cause
 
     def __post_init__(self):
         if not self.status:
@@ -71,11 +73,20 @@ class CheckResult:
             "measured": plain(self.measured),
             "expected": plain(self.expected),
             "seconds": self.seconds,
+            "caused_by": self.caused_by,
+            "location": self.location,
         }
 
     def line(self) -> str:
         mark = {"pass": "pass", "warn": "warn", "fail": "FAIL", "error": "error"}[self.status]
         return f"[{mark}] {self.name}: {self.message}"
+
+    @property
+    def fix(self) -> dict:
+        """The mechanical change that would remove this finding, where there is one
+        (``{"activation": "sigmoid", "layer": ...}``, ``{"inputs": "standardize"}``,
+        ``{"learning_rate": 1e-4}``, ...): the diagnosis tries it on a copy."""
+        return self.details.get("fix") or {}
 
 
 

@@ -180,6 +180,7 @@ def loss_at_init(
             f"the model ends in {activation} but the loss takes logits (from_logits=True): "
             "it applies softmax/sigmoid a second time, which caps how confident the model "
             f"can be. Remove the final {activation}, or pass from_logits=False.",
+            fix={"from_logits": False}, root=True,
         )
     if classifier and not info.from_logits and activation == "linear":
         return result(
@@ -188,6 +189,7 @@ def loss_at_init(
             f"the model outputs logits (no final softmax or sigmoid) but {info.name} takes "
             "probabilities (from_logits=False, Keras' default): pass from_logits=True to the "
             "loss, or end the model in a softmax/sigmoid.",
+            fix={"from_logits": True}, root=True,
         )
     if info.kind == "softmax" and activation == "sigmoid" and out.shape[-1] > 1:
         # Keras computes a categorical cross-entropy over sigmoids from the logits
@@ -213,6 +215,7 @@ def loss_at_init(
             f"the compiled loss gives {measured:.4g} where the standard {info.name} of the "
             f"same outputs is {standard:.4g}: the loss is clipped or scaled. Clip the "
             "gradients (clipnorm), never the loss",
+            root=True,
         )
     rng = np.random.default_rng(0)
     expected = float(

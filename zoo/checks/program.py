@@ -216,14 +216,16 @@ def check(
     checks: tuple[str, ...] = ALL_CHECKS,
     progress: Callable | None = None,
     budget: float | None = 60.0,
+    fix_trials: bool = True,
 ) -> ChecksReport:
     """Run the recipe's checks on ``model`` (compiled) with the data and settings its
     ``fit`` would get (``sample_weight`` and ``class_weight`` too: every short training
     and loss of the checks is weighted as ``fit`` weighs it); returns the report
     (``report.passed``: no check failed; ``report.failed``, ``report.warned``,
     ``report.errored``, ``report.results``). ``budget``: seconds the checks may spend,
-    their batch and steps sized from a measured step (None: no limit). The model is
-    not changed."""
+    their batch and steps sized from a measured step (None: no limit). ``report.roots``
+    is the diagnosis (root causes first); ``fix_trials`` tries each root cause's
+    mechanical fix on a copy. The model is not changed."""
     _compiled_enough(model)
     outputs = len(getattr(model, "outputs", None) or []) or 1
     several = None
@@ -301,6 +303,7 @@ def check(
             set_output_bias=False,  # the program's model as it is
             budget=budget,
             cannot=cannot,
+            fix_trials=fix_trials,
         )
     finally:
         restore()

@@ -12,6 +12,7 @@ import numpy as np
 
 from zoo.checks import base as C
 from zoo.checks import baseline as B
+from zoo.checks import diagnosis as D
 from zoo.checks import independence as N
 from zoo.checks import init as I
 from zoo.checks import layers as L
@@ -27,6 +28,15 @@ class ChecksReport:
 
     results: list[C.CheckResult] = field(default_factory=list)
     plan: dict = field(default_factory=dict)
+    roots: list[C.CheckResult] = field(default_factory=list)  # the diagnosis: root causes
+
+    def diagnose(self) -> None:
+        """Mark the root causes and their consequences again (after a result is added)."""
+        self.roots = D.diagnose(self.results)
+
+    def diagnosis(self) -> list[str]:
+        """The diagnosis as text lines (root causes, their lines, fix trials)."""
+        return D.lines(self.roots, self.results)
 
     @property
     def passed(self) -> bool:
@@ -64,19 +74,24 @@ class ChecksReport:
         raise KeyError(name)
 
     def markdown(self) -> str:
+        head = "## Diagnosis\n\n" + _diagnosis_markdown(self.roots, self.results) + "\n"
         rows = ["| check | result | measured | expected | seconds |", "|---|---|---|---|---|"]
         for r in self.results:
+            because = f" (because of {r.caused_by})" if r.caused_by else ""
             rows.append(
-                f"| {r.name} | {_MARKS[r.status]} | {_fmt(r.measured)} | "
+                f"| {r.name} | {_MARKS[r.status]}{because} | {_fmt(r.measured)} | "
                 f"{_fmt(r.expected)} | {r.seconds:.1f} |"
             )
-        notes = [f"- **{r.name}**: {r.message}" for r in self.results]
+        notes = [f"- **{r.name}**: " + (D.consequence_words(r) if r.caused_by else r.message)
+                 + (f" (`{D.where_words(r)}`)" if r.location and not r.caused_by else "")
+                 for r in self.results]  # fmt: skip
         errors = [
             f"- **{r.name}**:\n\n```\n{r.details['trace'].rstrip()}\n```"
             for r in self.errored
             if r.details.get("trace")
         ]
-        text = "\n".join(rows) + "\n\n" + self.summary() + ".\n\n" + "\n".join(notes) + "\n"
+        text = (head + "## Checks\n\n" + "\n".join(rows) + "\n\n" + self.summary() + ".\n\n"
+                + "\n".join(notes) + "\n")  # fmt: skip
         if self.plan.get("note"):
             text += f"\n{self.plan['note']}\n"
         if errors:
@@ -85,6 +100,24 @@ class ChecksReport:
 
 
 _MARKS = {"pass": "pass", "warn": "*warn*", "fail": "**FAIL**", "error": "*could not run*"}
+
+
+def _diagnosis_markdown(roots: list[C.CheckResult], results: list[C.CheckResult]) -> str:
+    if not roots:
+        return D.lines(roots, results)[0].replace("Diagnosis: ", "").capitalize() + ".\n"
+    out = []
+    for i, root in enumerate(roots, 1):
+        where = D.where_words(root)
+        out.append(f"{i}. **{root.name}** ({_MARKS[root.status]})"
+                   + (f" at `{where}`" if where else "") + f": {root.message}.")  # fmt: skip
+        trial = root.details.get("trial")
+        if trial:
+            out.append(f"   - {D.trial_words(trial)}")
+        after = [r for r in results if r.caused_by == root.name]
+        if after:
+            out.append("   - its consequences: " + ", ".join(
+                f"{r.name} ({_MARKS[r.status]})" for r in after))  # fmt: skip
+    return "\n".join(out) + "\n"
 
 
 def _fmt(v) -> str:
@@ -97,6 +130,7 @@ ALL_CHECKS = (
     "input_scale",
     "labels",
     "output_and_loss",
+    "regularization",
     "reproducibility",
     "loss_at_init",
     "overfit_one_batch",
@@ -198,6 +232,9 @@ def run_checks(
     set_output_bias: bool = True,
     budget: float | None = None,
     cannot: dict[str, str] | None = None,
+    plan: dict | None = None,
+    fix_trials: bool = True,
+    own_holdout: bool | None = None,
 ) -> ChecksReport:
     """Run the sanity checks on models from ``build`` (a zero-argument callable that
     returns a fresh compiled model) with ``train`` (and ``val``) as ``tf.data`` batches
@@ -212,15 +249,22 @@ def run_checks(
     ``budget`` (seconds) sizes the checks' batch and steps from a measured step
     (``plan_steps``). A check that raises is reported as ``error`` with its reason, and
     the others still run; ``cannot`` names checks known not to apply, with the reason
-    (reported as ``error`` too, never run)."""
+    (reported as ``error`` too, never run). At the end the findings are diagnosed
+    (``report.roots``: root causes first, ``caused_by`` on their consequences) and, with
+    ``fix_trials``, each root cause's mechanical fix is tried on a copy, the failing
+    checks run again with the same ``plan`` (``diagnosis.try_fixes``), within 1.5 times
+    ``budget``. ``plan`` reuses a plan already made; ``own_holdout`` says that ``val``
+    was cut from the training data by the checks, not given by the program."""
+    started = time.perf_counter()
     unknown = set(checks) - set(ALL_CHECKS)
     if unknown:
         raise ValueError(f"Unknown check(s) {sorted(unknown)}; choose from {ALL_CHECKS}.")
     x, y, w = C.arrays(train)
     if len(x) == 0:
         raise ValueError("x has 0 rows: there is nothing to check.")
-    own_holdout = val is None
-    if own_holdout:
+    held_out = own_holdout
+    own_holdout = val is None or bool(held_out)
+    if val is None:
         cut = max(1, len(x) // 5) if len(x) >= MIN_ROWS else 0
         xv, yv, wv = x[:cut], y[:cut], None if w is None else w[:cut]
         x, y, w = x[cut:], y[cut:], None if w is None else w[cut:]
@@ -239,7 +283,7 @@ def run_checks(
     # reproducibility alone builds twice: two builds must agree.
     again = C.reusable(build)
     try:
-        report.plan = plan_steps(again, train, batch_size, budget)
+        report.plan = plan or plan_steps(again, train, batch_size, budget)
     except Exception as err:  # noqa: BLE001 - the checks say it again, one by one
         report.plan = {"batch_size": batch_size, "steps": dict(STEPS), "note": "",
                        "error": f"{type(err).__name__}: {err}"}  # fmt: skip
@@ -284,6 +328,7 @@ def run_checks(
         "input_scale": lambda: S.input_scale(again(), train),
         "labels": lambda: S.labels(again(), train, None if own_holdout else val),
         "output_and_loss": lambda: S.output_and_loss(again(), train),
+        "regularization": lambda: S.regularization(again(), train),
         "reproducibility": lambda: T.reproducibility(build, train, batch_size=batch),
         "loss_at_init": loss_at_init,
         "overfit_one_batch": lambda: T.overfit_one_batch(
@@ -326,6 +371,22 @@ def run_checks(
         _scale_needs_harm(result, report, trial, total_steps, steps["input_independent_baseline"])
         if progress:
             progress(result)
+    report.diagnose()
+    if fix_trials and report.roots:
+
+        def rerun(fixed_build, fixed_train, fixed_val, names):
+            return run_checks(
+                fixed_build, fixed_train, fixed_val, total_steps=total_steps, checks=names,
+                batch_size=batch_size, set_output_bias=set_output_bias, plan=report.plan,
+                fix_trials=False, own_holdout=own_holdout,
+            )  # fmt: skip
+
+        def allowed(seconds: float) -> bool:
+            spent = time.perf_counter() - started
+            return budget is None or spent + seconds <= 1.5 * budget
+
+        D.try_fixes(report.roots, report.results, build, train, val, rerun, allowed=allowed)
+        report.diagnose()
     return report
 
 

@@ -25,8 +25,10 @@ from pathlib import Path
 import keras
 
 from zoo import interrupts
+from zoo.checks import diagnosis
 from zoo.checks.base import CheckResult, error_line
 from zoo.checks.keras_private import data_adapter, fit_validation_split
+from zoo.checks.locate import recording
 from zoo.checks.monitor import TrainingMonitor
 from zoo.checks.program import check, first_step, training_data
 from zoo.checks.runner import ALL_CHECKS, ChecksReport
@@ -72,6 +74,8 @@ class ScriptCheck:
             "checks_seconds": self.seconds,
             "plan": {k: v for k, v in (self.report.plan if self.report else {}).items()},
             "figures": self.figures,
+            "diagnosis": [_root_record(r, results) for r in (self.report.roots if self.report
+                                                              else [])],
             "results": [{k: v for k, v in r.as_record().items() if k != "passed"} for r in results],
         }
 
@@ -89,6 +93,22 @@ class ScriptCheck:
         if self.fits > 1:
             lines.append(f"The script calls fit {self.fits} times; the first was checked.")
         return "\n".join(lines) + "\n"
+
+
+def _root_record(root: CheckResult, results: list[CheckResult]) -> dict:
+    """A root cause in check.json: its check, status, line, evidence and fix (the
+    message), its fix trial and its consequences."""
+    trial = dict(root.details.get("trial") or {})
+    trial.pop("curves", None)
+    return {
+        "check": root.name,
+        "status": root.status,
+        "location": root.location,
+        "message": root.message,
+        "fix": root.fix,
+        "trial": trial or None,
+        "consequences": [r.name for r in results if r.caused_by == root.name],
+    }
 
 
 def _handed_back(taken: list, rest):
@@ -159,6 +179,7 @@ def check_script(
     say=print,
     budget: float | None = 60.0,
     on_checked=None,
+    fix_trials: bool = True,
 ) -> ScriptCheck:
     """Run the script at ``path`` with ``args`` as ``python path args`` would (its
     folder first on ``sys.path``, ``__file__``, ``sys.argv``, ``__name__ ==
@@ -168,7 +189,8 @@ def check_script(
     training), to write the report. ``code``: the script's own status where it failed
     (1 for an uncaught exception, as python; its ``sys.exit`` status), else 1 when a
     check failed, 2 when nothing could be checked, 130 when Ctrl-C stopped it (the
-    checks that finished are kept)."""
+    checks that finished are kept). Every finding names the line of the script that
+    made its cause (``locate``); ``fix_trials``: see ``zoo.check``."""
     path = Path(path)
     problem = script_problem(path)
     if problem:
@@ -188,6 +210,7 @@ def check_script(
             return original_fit(model, *fit_args, **fit_kwargs)
         interrupts.state.in_fit = True  # from here a signal waits for a safe point
         given = _bind_fit(original_fit, model, fit_args, fit_kwargs)
+        sites.saw_fit(sys._getframe(1), given)
         try:
             validate_fit(model, given)
         except interrupts.Interrupted:
@@ -239,6 +262,7 @@ def check_script(
                 progress=progress,
                 budget=budget,
                 checks=SETUP_CHECKS if step_error else ALL_CHECKS,
+                fix_trials=fix_trials,
             )
             if step_error:  # the trainings would fail as the program does: said once
                 failed = CheckResult(
@@ -249,6 +273,8 @@ def check_script(
                 )  # fmt: skip
                 report.results.append(failed)
                 progress(failed)
+                report.diagnose()
+            diagnosis.locate(report.results, sites, model)
         except interrupts.Interrupted:
             raise
         except Exception as err:  # noqa: BLE001 - zoo could not read this fit
@@ -259,6 +285,8 @@ def check_script(
         found.seconds = round(time.perf_counter() - start, 1)
         if report.plan.get("note"):
             say(f"zoo check: {report.plan['note']}")
+        for text in report.diagnosis():
+            say(f"zoo check: {text}" if not text.startswith(" ") else text)
         say(f"zoo check: {report.summary()}, in {found.seconds:.1f}s")
         if on_checked is not None:
             on_checked(found)
@@ -281,6 +309,8 @@ def check_script(
     sys.argv = [str(path), *(args or [])]
     sys.path.insert(0, str(path.resolve().parent))  # as `python script.py` does
     keras.Model.fit = fit
+    watching = recording(path.resolve().parent)
+    sites = watching.__enter__()
     try:
         runpy.run_path(str(path), run_name="__main__")
     except _StopScript:
@@ -306,6 +336,7 @@ def check_script(
         say(tb.rstrip())
         found.code = 1  # as python exits on an uncaught exception
     finally:
+        watching.__exit__(None, None, None)
         keras.Model.fit = original_fit
         sys.argv, sys.path[:] = argv, path0
         interrupts.state.in_fit = False

@@ -1,7 +1,8 @@
 """Checks on how the program is set up, read from the model and the data before any
 training: the scale of what enters the first trainable layer (``input_scale``), the
-labels against the loss and the outputs (``labels``), and the output activation
-against the loss and the targets (``output_and_loss``). Each returns a
+labels against the loss and the outputs (``labels``), the output activation
+against the loss and the targets (``output_and_loss``), and regularization strong
+enough to stop learning (``regularization``). Each returns a
 ``CheckResult`` whose message names the evidence and the fix; they take a compiled
 model and ``(x, y)`` as ``fit`` gets them."""
 
@@ -14,7 +15,8 @@ from zoo.checks.base import CheckResult, register
 from zoo.checks.init import units
 from zoo.checks.keras_private import is_functional
 from zoo.data import as_arrays
-from zoo.outputs import final_activation, resolve_loss
+from zoo.models import leaf_layers
+from zoo.outputs import data_loss, final_activation, resolve_loss
 
 # layers that only reshape, rescale or (in inference) leave their input as it is: what
 # the first trainable layer sees is their output
@@ -94,8 +96,9 @@ def input_scale(model, train, *, limit: int = 1024, large: float = 20.0, loose: 
     x, _ = as_arrays(train, limit=limit)
 
     def result(status, measured, message):
+        fix = {"inputs": "standardize"} if status != "pass" and measured else {}
         return CheckResult("input_scale", status != "fail", measured, f"<= {loose:g}", message,
-                           status=status)  # fmt: skip
+                           status=status, details={"fix": fix} if fix else {})  # fmt: skip
 
     xin, words, first = model_input(model, x)
     if first is keras.layers.Embedding or isinstance(first, keras.layers.Embedding) or (
@@ -193,7 +196,8 @@ def labels(model, train, val=None, *, limit: int = 4096) -> CheckResult:
     ):
         problem = _split_classes(as_arrays(train, limit=limit)[1], as_arrays(val)[1])
         if problem:
-            return CheckResult("labels", False, None, None, problem)
+            return CheckResult("labels", False, None, None, problem,
+                               details={"fix": {"split": "shuffle"}})  # fmt: skip
     return checked
 
 
@@ -203,8 +207,9 @@ def _labels(model, train, limit: int) -> CheckResult:
     n_out = units(model)
     y = np.asarray(y)
 
-    def result(status, message, measured=None, expected=None):
-        return CheckResult("labels", status != "fail", measured, expected, message, status=status)
+    def result(status, message, measured=None, expected=None, fix=None):
+        return CheckResult("labels", status != "fail", measured, expected, message, status=status,
+                           details={"fix": fix} if fix else {})  # fmt: skip
 
     if not np.issubdtype(y.dtype, np.number) and y.dtype != bool:
         return result("fail", f"the labels are {y.dtype} (e.g. {y.reshape(-1)[0]!r}): "
@@ -220,7 +225,8 @@ def _labels(model, train, limit: int) -> CheckResult:
         if one_col:
             return result("fail", f"{info.name} takes one-hot labels of width {n_out}, but these "
                           f"are class ids ({_values(y)}): use sparse_categorical_crossentropy, "
-                          "or keras.utils.to_categorical(y)", "class ids", "one-hot")  # fmt: skip
+                          "or keras.utils.to_categorical(y)", "class ids", "one-hot",
+                          {"loss": "sparse_categorical_crossentropy"})  # fmt: skip
         if y.shape[-1] != n_out:
             return result("fail", f"one-hot labels of width {y.shape[-1]} for a model with "
                           f"{n_out} outputs: they must match (to_categorical(y, {n_out}) or "
@@ -236,7 +242,7 @@ def _labels(model, train, limit: int) -> CheckResult:
         if not one_col:
             return result("fail", f"{info.name} takes class ids, but these labels have "
                           f"{y.shape[-1]} columns (one-hot?): use categorical_crossentropy, or "
-                          "y.argmax(-1)")  # fmt: skip
+                          "y.argmax(-1)", fix={"loss": "categorical_crossentropy"})  # fmt: skip
         if not integral:
             return result("fail", f"{info.name} takes class ids 0..{n_out - 1}, but the labels "
                           f"are fractions ({_values(y)}): they look scaled (divided by 255 or "
@@ -249,7 +255,9 @@ def _labels(model, train, limit: int) -> CheckResult:
                     f"give the last layer {high + 1} units, or renumber the labels 0..{n_out - 1}")
             return result("fail", f"labels run {low}..{high} but the model has {n_out} "
                           f"outputs (class ids 0..{n_out - 1}): {hint}",
-                          f"{low}..{high}", f"0..{n_out - 1}")  # fmt: skip
+                          f"{low}..{high}", f"0..{n_out - 1}",
+                          {"labels": "minus_one"} if low >= 1 and high == n_out
+                          else None)  # fmt: skip
         if n_out == 1:
             return result("fail", "a sparse cross-entropy over a single output: every label "
                           "is class 0 and the loss is always 0; use Dense(C) with C classes, or "
@@ -262,7 +270,7 @@ def _labels(model, train, limit: int) -> CheckResult:
                    "sparse_categorical_crossentropy" if many else "map them to 0 and 1")
             return result("fail", f"{info.name} takes labels 0/1 (or probabilities), but "
                           f"these run {y.min():g}..{y.max():g} ({_values(y)}): {fix}",
-                          _values(y), "0/1")  # fmt: skip
+                          _values(y), "0/1", None if many else {"labels": "zero_one"})  # fmt: skip
         if one_col and n_out > 1:
             return result("fail", f"one label per example but {n_out} sigmoid outputs under "
                           f"{info.name}: each output is trained to the same 0/1. For one "
@@ -296,28 +304,32 @@ def output_and_loss(model, train, *, limit: int = 4096) -> CheckResult:
     n_out = units(model)
     y = np.asarray(y, "float64")
 
-    def result(status, message):
+    def result(status, message, fix=None):
         return CheckResult("output_and_loss", status != "fail", activation, None, message,
-                           status=status)  # fmt: skip
+                           status=status, details={"fix": fix} if fix else {})  # fmt: skip
 
     if activation == "softmax" and n_out == 1:
         return result("fail", "a softmax over a single unit outputs 1.0 for every input, so "
                       "nothing is learned: for a binary task use Dense(1, activation="
                       "'sigmoid') with binary_crossentropy, or Dense(2, activation='softmax') "
-                      "with sparse_categorical_crossentropy")  # fmt: skip
+                      "with sparse_categorical_crossentropy",
+                      {"activation": "sigmoid", "loss": "binary_crossentropy"})  # fmt: skip
     if info.kind == "binary" and activation == "softmax" and n_out > 2:
         return result("fail", f"{info.name} over a softmax of {n_out} classes: it scores "
                       "each class as a separate yes/no and reports binary accuracy, which "
                       "looks high while the model is wrong; use categorical_crossentropy "
                       "(one-hot labels) or sparse_categorical_crossentropy (class "
-                      "ids)")  # fmt: skip
+                      "ids)", {"loss": "categorical_crossentropy" if y.ndim > 1
+                               and y.shape[-1] == n_out
+                               else "sparse_categorical_crossentropy"})  # fmt: skip
     if info.kind == "softmax" and activation == "sigmoid" and n_out > 1:
         # Keras 3 trains it as a softmax (the loss reads the logits cached on the
         # sigmoid): it trains well, only the outputs are not the probabilities trained
         return result("warn", f"{info.name} over {n_out} sigmoid outputs: Keras silently "
                       "rescales them to sum to 1, so the outputs are not the probabilities "
                       "trained; use activation='softmax' (one class per example) or "
-                      "binary_crossentropy (several labels per example)")  # fmt: skip
+                      "binary_crossentropy (several labels per example)",
+                      {"activation": "softmax"})  # fmt: skip
     if activation == "softmax" and n_out > 1 and y.ndim > 1 and y.shape[-1] == n_out:
         several = float(np.mean(y.sum(axis=-1) > 1 + 1e-6))
         if several > 0.01 and set(np.unique(y)) <= {0.0, 1.0}:
@@ -325,7 +337,8 @@ def output_and_loss(model, train, *, limit: int = 4096) -> CheckResult:
                           "(multi-hot), but a softmax sums to 1 over its outputs and cannot "
                           "give two of them 1: the loss cannot reach those targets. For "
                           "several labels per example use activation='sigmoid' with "
-                          "binary_crossentropy")  # fmt: skip
+                          "binary_crossentropy",
+                          {"activation": "sigmoid", "loss": "binary_crossentropy"})  # fmt: skip
     if info.kind == "regression":
         binary = set(np.unique(y)) <= {0.0, 1.0}
         if activation == "softmax" or (activation == "sigmoid" and binary):
@@ -336,14 +349,61 @@ def output_and_loss(model, train, *, limit: int = 4096) -> CheckResult:
                           f" from a {activation}: its gradient vanishes where the {activation} "
                           "saturates on a wrong answer; use "
                           f"{'categorical' if activation == 'softmax' else 'binary'}"
-                          "_crossentropy")  # fmt: skip
+                          "_crossentropy", {"loss": (
+                              "categorical_crossentropy" if activation == "softmax"
+                              else "binary_crossentropy")})  # fmt: skip
         low, high = _RANGES.get(activation, (-np.inf, np.inf))
         outside = float(np.mean((y < low - 1e-6) | (y > high + 1e-6)))
         if outside > 0.01:
             return result("fail", f"{outside:.0%} of the targets ({y.min():.4g} to "
                           f"{y.max():.4g}) lie outside what a {activation} output can give "
                           f"({low:g} to {high:g}): remove the final activation (a linear "
-                          "output), or scale the targets into its range")  # fmt: skip
+                          "output), or scale the targets into its range",
+                          {"activation": "linear"})  # fmt: skip
     return result("pass", f"a {activation} output with {info.name}"
                   + (f" on targets in [{y.min():.4g}, {y.max():.4g}]" if info.kind == "regression"
                      else ""))  # fmt: skip
+
+
+_DROPOUTS = (keras.layers.Dropout, keras.layers.SpatialDropout1D, keras.layers.SpatialDropout2D,
+             keras.layers.SpatialDropout3D, keras.layers.GaussianDropout,
+             keras.layers.AlphaDropout)  # fmt: skip
+
+
+@register("setup")
+def regularization(model, train, *, high_rate: float = 0.5, limit: int = 512) -> CheckResult:
+    """Regularization strong enough to keep the model from learning: a dropout rate
+    above ``high_rate`` (``Dropout(0.99)`` keeps one feature in a hundred at every
+    training step), or weight penalties that outweigh the data loss at initialization
+    (the optimizer then shrinks the weights instead of fitting the data). A warning:
+    whether it harms is measured by the short trainings, and the diagnosis tries the
+    model with the rate at ``high_rate`` (or the penalties a hundred times smaller)."""
+    strong = [(la, float(la.rate)) for la in leaf_layers(model)
+              if isinstance(la, _DROPOUTS) and float(getattr(la, "rate", 0.0)) > high_rate]
+    if strong:
+        layer, rate = max(strong, key=lambda pair: pair[1])
+        return CheckResult(
+            "regularization", True, rate, f"<= {high_rate:g}",
+            f"{type(layer).__name__}({rate:g}) ({layer.name}) drops {rate:.0%} of its inputs at "
+            f"every training step: what follows it learns from {1 - rate:.0%} of the features, "
+            "and the training loss stays high; the usual rates are 0.1 to 0.5",
+            status="warn", details={"layer": layer.name, "fix": {
+                "dropout": {la.name: high_rate for la, _ in strong}}},
+        )  # fmt: skip
+    penalty = sum(float(keras.ops.convert_to_numpy(v)) for v in model.losses)
+    if penalty > 0:
+        x, y = as_arrays(train, limit=limit)
+        data = data_loss(model, x, y)
+        if penalty > data:
+            return CheckResult(
+                "regularization", True, penalty, f"<= {data:.4g}",
+                f"the weight penalties add {penalty:.4g} to the loss at initialization, more "
+                f"than the data loss itself ({data:.4g}): the optimizer shrinks the weights "
+                "before it fits the data. Lower the L1/L2 factors (1e-4 to 1e-5 are usual)",
+                status="warn", details={"fix": {"penalty": 0.01}},
+            )  # fmt: skip
+        return CheckResult("regularization", True, penalty, f"<= {data:.4g}",
+                           f"weight penalties {penalty:.4g} at initialization, below the data "
+                           f"loss ({data:.4g}); no dropout above {high_rate:g}")  # fmt: skip
+    return CheckResult("regularization", True, 0.0, None,
+                       f"no dropout above {high_rate:g} and no weight penalty")  # fmt: skip

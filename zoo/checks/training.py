@@ -275,6 +275,11 @@ def loss_decreasing(
         )
     if status != "pass":
         message += frozen_note(model)
+    fix, constant = {}, not isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule)
+    if status == "fail" and (not finite or "grows" in message) and constant:
+        fix = {"learning_rate": rate / 10}
+    elif status != "pass" and "unusually small" in unusual and constant:
+        fix = {"learning_rate": rate * 10}
     if unusual:  # said with any verdict; alone it makes a warning
         status, message = ("warn" if status == "pass" else status), f"{message}; {unusual}"
     return CheckResult(
@@ -283,7 +288,8 @@ def loss_decreasing(
         last[mode],
         f"<= {(1 - min_drop) * first[mode]:.4g}",
         message,
-        details={"losses": losses, "drop": drop, "first": first, "last": last, "mode": mode},
+        details={"losses": losses, "drop": drop, "first": first, "last": last, "mode": mode,
+                 "fix": fix, "root": bool(fix)},
         status=status,
     )
 
@@ -323,7 +329,10 @@ def inference_mode(model, loss_decreasing_details: dict, *, gap: float = 1.5) ->
             f"after {len(loss_decreasing_details.get('losses', []))} steps the training "
             f"examples' loss is {infer:.4g} in inference mode against {train:.4g} in training "
             f"mode: validation and predictions will look worse than training does. Cause: "
-            f"{cause}", status="warn", details={"training": train, "inference": infer},
+            f"{cause}", status="warn", details={
+                "training": train, "inference": infer, "root": True,
+                "fix": {"bn_momentum": 0.9} if norms and slow else {},
+                "layer": (slow or norms)[0].name if norms else None},
         )  # fmt: skip
     return CheckResult(
         "inference_mode", True, measured, f"<= {gap:g}",
