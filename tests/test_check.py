@@ -81,6 +81,7 @@ BUGS = [
     ("bug_l2_too_strong.py", "overfit_one_batch", "cannot memorize one batch"),
     ("bug_lr_decays_to_zero.py", "loss_decreasing", "below 1% of its peak"),
     ("bug_unseeded_random_layer.py", "reproducibility", "same seed differ"),
+    ("bug_dropout_before_logits.py", "regularization", "drops 99%"),
 ]
 
 

@@ -62,6 +62,7 @@ def test_correct_setup_passes_every_check(cancer):
         "input_scale",
         "labels",
         "output_and_loss",
+        "regularization",
         "reproducibility",
         "loss_at_init",
         "overfit_one_batch",
