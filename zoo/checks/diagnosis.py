@@ -381,7 +381,7 @@ def where_words(r: CheckResult) -> str:
 
 def trial_words(trial: dict) -> str:
     """``"with a sigmoid output activation: loss_decreasing FAIL -> pass (4.1 s)"``."""
-    if not trial:
+    if not trial or not ({"checks", "skipped", "error"} & set(trial)):
         return ""
     if "skipped" in trial or "error" in trial:
         return f"fix trial ({trial['change']}) not run: {trial.get('skipped') or trial['error']}"

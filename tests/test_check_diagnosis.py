@@ -1,0 +1,181 @@
+"""The diagnosis of `zoo check`: root causes first, their consequences under them with no
+advice of their own, the line of the user's script that made each cause, and a fix
+trial that shows the fix works (and a clean counterpart with no root cause)."""
+
+import json
+import textwrap
+from pathlib import Path
+
+import keras
+import pytest
+
+from zoo.checks.base import CheckResult
+from zoo.checks.diagnosis import diagnose, lines
+from zoo.cli import main
+
+CORPUS = Path(__file__).resolve().parent / "check_corpus"
+
+
+def check(script: Path, tmp_path, capsys, *extra, args=()):
+    keras.utils.set_random_seed(1)
+    out = tmp_path / f"out-{script.stem}-{len(extra)}-{len(args)}"
+    code = main(["check", "--out", str(out), *extra, str(script), *args])
+    printed = capsys.readouterr()
+    return code, printed.out, json.loads((out / "check.json").read_text()), out
+
+
+def write(tmp_path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def line_of(path: Path, words: str) -> int:
+    return next(i for i, t in enumerate(path.read_text().splitlines(), 1) if words in t)
+
+
+def test_root_cause_first_with_its_line_and_a_fix_trial_that_works(tmp_path, capsys):
+    script = write(tmp_path, "one_unit.py", """
+        import keras
+        from sklearn.datasets import load_breast_cancer
+        from sklearn.preprocessing import StandardScaler
+
+        x, y = load_breast_cancer(return_X_y=True)
+        x = StandardScaler().fit_transform(x)
+        model = keras.Sequential([
+            keras.Input((30,)),
+            keras.layers.Dense(16, activation="relu"),
+            keras.layers.Dense(1, activation="softmax"),
+        ])
+        model.compile(optimizer="adam", loss="binary_crossentropy")
+        model.fit(x, y, epochs=5, validation_split=0.2)
+    """)
+    code, out, saved, folder = check(script, tmp_path, capsys)
+    assert code == 1
+    first = saved["diagnosis"][0]
+    assert first["check"] == "output_and_loss" and first["status"] == "fail"
+    assert first["location"]["line"] == line_of(script, "Dense(1, activation")
+    assert first["location"]["file"].endswith("one_unit.py")
+    assert 'Dense(1, activation="softmax")' in first["location"]["code"]
+    assert first["fix"] == {"activation": "sigmoid", "loss": "binary_crossentropy"}
+    assert first["trial"]["checks"]["output_and_loss"] == {**first["trial"]["checks"][
+        "output_and_loss"], "before": "fail", "after": "pass"}
+    assert first["trial"]["fixed"]
+    # the console and check.md open the diagnosis with the root cause and its line
+    assert "Diagnosis: 1 root cause" in out and "one_unit.py:" in out
+    md = (folder / "check.md").read_text()
+    assert md.index("## Diagnosis") < md.index("## Checks")
+    # every consequence names its cause and carries no advice of its own
+    for r in saved["results"]:
+        if r["caused_by"]:
+            assert r["caused_by"] == "output_and_loss"
+            assert f"- **{r['name']}**: because of output_and_loss" in md
+
+
+def test_dropout_before_the_logits_is_the_root_cause_shown_by_its_trial(tmp_path, capsys):
+    script = CORPUS / "bug_dropout_before_logits.py"
+    code, out, saved, _ = check(script, tmp_path, capsys)
+    assert code == 1
+    first = saved["diagnosis"][0]
+    assert first["check"] == "regularization" and first["status"] == "fail"
+    assert first["location"]["line"] == line_of(script, "layers.Dropout(rate)")
+    trial = first["trial"]
+    assert trial["fixed"] and "input_independent_baseline" in trial["cleared"]
+    baseline = next(r for r in saved["results"] if r["name"] == "input_independent_baseline")
+    assert baseline["status"] == "fail" and baseline["caused_by"] == "regularization"
+    # the clean counterpart: nothing to diagnose
+    code, out, saved, _ = check(script, tmp_path, capsys, args=["--fixed"])
+    assert code == 0 and saved["diagnosis"] == []
+    assert "no root cause" in out
+
+
+def test_raw_pixels_point_at_the_line_that_made_the_inputs(tmp_path, capsys):
+    script = write(tmp_path, "pixels.py", """
+        import sys
+        import keras
+        from sklearn.datasets import load_digits
+
+        SCALE = "--scale" in sys.argv
+        x, y = load_digits(return_X_y=True)
+        x = (x * 16).clip(0, 255)
+        if SCALE:
+            x = x / 255.0
+        model = keras.Sequential([
+            keras.Input((64,)),
+            keras.layers.Dense(128, activation="tanh"),
+            keras.layers.Dense(10, activation="softmax"),
+        ])
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+        model.fit(x, y, epochs=10, batch_size=32, validation_split=0.2)
+    """)
+    code, out, saved, _ = check(script, tmp_path, capsys, "--no-fix-trial")
+    scale = next(r for r in saved["results"] if r["name"] == "input_scale")
+    assert scale["status"] in ("warn", "fail")
+    # the assignment that ran, not the one under the `if` that did not
+    assert scale["location"]["line"] == line_of(script, "x = (x * 16)")
+    assert all(d["trial"] is None for d in saved["diagnosis"])
+
+
+def test_a_subclassed_model_points_at_its_init(tmp_path, capsys):
+    script = write(tmp_path, "sub.py", """
+        import keras
+        from sklearn.datasets import load_breast_cancer
+        from sklearn.preprocessing import StandardScaler
+
+        class Net(keras.Model):
+            def __init__(self):
+                super().__init__()
+                self.hidden = keras.layers.Dense(16, activation="relu")
+                self.out = keras.layers.Dense(1, activation="softmax")
+
+            def call(self, x):
+                return self.out(self.hidden(x))
+
+        x, y = load_breast_cancer(return_X_y=True)
+        x = StandardScaler().fit_transform(x)
+        model = Net()
+        model.compile(optimizer="adam", loss="binary_crossentropy")
+        model.fit(x, y, epochs=2, validation_split=0.2)
+    """)
+    code, out, saved, _ = check(script, tmp_path, capsys)
+    first = saved["diagnosis"][0]
+    assert code == 1 and first["check"] == "output_and_loss"
+    assert first["location"]["line"] == line_of(script, 'self.out = keras.layers.Dense(1')
+
+
+def _result(name, status, **details):
+    return CheckResult(name, status != "fail", None, None, f"{name} says", status=status,
+                       details=details)  # fmt: skip
+
+
+def test_a_warning_explains_failures_and_a_failure_nothing_explains_is_its_own_root():
+    scale = _result("input_scale", "warn", fix={"inputs": "standardize"})
+    decreasing = _result("loss_decreasing", "fail")
+    baseline = _result("input_independent_baseline", "fail")
+    repro = _result("reproducibility", "fail")
+    roots = diagnose([scale, _result("labels", "pass"), repro, decreasing, baseline])
+    assert [r.name for r in roots] == ["reproducibility", "input_scale"]
+    assert decreasing.caused_by == baseline.caused_by == "input_scale"
+    assert repro.caused_by is None
+    # a fix trial that left the baseline failing: the baseline is a cause of its own
+    scale.details["trial"] = {"still_failing": ["input_independent_baseline"]}
+    roots = diagnose([scale, decreasing, baseline])
+    assert baseline.caused_by is None and baseline in roots
+    text = "\n".join(lines(roots, [scale, decreasing, baseline]))
+    assert "2 root causes" in text
+    assert "consequences (no advice of their own): loss_decreasing" in text
+
+
+def test_a_lone_warning_is_no_root_cause():
+    roots = diagnose([_result("input_scale", "warn"), _result("loss_decreasing", "pass")])
+    assert roots == []
+
+
+@pytest.mark.parametrize("status", ["pass", "warn"])
+def test_inference_mode_explains_a_baseline_only_when_training_mode_learned(status):
+    gap = _result("inference_mode", "warn", root=True)
+    learned = {"training": 0.5 if status == "pass" else 2.4, "inference": 2.4}
+    baseline = _result("input_independent_baseline", "fail", real=learned,
+                       zeros={"training": 2.3, "inference": 2.3})  # fmt: skip
+    diagnose([gap, baseline])
+    assert (baseline.caused_by == "inference_mode") == (status == "pass")
