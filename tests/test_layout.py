@@ -168,11 +168,15 @@ def test_private_keras_names_exist():
     assert model._compile_metrics is not None
     private.drop_compiled_metrics(model)
     assert model._compile_metrics is None
+    inner = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    scaled = keras.layers.Rescaling(2.0)(inputs)
+    outer = keras.Model(inputs, inner(scaled))
+    assert private.inbound_tensor(outer.layers[-1]) is scaled
     for path in sorted((ROOT / "zoo" / "checks").glob("*.py")):
         if path.name == "keras_private.py":
             continue
         for name in ("_learning_rate", "_compile_config", "_is_graph_network", "_fn_kwargs",
-                     "_compile_metrics"):  # fmt: skip
+                     "_compile_metrics", "_inbound_nodes"):  # fmt: skip
             assert name not in path.read_text(), f"{path.name} reads {name} outside keras_private"
 
 

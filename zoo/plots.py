@@ -425,34 +425,91 @@ def search_hyperparameters(rows: list[dict], objective: str, path: str | os.Path
 
 def check_curves(results, path: str | os.PathLike) -> Path | None:
     """The loss curves the checks measured, one panel each: overfitting one batch
-    (with its goal) and the first optimizer steps on real mini-batches. None when no
-    check recorded a curve."""
+    (with its goal) and the first optimizer steps on real mini-batches, with the same
+    curve after a root cause's fix (its fix trial) drawn over them; and, when a fix
+    trial ran the input-independent baseline again, its validation losses before and
+    after the fix. None when no check recorded a curve."""
+    import math
+
     panels = []
     for r in results:
         losses = (r.details or {}).get("losses")
         if r.name in ("overfit_one_batch", "loss_decreasing") and losses:
             panels.append(r)
-    if not panels:
+    trials = [r.details["trial"] for r in results
+              if "checks" in ((r.details or {}).get("trial") or {})]  # fmt: skip
+    after = {name: (t["change"], curve) for t in trials
+             for name, curve in (t.get("curves") or {}).items() if curve}  # fmt: skip
+    baseline = [t for t in trials if "input_independent_baseline" in t.get("baseline", {})]
+    if not panels and not baseline:
         return None
     plt = _pyplot()
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 3.6), squeeze=False)
-    for ax, r in zip(axes[0], panels, strict=True):
+    count = len(panels) + (1 if baseline else 0)
+    fig, axes = plt.subplots(1, count, figsize=(5.2 * count, 3.6), squeeze=False)
+    for ax, r in zip(axes[0], panels, strict=False):
         losses = r.details["losses"]
+        shown = list(losses)
         if r.name == "overfit_one_batch":
             steps = [10 * (i + 1) for i in range(len(losses))]
-            ax.plot([0, *steps], [r.details["start"], *losses], marker=".", color="C0")
+            ax.plot([0, *steps], [r.details["start"], *losses], marker=".", color="C0",
+                    label="as written")  # fmt: skip
             ax.axhline(float(r.expected), color="C2", ls="--", lw=1, label="goal")
-            ax.legend()
             ax.set_title(f"overfit one batch: {r.status}")
+            shown.append(float(r.expected))
         else:
-            ax.plot(range(1, len(losses) + 1), losses, color="C1", lw=1)
+            ax.plot(range(1, len(losses) + 1), losses, color="C1", lw=1, label="as written")
             ax.set_title(f"first steps on real batches: {r.status}")
+        if r.name in after:
+            change, curve = after[r.name]
+            every = 10 if r.name == "overfit_one_batch" else 1
+            ax.plot([every * (i + 1) for i in range(len(curve))], curve, color="C3", lw=1,
+                    label=f"with {change}"[:60])  # fmt: skip
+            shown += [v for v in curve if math.isfinite(v)]
+        ax.legend(fontsize=7)
         ax.set_xlabel("optimizer step")
         ax.set_ylabel("loss")
-        shown = [*losses, float(r.expected)] if r.name == "overfit_one_batch" else losses
-        if min(shown) > 0 and max(shown) > 10 * min(shown):
+        shown = [v for v in shown if math.isfinite(v)]
+        if shown and min(shown) > 0 and max(shown) > 10 * min(shown):
             ax.set_yscale("log")
         ax.grid(alpha=0.3)
+    if baseline:
+        ax = axes[0][-1]
+        t = baseline[0]
+        b = t["baseline"]["input_independent_baseline"]
+        names = ["as written", "with the fix", "inputs zeroed"]
+        values = [b["before"], b["after"], b["zeros"]]
+        ax.bar(names, values, color=["C1", "C3", "C7"])
+        ax.set_title("fix trial: validation loss")
+        ax.set_xlabel(t["change"][:70], fontsize=7)
+        if min(values) > 0 and max(values) > 10 * min(values):
+            ax.set_yscale("log")
+        ax.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def dependence_chart(results, path: str | os.PathLike) -> Path | None:
+    """The sequence model's dependency chart (``sequence_leak``): how much each output
+    step moves when each input step changes; cells right of the diagonal are reads of
+    the future. None when no check charted one."""
+    import numpy as np
+
+    found = [r for r in results if r.name == "sequence_leak"
+             and (r.details or {}).get("dependence")]  # fmt: skip
+    if not found:
+        return None
+    r = found[0]
+    chart = np.asarray(r.details["dependence"], dtype=float)
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.0, 4.4))
+    shown = ax.imshow(chart / max(chart.max(), 1e-12), cmap="viridis", origin="upper",
+                      vmin=0, vmax=1)  # fmt: skip
+    steps = chart.shape[0]
+    ax.plot([-0.5, steps - 0.5], [-0.5, steps - 0.5], color="w", lw=1, ls="--")
+    ax.set_xlabel("input step (right of the dashed line: later than the output)")
+    ax.set_ylabel("output step")
+    ax.set_title(f"what each output step reads: {r.status}")
+    fig.colorbar(shown, ax=ax, label="change, relative to the largest")
     fig.tight_layout()
     return _save(fig, path)
 

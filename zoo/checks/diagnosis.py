@@ -294,8 +294,10 @@ def try_fixes(
             "still_failing": [n for n in failing if n not in cleared],
             "fixed": bool(failing) and len(cleared) == len(failing),
             "seconds": round(time.perf_counter() - start, 1),
-            "curves": {r.name: r.details.get("losses") for r in again.results
+            "curves": {r.name: [float(v) for v in r.details["losses"]] for r in again.results
                        if r.details.get("losses") is not None},
+            "baseline": _baseline_figures(before.get("input_independent_baseline"),
+                                          again.results),
         }  # fmt: skip
         root.details["trial"] = trial
         trials.append(trial)
@@ -308,6 +310,18 @@ def try_fixes(
             root.message += (f". Measured: with {change}, {', '.join(cleared)} "
                              f"{'passes' if len(cleared) == 1 else 'pass'}")  # fmt: skip
     return trials
+
+
+def _baseline_figures(old: CheckResult | None, again: list[CheckResult]) -> dict:
+    """The baseline's validation loss before and after the fix (and with the inputs
+    zeroed), in the mode it was read, when the trial ran it again."""
+    new = next((r for r in again if r.name == "input_independent_baseline"), None)
+    if old is None or new is None or "real" not in old.details or "real" not in new.details:
+        return {}
+    mode = old.details.get("mode", "inference")
+    return {"input_independent_baseline": {
+        "before": float(old.details["real"][mode]), "after": float(new.details["real"][mode]),
+        "zeros": float(old.details["zeros"][mode]), "mode": mode}}
 
 
 def _plain(v):
@@ -401,7 +415,8 @@ def lines(roots: list[CheckResult], results: list[CheckResult]) -> list[str]:
     if not roots:
         bad = [r for r in results if _bad(r)]
         return ["Diagnosis: no root cause; " + (
-            f"{len(bad)} warning(s) below" if bad else "every check passed")]  # fmt: skip
+            f"{len(bad)} warning(s), none that explains a failure" if bad
+            else "every check passed")]  # fmt: skip
     out = [f"Diagnosis: {len(roots)} root cause{'s' if len(roots) > 1 else ''}"]
     marks = {"warn": "warn", "fail": "FAIL"}
     for i, root in enumerate(roots, 1):

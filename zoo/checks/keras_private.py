@@ -19,6 +19,9 @@
   ``train_step`` that reads every metric's result).
 - ``loss_function_arguments``: the keyword arguments of a ``LossFunctionWrapper``
   (Huber's ``delta``, ``from_logits``): ``loss._fn_kwargs``.
+- ``inbound_tensor``: the tensor a nested model (a frozen ``keras.applications`` base)
+  is called on inside the outer graph: ``layer.input`` of a nested Functional model is
+  its own ``Input``, the outer one is in ``layer._inbound_nodes``.
 
 ``tests/test_layout.py::test_private_keras_names_exist`` holds these names against the
 installed Keras, so an upgrade that moves them fails there, not in a user's check.
@@ -82,3 +85,8 @@ __all__ = [
     "learning_rate_schedule",
     "loss_function_arguments",
 ]
+
+
+def inbound_tensor(layer):
+    """The outer graph's tensor that ``layer`` was last called on (its first input)."""
+    return layer._inbound_nodes[-1].input_tensors[0]

@@ -16,7 +16,10 @@ from zoo.checks import diagnosis as D
 from zoo.checks import independence as N
 from zoo.checks import init as I
 from zoo.checks import layers as L
+from zoo.checks import pretrained as P
+from zoo.checks import sequence as Q
 from zoo.checks import setup as S
+from zoo.checks import split as V
 from zoo.checks import training as T
 from zoo.outputs import init_output_bias
 
@@ -131,6 +134,9 @@ ALL_CHECKS = (
     "labels",
     "output_and_loss",
     "regularization",
+    "validation_data",
+    "frozen_inputs",
+    "sequence_leak",
     "reproducibility",
     "loss_at_init",
     "overfit_one_batch",
@@ -329,6 +335,9 @@ def run_checks(
         "labels": lambda: S.labels(again(), train, None if own_holdout else val),
         "output_and_loss": lambda: S.output_and_loss(again(), train),
         "regularization": lambda: S.regularization(again(), train),
+        "validation_data": lambda: V.validation_data(train, None if own_holdout else val),
+        "frozen_inputs": lambda: P.frozen_inputs(again(), train),
+        "sequence_leak": lambda: Q.sequence_leak(again(), train),
         "reproducibility": lambda: T.reproducibility(build, train, batch_size=batch),
         "loss_at_init": loss_at_init,
         "overfit_one_batch": lambda: T.overfit_one_batch(

@@ -34,7 +34,7 @@ from zoo.checks.program import check, first_step, training_data
 from zoo.checks.runner import ALL_CHECKS, ChecksReport
 from zoo.data import as_arrays
 from zoo.outputs import resolve_loss
-from zoo.plots import activation_histograms, check_curves, layer_figures
+from zoo.plots import activation_histograms, check_curves, dependence_chart, layer_figures
 from zoo.runfolder import write_json, write_text
 
 # what can be read without training: run when the program's own first step fails
@@ -99,7 +99,6 @@ def _root_record(root: CheckResult, results: list[CheckResult]) -> dict:
     """A root cause in check.json: its check, status, line, evidence and fix (the
     message), its fix trial and its consequences."""
     trial = dict(root.details.get("trial") or {})
-    trial.pop("curves", None)
     return {
         "check": root.name,
         "status": root.status,
@@ -364,6 +363,7 @@ def write_check(found: ScriptCheck, out_dir: str | Path) -> Path:
         figures = [check_curves(found.report.results, out / "check_curves.png")]
         figures.append(layer_figures(found.report.results, out / "check_layers.png"))
         figures.append(activation_histograms(found.report.results, out / "check_activations.png"))
+        figures.append(dependence_chart(found.report.results, out / "check_dependence.png"))
     found.figures = [p.name for p in figures if p is not None]
     write_json(out / "check.json", found.as_json())
     write_text(out / "check.md", found.markdown())

@@ -220,7 +220,12 @@ def _labels(model, train, limit: int) -> CheckResult:
         return result("fail", f"{int((~np.isfinite(y)).sum())} labels are NaN or infinite: "
                       "every loss they touch is NaN; drop or fill them")  # fmt: skip
     integral = bool(np.allclose(y, np.round(y)))
-    one_col = y.ndim == 1 or y.shape[-1] == 1
+    try:  # a per-step output (n, T, C) takes labels (n, T): a class id per step
+        per_step = len(model.output_shape) == 3 and y.ndim == 2 and (
+            model.output_shape[1] in (None, y.shape[1]))
+    except (AttributeError, TypeError, ValueError):
+        per_step = False
+    one_col = y.ndim == 1 or y.shape[-1] == 1 or per_step
     if info.kind == "softmax" and info.one_hot:
         if one_col:
             return result("fail", f"{info.name} takes one-hot labels of width {n_out}, but these "
