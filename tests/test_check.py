@@ -82,6 +82,9 @@ BUGS = [
     ("bug_lr_decays_to_zero.py", "loss_decreasing", "below 1% of its peak"),
     ("bug_unseeded_random_layer.py", "reproducibility", "same seed differ"),
     ("bug_dropout_before_logits.py", "regularization", "drops 99%"),
+    ("bug_validation_not_scaled.py", "validation_data", "another"),
+    ("bug_sequence_future_leak.py", "sequence_leak", "reads the element it must predict"),
+    ("bug_batchnorm_momentum_lag.py", "inference_mode", "moving statistics still hold"),
 ]
 
 

@@ -7,6 +7,7 @@ import textwrap
 from pathlib import Path
 
 import keras
+import numpy as np
 import pytest
 
 from zoo.checks.base import CheckResult
@@ -179,3 +180,117 @@ def test_inference_mode_explains_a_baseline_only_when_training_mode_learned(stat
                        zeros={"training": 2.3, "inference": 2.3})  # fmt: skip
     diagnose([gap, baseline])
     assert (baseline.caused_by == "inference_mode") == (status == "pass")
+
+
+# ---------------------------------------------------------------- the new detectors
+
+def test_validation_data_on_another_scale_or_made_of_training_rows():
+    from zoo.checks.split import validation_data
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 5))
+    y = (x[:, 0] > 0).astype(int)
+    assert validation_data((x[:300], y[:300]), (x[300:], y[300:])).status == "pass"
+    raw = validation_data((x[:300], y[:300]), (x[300:] * 50 + 200, y[300:]))
+    assert raw.status == "warn" and raw.fix == {"validation": "rescale"}
+    copied = validation_data((x[:300], y[:300]), (x[:100], y[:100]))
+    assert copied.status == "warn" and "100% of the validation rows" in copied.message
+    assert validation_data((x, y), None).status == "pass"
+
+
+def _per_step(mixer, vocab=12, steps=10):
+    model = keras.Sequential([keras.Input((steps,), dtype="int32"),
+                              keras.layers.Embedding(vocab, 8), mixer,
+                              keras.layers.Dense(vocab)])  # fmt: skip
+    model.compile(optimizer="adam",
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return model
+
+
+@pytest.mark.parametrize("padding,status", [("causal", "pass"), ("same", "fail")])
+def test_next_token_model_that_reads_later_steps_fails_naming_the_layer(padding, status):
+    from zoo.checks.sequence import sequence_leak
+
+    seq = np.random.default_rng(0).integers(0, 12, (64, 11))
+    model = _per_step(keras.layers.Conv1D(8, 3, padding=padding, name="mixer"))
+    result = sequence_leak(model, (seq[:, :-1], seq[:, 1:]))
+    assert result.status == status, result.message
+    chart = np.asarray(result.details["dependence"])
+    assert chart.shape == (10, 10) and (np.triu(chart, 1).max() > 0) == (padding == "same")
+    if status == "fail":
+        assert result.details["layer"] == "mixer" and "padding='causal'" in result.message
+
+
+def test_a_bidirectional_tagger_reads_both_ways_and_passes():
+    from zoo.checks.sequence import sequence_leak
+
+    rng = np.random.default_rng(0)
+    x, tags = rng.integers(0, 12, (64, 10)), rng.integers(0, 12, (64, 10))
+    model = _per_step(keras.layers.Bidirectional(keras.layers.GRU(4, return_sequences=True)))
+    result = sequence_leak(model, (x, tags))
+    assert result.status == "pass" and "both directions" in result.message
+    same = sequence_leak(model, (x, x))  # targets equal to the inputs: an off-by-one
+    assert same.status == "warn" and "shift them by one" in same.message
+
+
+def _with_frozen_base(name):
+    inner = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3),
+                              keras.layers.GlobalAveragePooling2D()], name=name)  # fmt: skip
+    inner.trainable = False
+    inputs = keras.Input((8, 8, 3))
+    model = keras.Model(inputs, keras.layers.Dense(3)(inner(inputs)))
+    model.compile(optimizer="adam", loss="mse")
+    return model
+
+
+def test_a_frozen_pretrained_base_fed_raw_pixels_names_its_preprocessing():
+    from zoo.checks.pretrained import frozen_inputs
+
+    pixels = np.random.default_rng(0).integers(0, 256, (32, 8, 8, 3)).astype("float32")
+    y = np.zeros((32, 3))
+    model = _with_frozen_base("mobilenetv2_1.00_224")
+    raw = frozen_inputs(model, (pixels, y))
+    assert raw.status == "warn" and "mobilenet_v2.preprocess_input" in raw.message
+    scale, shift = raw.fix["inputs_affine"]
+    assert scale == pytest.approx(1 / 127.5, rel=0.05) and shift == pytest.approx(-1, abs=0.05)
+    assert frozen_inputs(model, (pixels / 127.5 - 1, y)).status == "pass"
+    # a base that rescales 0-255 itself, fed 0..1
+    assert frozen_inputs(_with_frozen_base("efficientnetb0"), (pixels / 255, y)).status == "warn"
+    assert frozen_inputs(_with_frozen_base("my_own_net"), (pixels, y)).status == "pass"
+
+
+@pytest.mark.slow
+def test_a_real_keras_applications_base_is_recognized():
+    from zoo.checks.pretrained import frozen_inputs
+
+    base = keras.applications.MobileNetV2(weights=None, include_top=False,
+                                          input_shape=(32, 32, 3), pooling="avg")  # fmt: skip
+    base.trainable = False
+    inputs = keras.Input((32, 32, 3))
+    model = keras.Model(inputs, keras.layers.Dense(2)(base(inputs)))
+    model.compile(optimizer="adam", loss="mse")
+    pixels = np.random.default_rng(0).integers(0, 256, (16, 32, 32, 3)).astype("float32")
+    result = frozen_inputs(model, (pixels, np.zeros((16, 2))))
+    assert result.status == "warn" and "mobilenet_v2.preprocess_input" in result.message
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name,root", [
+    ("bug_sequence_future_leak.py", "sequence_leak"),
+    ("bug_validation_not_scaled.py", "validation_data"),
+    ("bug_batchnorm_momentum_lag.py", "inference_mode"),
+])  # fmt: skip
+def test_new_detectors_name_the_root_cause_and_the_fixed_script_is_clean(
+    name, root, tmp_path, capsys
+):
+    script = CORPUS / name
+    code, out, saved, folder = check(script, tmp_path, capsys)
+    first = saved["diagnosis"][0]
+    assert code == 1 and first["check"] == root and first["status"] == "fail", out
+    assert first["location"]["file"].endswith(name)
+    if first["trial"]:
+        assert first["trial"]["fixed"], first["trial"]
+    if root == "sequence_leak":
+        assert "check_dependence.png" in saved["figures"]
+    code, out, saved, _ = check(script, tmp_path, capsys, args=["--fixed"])
+    assert code == 0 and not [r for r in saved["results"] if r["status"] == "fail"], out

@@ -249,6 +249,8 @@ def try_fixes(
         names = [r.name for r in after_of]
         if root.name in CHEAP or not names:
             names = [root.name, *names] if root.name in RERUNNABLE else names
+        if root.name == "inference_mode":  # it reads loss_decreasing's training
+            names = ["loss_decreasing", *names]
         names = [n for n in dict.fromkeys(names)]
         if not names:
             continue

@@ -328,7 +328,7 @@ def run_checks(
         done = next((r for r in report.results if r.name == "loss_decreasing"), None)
         if done is None or done.status == "error":
             raise RuntimeError("it reads loss_decreasing's measurement, which did not run")
-        return T.inference_mode(again(), done.details)
+        return T.inference_mode(again(), done.details, total_steps=total_steps)
 
     run = {
         "input_scale": lambda: S.input_scale(again(), train),

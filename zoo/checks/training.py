@@ -299,13 +299,18 @@ def _batch_normalizations(model) -> list:
 
 
 @register(FAMILY)
-def inference_mode(model, loss_decreasing_details: dict, *, gap: float = 1.5) -> CheckResult:
+def inference_mode(
+    model, loss_decreasing_details: dict, *, gap: float = 1.5, total_steps: int | None = None
+) -> CheckResult:
     """After ``loss_decreasing``'s short training, the loss on the training examples
     read in inference mode (what validation, ``evaluate`` and predictions see) must not
     be far above the loss read in training mode (``gap`` times): when it is, the model
     behaves differently once trained than while it trains (BatchNormalization's moving
     statistics lagging behind its weights, a layer whose ``training`` branch differs).
-    A warning: it can settle with more training; the loss curves say which."""
+    A warning: it can settle with more training; the loss curves say which. A failure
+    when it cannot: BatchNormalization whose moving statistics would still hold more
+    than a tenth of their initial values at the end of the program's own training
+    (``momentum ** total_steps > 0.1``), so validation and predictions stay wrong."""
     last = loss_decreasing_details.get("last") or {}
     train, infer = last.get("training"), last.get("inference")
     if train is None or infer is None or not (math.isfinite(train) and math.isfinite(infer)):
@@ -324,12 +329,20 @@ def inference_mode(model, loss_decreasing_details: dict, *, gap: float = 1.5) ->
             if norms else "a layer that behaves differently in training and inference "
             "(Dropout alone makes the training-mode loss the higher one, not the lower)"
         )  # fmt: skip
+        status, stays = "warn", ""
+        if slow and total_steps:
+            left = float(slow[0].momentum) ** total_steps
+            if left > 0.1:
+                status = "fail"
+                stays = (f". With momentum {slow[0].momentum:g}, after the program's own "
+                         f"{total_steps} steps the moving statistics still hold {left:.0%} of "
+                         "their initial values: the trained model will be read wrong")
         return CheckResult(
-            "inference_mode", True, measured, f"<= {gap:g}",
+            "inference_mode", status != "fail", measured, f"<= {gap:g}",
             f"after {len(loss_decreasing_details.get('losses', []))} steps the training "
             f"examples' loss is {infer:.4g} in inference mode against {train:.4g} in training "
             f"mode: validation and predictions will look worse than training does. Cause: "
-            f"{cause}", status="warn", details={
+            f"{cause}{stays}", status=status, details={
                 "training": train, "inference": infer, "root": True,
                 "fix": {"bn_momentum": 0.9} if norms and slow else {},
                 "layer": (slow or norms)[0].name if norms else None},
