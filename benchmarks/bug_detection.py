@@ -123,6 +123,9 @@ def fixed_lines(path: Path) -> set[int]:
             before = [m for m in body if (m.end_lineno or m.lineno) < node.lineno]
             if before:
                 lines.add(max(before, key=lambda m: m.end_lineno or m.lineno).lineno)
+            made = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)
+                    and isinstance(n.ctx, ast.Store)}  # fmt: skip
+            lines.update(_last_assignments(tree, made, node.lineno))
         else:  # a statement that reads FIXED somewhere inside: the lines that do
             lines.update(n.lineno for n in reads)
             if node.lineno != node.end_lineno:  # a model built around it: not its uses
@@ -136,16 +139,39 @@ def fixed_lines(path: Path) -> set[int]:
     return lines
 
 
+def _last_assignments(tree: ast.AST, names: set[str], before: int) -> set[int]:
+    """The line that last assigned each of ``names`` before line ``before``: what a fix
+    inserted after it amends (``X = preprocessing.scale(X)`` amends ``X = ...``)."""
+    last: dict[str, int] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign | ast.AugAssign) and node.lineno < before:
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                for n in ast.walk(target):
+                    if isinstance(n, ast.Name) and n.id in names:
+                        last[n.id] = max(last.get(n.id, 0), node.lineno)
+    return set(last.values())
+
+
 def differing_lines(buggy: Path, fixed: Path) -> set[int]:
-    """The lines of ``buggy`` (1-based) that ``fixed`` changes, and those bordering a line
-    ``fixed`` inserts."""
+    """The lines of ``buggy`` (1-based) that ``fixed`` changes, those bordering a line
+    ``fixed`` inserts, and the lines that last assigned what an inserted line assigns."""
     a, b = buggy.read_text().splitlines(), fixed.read_text().splitlines()
+    tree = ast.parse(buggy.read_text())
     lines: set[int] = set()
-    for op, i1, i2, _, _ in difflib.SequenceMatcher(None, a, b).get_opcodes():
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b).get_opcodes():
         if op in ("replace", "delete"):
             lines.update(range(i1 + 1, i2 + 1))
-        elif op == "insert":
-            lines.update({i1, i1 + 1})
+        if op in ("replace", "insert"):
+            if op == "insert":
+                lines.update({i1, i1 + 1})
+            try:
+                made = {n.id for stmt in ast.parse("\n".join(x.strip() for x in b[j1:j2])).body
+                        for n in ast.walk(stmt) if isinstance(n, ast.Name)
+                        and isinstance(n.ctx, ast.Store)}  # fmt: skip
+            except SyntaxError:  # part of a statement: nothing assigned to follow
+                made = set()
+            lines.update(_last_assignments(tree, made, i1 + 1))
     return lines
 
 

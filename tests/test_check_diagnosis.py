@@ -63,7 +63,7 @@ def test_root_cause_first_with_its_line_and_a_fix_trial_that_works(tmp_path, cap
         "output_and_loss"], "before": "fail", "after": "pass"}
     assert first["trial"]["fixed"]
     # the console and check.md open the diagnosis with the root cause and its line
-    assert "Diagnosis: 1 root cause" in out and "one_unit.py:" in out
+    assert "Diagnosis: " in out and "1. output_and_loss (FAIL) at one_unit.py:" in out
     md = (folder / "check.md").read_text()
     assert md.index("## Diagnosis") < md.index("## Checks")
     # every consequence names its cause and carries no advice of its own
@@ -167,9 +167,11 @@ def test_a_warning_explains_failures_and_a_failure_nothing_explains_is_its_own_r
     assert "consequences (no advice of their own): loss_decreasing" in text
 
 
-def test_a_lone_warning_is_no_root_cause():
-    roots = diagnose([_result("input_scale", "warn"), _result("loss_decreasing", "pass")])
-    assert roots == []
+def test_a_lone_warning_is_a_root_of_its_own_after_the_failures():
+    lone, fails = _result("input_scale", "warn"), _result("reproducibility", "fail")
+    roots = diagnose([lone, _result("loss_decreasing", "pass"), fails])
+    assert roots == [fails, lone]
+    assert diagnose([_result("labels", "pass")]) == []
 
 
 @pytest.mark.parametrize("status", ["pass", "warn"])

@@ -40,6 +40,8 @@ EXPLAINS: dict[str, tuple[str, ...]] = {
     "loss_decreasing": ("overfit_one_batch", "input_independent_baseline", "gradient_health",
                         "dead_units", "inference_mode", "loss_at_init"),
     "inference_mode": ("input_independent_baseline",),
+    "reproducibility": (),
+    "batch_independence": ("input_independent_baseline",),
     "gradient_health": ("dead_units", "overfit_one_batch", "loss_decreasing",
                         "input_independent_baseline"),
     "dead_units": ("overfit_one_batch", "loss_decreasing", "input_independent_baseline"),
@@ -49,8 +51,6 @@ EXPLAINS: dict[str, tuple[str, ...]] = {
 PRECEDENCE = ("labels", "output_and_loss", "loss_at_init", "input_scale", "validation_data",
               "frozen_inputs", "sequence_leak", "regularization", "loss_decreasing",
               "inference_mode", "gradient_health", "dead_units", "overfit_one_batch")  # fmt: skip
-SETUP = {"labels", "output_and_loss", "input_scale", "validation_data", "frozen_inputs",
-         "regularization", "sequence_leak"}  # fmt: skip
 # checks cheap enough to run again on the fixed copy beside the consequences
 CHEAP = {"labels", "output_and_loss", "loss_at_init", "validation_data", "regularization"}
 # checks the runner can run again (first_step is the script's own, not among them)
@@ -65,6 +65,8 @@ def _bad(r: CheckResult) -> bool:
 def _explains(root: CheckResult, other: CheckResult) -> bool:
     if other.name not in EXPLAINS.get(root.name, ()) or not _bad(other):
         return False
+    if root.name == "loss_at_init" and not root.details.get("root"):
+        return False  # the init scale or the output bias: slow, not the cause of failures
     if other.name in (root.details.get("trial") or {}).get("still_failing", ()):
         return False  # its fix trial left it failing: a finding of its own
     if root.name == "inference_mode":  # only a baseline that learned in training mode
@@ -75,31 +77,38 @@ def _explains(root: CheckResult, other: CheckResult) -> bool:
     return True
 
 
-def _is_root(r: CheckResult) -> bool:
-    return r.name in SETUP or bool(r.details.get("root"))
-
-
 def diagnose(results: list[CheckResult]) -> list[CheckResult]:
     """The root causes among ``results``, most basic first; each finding a root cause
-    explains gets ``caused_by``. A setup finding (or one a check marks as a cause) that
-    fails, or that warns and explains another finding, is a root cause; a failing
-    finding nothing explains is a root cause of its own."""
+    explains gets ``caused_by``. Findings are taken in causal order (``PRECEDENCE``:
+    the setup before what training shows): each one not yet explained is a root cause
+    and claims the later findings it explains (``EXPLAINS``). Root causes that fail, or
+    that explain a failure, come first; then the warnings that stand alone."""
     for r in results:
         r.caused_by = None
     order = {name: i for i, name in enumerate(PRECEDENCE)}
-    ranked = sorted((r for r in results if _bad(r)),
-                    key=lambda r: (order.get(r.name, len(order)), results.index(r)))  # fmt: skip
+
+    def rank(r: CheckResult) -> tuple:
+        place = order.get(r.name, len(order))
+        if r.name == "loss_at_init" and not r.details.get("root"):
+            place = len(order)  # a slow start, read after the rest
+        return place, results.index(r)
+
+    ranked = sorted((r for r in results if _bad(r)), key=rank)
     roots: list[CheckResult] = []
     for r in ranked:
         if r.caused_by is not None:
             continue
-        explained = [o for o in results if o is not r and o.caused_by is None
-                     and o not in roots and _explains(r, o)]  # fmt: skip
-        if (_is_root(r) and (r.status == "fail" or explained)) or r.status == "fail":
-            roots.append(r)
-            for o in explained:
+        roots.append(r)
+        for o in results:
+            if o is not r and o.caused_by is None and o not in roots and _explains(r, o):
                 o.caused_by = r.name
-    return sorted(roots, key=lambda r: (r.status != "fail", roots.index(r)))
+
+    def weight(r: CheckResult) -> int:
+        if r.status == "fail":
+            return 0
+        return 1 if any(o.caused_by == r.name and o.status == "fail" for o in results) else 2
+
+    return sorted(roots, key=lambda r: (weight(r), roots.index(r)))
 
 
 # ---------------------------------------------------------------- fix trials
@@ -355,8 +364,11 @@ def subject_layer(result: CheckResult, model) -> str | None:
     details = result.details
     if details.get("layer"):
         return details["layer"]
-    if result.name == "output_and_loss" or (result.name == "loss_at_init"
-                                            and "from_logits" not in result.fix):
+    only_loss = ("loss" in result.fix or "from_logits" in result.fix) and (
+        "activation" not in result.fix)
+    if only_loss or (result.name == "loss_at_init" and result.details.get("root")):
+        return None  # a loss: compile's loss= line
+    if result.name in ("output_and_loss", "loss_at_init"):
         layer = activation_layer(model) if model is not None else None
         return None if layer is None else layer.name
     if result.name in ("gradient_health", "dead_units") and details.get("layers"):
@@ -368,9 +380,28 @@ def subject_layer(result: CheckResult, model) -> str | None:
     return None
 
 
+def subjects(r: CheckResult) -> tuple[str, ...]:
+    """Where a finding's cause was given, most precise first: its fix says what must
+    change (a loss is changed in compile's ``loss=``, a learning rate where the
+    optimizer is made, a split in ``fit``)."""
+    fix = r.fix
+    if r.name == "loss_decreasing" and r.message.startswith("learning-rate schedule"):
+        return ("schedule", "optimizer", "compile")
+    if "learning_rate" in fix:
+        return ("optimizer", "compile")
+    if fix.get("split"):
+        return ("fit",)
+    if ("loss" in fix or "from_logits" in fix) and "activation" not in fix:
+        return ("loss", "compile")
+    if r.name == "loss_at_init" and r.details.get("root"):
+        return ("loss", "compile")
+    return _SUBJECT.get(r.name, ("fit",))
+
+
 def locate(results: list[CheckResult], sites: Sites, model=None) -> None:
     """``location`` for every finding that is not a pass: the layer it is about, else
-    the call (``fit``, ``compile``, the optimizer, the arrays) its cause was given in."""
+    the call (``fit``, ``compile``'s loss, the optimizer, the arrays) its cause was
+    given in."""
     for r in results:
         if r.status == "pass" or r.location is not None:
             continue
@@ -378,7 +409,7 @@ def locate(results: list[CheckResult], sites: Sites, model=None) -> None:
         name = subject_layer(r, model)
         if name is not None:
             where = sites.layer(name)
-        for subject in _SUBJECT.get(r.name, ("fit",)):
+        for subject in subjects(r):
             if where is None:
                 where = sites.get(subject)
         if where is not None:

@@ -6,7 +6,9 @@ layer, optimizer and ``compile`` made from a file under ``folder`` is recorded w
 line of the user's code that made it (for a subclassed model, the line in its
 ``__init__``; for a layer made inside Keras, e.g. a ``keras.applications`` base, the
 user's line that called it). ``Sites`` answers "where was this made" by layer name,
-and by subject for the rest (``"fit"``, ``"compile"``, ``"optimizer"``, ``"x"``)."""
+and by subject for the rest (``"fit"``, ``"compile"``, ``"loss"`` (its argument's line),
+``"optimizer"``, ``"schedule"``, and the arrays given to fit: ``"x"``, ``"y"``,
+``"validation"``)."""
 
 from __future__ import annotations
 
@@ -94,18 +96,42 @@ class Sites:
                 self.calls[subject] = where
 
 
-def _call_at(tree: ast.AST, line: int) -> ast.Call | None:
-    """The ``.fit(...)`` call that starts or spans ``line``."""
+def _call_at(tree: ast.AST, line: int, method: str = "fit") -> ast.Call | None:
+    """The ``.fit(...)`` (or other ``method``) call that starts or spans ``line``."""
     best = None
     for node in ast.walk(tree):
         if (
             isinstance(node, ast.Call)
             and isinstance(node.func, ast.Attribute)
-            and node.func.attr == "fit"
+            and node.func.attr == method
             and node.lineno <= line <= (node.end_lineno or node.lineno)
         ):
             best = node
     return best
+
+
+def _keyword_lines(file: str, line: int, method: str, names: tuple[str, ...]) -> dict[str, int]:
+    """The lines of a call's arguments (by keyword, or by position in ``names``'s
+    order): a ``compile`` over several lines names its ``loss=`` line for the loss."""
+    tree = _parsed(file)
+    call = _call_at(tree, line, method) if tree is not None else None
+    if call is None:
+        return {}
+    found = {names[i]: arg.lineno for i, arg in enumerate(call.args[: len(names)])}
+    found.update({kw.arg: kw.value.lineno for kw in call.keywords if kw.arg in names})
+    return found
+
+
+def _base_name(node: ast.AST) -> ast.AST:
+    """``x`` of ``x[:350]``, ``x.values``, ``x.astype(...)``: the array a fit argument
+    is cut from."""
+    while True:
+        if isinstance(node, ast.Subscript | ast.Attribute):
+            node = node.value
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            node = node.func.value
+        else:
+            return node
 
 
 def _parsed(file: str) -> ast.AST | None:
@@ -131,6 +157,7 @@ def _argument_names(file: str, line: int) -> dict[str, str]:
         elif kw.arg == "validation_data":
             value = kw.value
             found["validation"] = value.elts[0] if isinstance(value, ast.Tuple) else value
+    found = {k: _base_name(v) for k, v in found.items()}
     return {k: v.id for k, v in found.items() if isinstance(v, ast.Name)}
 
 
@@ -191,6 +218,8 @@ def recording(folder: str | Path):
     layer_init = keras.layers.Layer.__init__
     optimizer_init = keras.optimizers.Optimizer.__init__
     compile_ = keras.Model.compile
+    schedules = keras.optimizers.schedules.LearningRateSchedule
+    schedule_init = schedules.__init__
 
     def layer(self, *args, **kwargs):
         layer_init(self, *args, **kwargs)
@@ -211,16 +240,29 @@ def recording(folder: str | Path):
             where = sites.here(sys._getframe(1))
             if where is not None:
                 sites.calls["compile"] = where
-                if isinstance(kwargs.get("optimizer", args[0] if args else None), str):
-                    sites.calls["optimizer"] = where  # made by name, in this call
+                at = _keyword_lines(where.file, where.line, "compile", ("optimizer", "loss"))
+                for subject, line in at.items():
+                    if subject == "loss" or isinstance(
+                        kwargs.get("optimizer", args[0] if args else None), str
+                    ):  # a loss, or an optimizer made by name in this call
+                        sites.calls[subject] = Location(where.file, line, _code(where.file, line))
         return compile_(self, *args, **kwargs)
+
+    def schedule(self, *args, **kwargs):
+        schedule_init(self, *args, **kwargs)
+        if sites.watching:
+            where = sites.here(sys._getframe(1))
+            if where is not None:
+                sites.calls["schedule"] = where
 
     keras.layers.Layer.__init__ = layer
     keras.optimizers.Optimizer.__init__ = optimizer
     keras.Model.compile = compile
+    schedules.__init__ = schedule
     try:
         yield sites
     finally:
         keras.layers.Layer.__init__ = layer_init
         keras.optimizers.Optimizer.__init__ = optimizer_init
         keras.Model.compile = compile_
+        schedules.__init__ = schedule_init

@@ -304,6 +304,7 @@ def check(
             budget=budget,
             cannot=cannot,
             fix_trials=fix_trials,
+            steps_known=epochs is not None,
         )
     finally:
         restore()

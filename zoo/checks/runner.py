@@ -241,6 +241,7 @@ def run_checks(
     plan: dict | None = None,
     fix_trials: bool = True,
     own_holdout: bool | None = None,
+    steps_known: bool = True,
 ) -> ChecksReport:
     """Run the sanity checks on models from ``build`` (a zero-argument callable that
     returns a fresh compiled model) with ``train`` (and ``val``) as ``tf.data`` batches
@@ -260,7 +261,8 @@ def run_checks(
     ``fix_trials``, each root cause's mechanical fix is tried on a copy, the failing
     checks run again with the same ``plan`` (``diagnosis.try_fixes``), within 1.5 times
     ``budget``. ``plan`` reuses a plan already made; ``own_holdout`` says that ``val``
-    was cut from the training data by the checks, not given by the program."""
+    was cut from the training data by the checks, not given by the program;
+    ``steps_known=False``: ``total_steps`` is a guess (no epochs given), not judged on."""
     started = time.perf_counter()
     unknown = set(checks) - set(ALL_CHECKS)
     if unknown:
@@ -328,7 +330,8 @@ def run_checks(
         done = next((r for r in report.results if r.name == "loss_decreasing"), None)
         if done is None or done.status == "error":
             raise RuntimeError("it reads loss_decreasing's measurement, which did not run")
-        return T.inference_mode(again(), done.details, total_steps=total_steps)
+        return T.inference_mode(again(), done.details,
+                                total_steps=total_steps if steps_known else None)
 
     run = {
         "input_scale": lambda: S.input_scale(again(), train),
@@ -387,7 +390,7 @@ def run_checks(
             return run_checks(
                 fixed_build, fixed_train, fixed_val, total_steps=total_steps, checks=names,
                 batch_size=batch_size, set_output_bias=set_output_bias, plan=report.plan,
-                fix_trials=False, own_holdout=own_holdout,
+                fix_trials=False, own_holdout=own_holdout, steps_known=steps_known,
             )  # fmt: skip
 
         def allowed(seconds: float) -> bool:

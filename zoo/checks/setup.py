@@ -285,6 +285,9 @@ def _labels(model, train, limit: int) -> CheckResult:
     return result("pass", f"finite targets ({y.min():.4g} to {y.max():.4g})")
 
 
+# output activations whose values are not probabilities (a linear output: loss_at_init)
+_NOT_PROBABILITY = ("relu", "tanh", "elu", "selu", "softplus", "exponential", "leaky_relu",
+                    "relu6", "gelu", "silu", "swish")  # fmt: skip
 _RANGES = {
     "sigmoid": (0.0, 1.0),
     "softmax": (0.0, 1.0),
@@ -313,6 +316,15 @@ def output_and_loss(model, train, *, limit: int = 4096) -> CheckResult:
         return CheckResult("output_and_loss", status != "fail", activation, None, message,
                            status=status, details={"fix": fix} if fix else {})  # fmt: skip
 
+    probabilities = info.kind in ("softmax", "binary") and not info.from_logits
+    if probabilities and activation in _NOT_PROBABILITY:
+        target = "softmax" if info.kind == "softmax" and n_out > 1 else "sigmoid"
+        low, high = _RANGES.get(activation, (-np.inf, np.inf))
+        return result("fail", f"{info.name} reads the outputs as probabilities, but a "
+                      f"{activation} output gives {low:g} to {high:g}: outputs of 0 (or below) "
+                      "make the loss NaN or clip it, and outputs above 1 are clipped, with no "
+                      f"gradient. End the model in activation='{target}'",
+                      {"activation": target})  # fmt: skip
     if activation == "softmax" and n_out == 1:
         return result("fail", "a softmax over a single unit outputs 1.0 for every input, so "
                       "nothing is learned: for a binary task use Dense(1, activation="
@@ -399,13 +411,19 @@ def regularization(model, train, *, high_rate: float = 0.5, limit: int = 512) ->
     if penalty > 0:
         x, y = as_arrays(train, limit=limit)
         data = data_loss(model, x, y)
+
+        def strength(layer) -> float:
+            reg = getattr(layer, "kernel_regularizer", None)
+            return float(getattr(reg, "l1", 0) or 0) + float(getattr(reg, "l2", 0) or 0)
+
+        heaviest = max(leaf_layers(model), key=strength)
         if penalty > data:
             return CheckResult(
                 "regularization", True, penalty, f"<= {data:.4g}",
                 f"the weight penalties add {penalty:.4g} to the loss at initialization, more "
                 f"than the data loss itself ({data:.4g}): the optimizer shrinks the weights "
                 "before it fits the data. Lower the L1/L2 factors (1e-4 to 1e-5 are usual)",
-                status="warn", details={"fix": {"penalty": 0.01}},
+                status="warn", details={"fix": {"penalty": 0.01}, "layer": heaviest.name},
             )  # fmt: skip
         return CheckResult("regularization", True, penalty, f"<= {data:.4g}",
                            f"weight penalties {penalty:.4g} at initialization, below the data "
