@@ -296,3 +296,43 @@ def test_new_detectors_name_the_root_cause_and_the_fixed_script_is_clean(
         assert "check_dependence.png" in saved["figures"]
     code, out, saved, _ = check(script, tmp_path, capsys, args=["--fixed"])
     assert code == 0 and not [r for r in saved["results"] if r["status"] == "fail"], out
+
+
+def test_locations_follow_the_fit_arguments_and_the_compile_keywords(tmp_path):
+    from zoo.checks import locate
+
+    script = write(tmp_path, "where.py", """
+        import sys
+        RAW = "--raw" in sys.argv
+        x = load()
+        if not RAW:
+            x = x / 255.0
+        if RAW:
+            x = x * 1.0
+        y = labels()
+        model.compile(
+            optimizer="adam",
+            loss="mse",
+        )
+        model.fit(x[:100], y=y, validation_data=(x[100:], y[100:]))
+    """)
+    fit = line_of(script, "model.fit")
+    names = locate._argument_names(str(script), fit)
+    assert names == {"x": "x", "y": "y", "validation": "x"}
+    # the assignment that ran: RAW is False in the script's globals
+    where = locate._assigned(str(script), fit, "x", {"RAW": False})
+    assert where.line == line_of(script, "x = x / 255.0")
+    where = locate._assigned(str(script), fit, "x", {"RAW": True})
+    assert where.line == line_of(script, "x = x * 1.0")
+    # an `if` whose test calls something is not evaluated: both branches may have run
+    assert locate._taken(ast_expr("check()"), {}) is None
+    lines = locate._keyword_lines(str(script), line_of(script, "model.compile("), "compile",
+                                  ("optimizer", "loss"))  # fmt: skip
+    assert lines == {"optimizer": line_of(script, 'optimizer="adam"'),
+                     "loss": line_of(script, 'loss="mse"')}  # fmt: skip
+
+
+def ast_expr(text):
+    import ast
+
+    return ast.parse(text, mode="eval").body

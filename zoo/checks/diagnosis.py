@@ -3,25 +3,22 @@ under them without advice of their own, each finding placed on the line of the u
 code that made its cause, and for each root cause with a mechanical fix a *fix trial*:
 the fix applied to a copy and the failing checks run again, before and after.
 
-``diagnose(report)`` orders the findings and marks ``caused_by``; ``try_fixes`` runs the
-trials (a trial that does not clear a consequence takes the mark back: the finding is
-then a cause of its own); ``locate(report, sites, model)`` adds ``location``.
+``diagnose(report)`` orders the findings and marks ``caused_by``; ``fixes.try_fixes``
+runs the trials (a trial that does not clear a consequence takes the mark back: the
+finding is then a cause of its own, and ``diagnose`` leaves it so); ``locate(report,
+sites, model)`` adds ``location``.
 """
 
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import Callable
 from pathlib import Path
 
-import keras
 import numpy as np
 
-from zoo.checks.base import CheckResult, arrays
+from zoo.checks.base import CheckResult
 from zoo.checks.locate import Sites
-from zoo.models import leaf_layers
-from zoo.outputs import activation_layer, resolve_loss
+from zoo.outputs import activation_layer
 
 TRAINING = ("loss_at_init", "overfit_one_batch", "loss_decreasing", "input_independent_baseline",
             "inference_mode", "gradient_health", "dead_units", "first_step")  # fmt: skip
@@ -51,11 +48,6 @@ EXPLAINS: dict[str, tuple[str, ...]] = {
 PRECEDENCE = ("labels", "output_and_loss", "loss_at_init", "input_scale", "validation_data",
               "frozen_inputs", "sequence_leak", "regularization", "loss_decreasing",
               "inference_mode", "gradient_health", "dead_units", "overfit_one_batch")  # fmt: skip
-# checks cheap enough to run again on the fixed copy beside the consequences
-CHEAP = {"labels", "output_and_loss", "loss_at_init", "validation_data", "regularization"}
-# checks the runner can run again (first_step is the script's own, not among them)
-RERUNNABLE = set(PRECEDENCE) | {"overfit_one_batch", "input_independent_baseline",
-                                "reproducibility", "batch_independence"}  # fmt: skip
 
 
 def _bad(r: CheckResult) -> bool:
@@ -91,6 +83,8 @@ def diagnose(results: list[CheckResult]) -> list[CheckResult]:
         place = order.get(r.name, len(order))
         if r.name == "loss_at_init" and not r.details.get("root"):
             place = len(order)  # a slow start, read after the rest
+        elif r.name in ("loss_decreasing", "overfit_one_batch") and not r.details.get("root"):
+            place = order["dead_units"] + 0.5  # what the layers' figures may explain
         return place, results.index(r)
 
     ranked = sorted((r for r in results if _bad(r)), key=rank)
@@ -109,238 +103,6 @@ def diagnose(results: list[CheckResult]) -> list[CheckResult]:
         return 1 if any(o.caused_by == r.name and o.status == "fail" for o in results) else 2
 
     return sorted(roots, key=lambda r: (weight(r), roots.index(r)))
-
-
-# ---------------------------------------------------------------- fix trials
-
-_LOSS_CLASSES = {
-    "sparse_categorical_crossentropy": keras.losses.SparseCategoricalCrossentropy,
-    "categorical_crossentropy": keras.losses.CategoricalCrossentropy,
-    "binary_crossentropy": keras.losses.BinaryCrossentropy,
-}
-
-
-def change_words(fix: dict, model=None) -> str:
-    """A fix in a person's words: ``"the output activation sigmoid, loss
-    binary_crossentropy"``."""
-    words = []
-    if "activation" in fix:
-        words.append(f"a {fix['activation']} output activation")
-    if "loss" in fix:
-        words.append(f"loss {fix['loss']}")
-    if "from_logits" in fix:
-        words.append(f"from_logits={fix['from_logits']}")
-    if "learning_rate" in fix:
-        words.append(f"learning rate {fix['learning_rate']:g}")
-    if fix.get("inputs") == "standardize":
-        words.append("the inputs standardized (each feature's training mean and spread)")
-    if fix.get("labels") == "minus_one":
-        words.append("the labels minus 1")
-    if fix.get("labels") == "zero_one":
-        words.append("the labels mapped to 0/1")
-    if fix.get("split") == "shuffle":
-        words.append("the rows shuffled before the validation split")
-    if "dropout" in fix:
-        words.append(", ".join(f"{name} rate {rate:g}" for name, rate in fix["dropout"].items()))
-    if "penalty" in fix:
-        words.append(f"the weight penalties times {fix['penalty']:g}")
-    if "bn_momentum" in fix:
-        words.append(f"BatchNormalization momentum {fix['bn_momentum']:g}")
-    if fix.get("validation") == "rescale":
-        words.append("the validation inputs on the training inputs' scale")
-    if "inputs_affine" in fix:
-        scale, shift = fix["inputs_affine"]
-        words.append(f"the inputs times {scale:g} plus {shift:g}")
-    return ", ".join(words)
-
-
-def _recompile(model, fix: dict) -> None:
-    loss = model.loss
-    if "loss" in fix:
-        loss = fix["loss"]
-    if "from_logits" in fix:
-        name = resolve_loss(model).name
-        if name not in _LOSS_CLASSES:
-            raise ValueError(f"cannot set from_logits on the loss {name}")
-        loss = _LOSS_CLASSES[name](from_logits=fix["from_logits"])
-    config = model.optimizer.get_config()
-    if "learning_rate" in fix:
-        config["learning_rate"] = fix["learning_rate"]
-    model.compile(optimizer=model.optimizer.__class__.from_config(config), loss=loss)
-
-
-def _set(layer, attr: str, value, undo: list) -> None:
-    undo.append((layer, attr, getattr(layer, attr)))
-    setattr(layer, attr, value)
-
-
-def apply_to_model(model, fix: dict, undo: list) -> None:
-    """Apply the model part of ``fix`` to ``model`` (a fresh copy, or a subclassed model
-    itself: ``undo`` collects what to set back)."""
-    layers = {la.name: la for la in leaf_layers(model)}
-    if "activation" in fix:
-        layer = activation_layer(model)
-        if layer is None or not hasattr(layer, "activation"):
-            raise ValueError("the output layer has no activation to change")
-        _set(layer, "activation", keras.activations.get(fix["activation"]), undo)
-    for name, rate in fix.get("dropout", {}).items():
-        _set(layers[name], "rate", rate, undo)
-    for layer in layers.values():
-        if "bn_momentum" in fix and isinstance(layer, keras.layers.BatchNormalization):
-            _set(layer, "momentum", fix["bn_momentum"], undo)
-        if "penalty" in fix:
-            for attr in ("kernel_regularizer", "bias_regularizer"):
-                reg = getattr(layer, attr, None)
-                for coef in ("l1", "l2"):
-                    if reg is not None and getattr(reg, coef, 0):
-                        _set(reg, coef, getattr(reg, coef) * fix["penalty"], undo)
-    if {"loss", "from_logits", "learning_rate"} & set(fix):
-        _recompile(model, fix)
-
-
-def apply_to_data(train: tuple, val: tuple, fix: dict) -> tuple[tuple, tuple]:
-    """The data part of ``fix`` applied to ``train`` and ``val`` (``(x, y[, w])``)."""
-    x, y, w = arrays(train)
-    xv, yv, wv = arrays(val)
-    if fix.get("inputs") == "standardize" and x.dtype.kind in "fiu":
-        axes = tuple(range(x.ndim - 1))
-        mean, std = x.mean(axis=axes, keepdims=True), x.std(axis=axes, keepdims=True)
-        std = np.where(std > 0, std, 1.0)
-        x, xv = ((x - mean) / std).astype("float32"), ((xv - mean) / std).astype("float32")
-    if "inputs_affine" in fix:
-        scale, shift = fix["inputs_affine"]
-        x, xv = (x * scale + shift).astype("float32"), (xv * scale + shift).astype("float32")
-    if fix.get("validation") == "rescale":
-        axes = tuple(range(x.ndim - 1))
-        mt, st = x.mean(axis=axes, keepdims=True), x.std(axis=axes, keepdims=True)
-        mv, sv = xv.mean(axis=axes, keepdims=True), xv.std(axis=axes, keepdims=True)
-        xv = ((xv - mv) / np.where(sv > 0, sv, 1.0) * st + mt).astype("float32")
-    if fix.get("labels") == "minus_one":
-        y, yv = y - 1, yv - 1
-    if fix.get("labels") == "zero_one":
-        low, high = float(min(y.min(), yv.min())), float(max(y.max(), yv.max()))
-        y, yv = (y - low) / (high - low), (yv - low) / (high - low)
-    if fix.get("split") == "shuffle":
-        allx, ally = np.concatenate([x, xv]), np.concatenate([y, yv])
-        order = np.random.default_rng(0).permutation(len(allx))
-        allx, ally = allx[order], ally[order]
-        x, y, xv, yv = allx[: len(x)], ally[: len(x)], allx[len(x):], ally[len(x):]
-        w = wv = None
-
-    def pack(a, b, c):
-        return (a, b) if c is None else (a, b, c)
-
-    return pack(x, y, w), pack(xv, yv, wv)
-
-
-def try_fixes(
-    roots: list[CheckResult],
-    results: list[CheckResult],
-    build: Callable,
-    train: tuple,
-    val: tuple,
-    rerun: Callable,
-    *,
-    allowed: Callable[[float], bool] = lambda seconds: True,
-) -> list[dict]:
-    """For each root cause with a mechanical fix, the trial: ``rerun(build, train, val,
-    checks)`` (the runner, same plan) on a copy with the fix applied; the before/after
-    of every check run again goes into ``root.details["trial"]``. A warning whose fix
-    clears a failing consequence becomes a FAIL (the harm is measured); a consequence the
-    fix leaves failing is no longer marked as caused by it. ``allowed(seconds)`` says
-    whether a trial estimated at ``seconds`` still fits the time budget."""
-    trials = []
-    for root in roots:
-        fix = root.fix
-        if not fix:
-            continue
-        after_of = [r for r in results if r.caused_by == root.name and r.name in RERUNNABLE]
-        names = [r.name for r in after_of]
-        if root.name in CHEAP or not names:
-            names = [root.name, *names] if root.name in RERUNNABLE else names
-        if root.name == "inference_mode":  # it reads loss_decreasing's training
-            names = ["loss_decreasing", *names]
-        names = [n for n in dict.fromkeys(names)]
-        if not names:
-            continue
-        estimate = sum(r.seconds for r in results if r.name in names)
-        change = change_words(fix)
-        if not allowed(estimate):
-            root.details["trial"] = {"change": change, "skipped": "over the time budget"}
-            continue
-        undo: list = []
-
-        def fixed_build(fix=fix, undo=undo):
-            model = build()
-            apply_to_model(model, fix, undo)
-            return model
-
-        start = time.perf_counter()
-        try:
-            fixed_train, fixed_val = apply_to_data(train, val, fix)
-            again = rerun(fixed_build, fixed_train, fixed_val, tuple(names))
-        except Exception as err:  # noqa: BLE001 - a fix that cannot be applied here
-            root.details["trial"] = {"change": change, "error": f"{type(err).__name__}: {err}"}
-            continue
-        finally:
-            for obj, attr, value in reversed(undo):
-                setattr(obj, attr, value)
-        before = {r.name: r for r in results}
-        checks = {}
-        for r in again.results:
-            old = before.get(r.name)
-            checks[r.name] = {
-                "before": old.status if old else None,
-                "after": r.status,
-                "measured_before": _plain(old.measured) if old else None,
-                "measured_after": _plain(r.measured),
-                "message_after": r.message,
-            }
-        failing = [n for n, c in checks.items() if c["before"] == "fail"]
-        cleared = [n for n in failing if checks[n]["after"] in ("pass", "warn")]
-        trial = {
-            "change": change,
-            "checks": checks,
-            "cleared": cleared,
-            "still_failing": [n for n in failing if n not in cleared],
-            "fixed": bool(failing) and len(cleared) == len(failing),
-            "seconds": round(time.perf_counter() - start, 1),
-            "curves": {r.name: [float(v) for v in r.details["losses"]] for r in again.results
-                       if r.details.get("losses") is not None},
-            "baseline": _baseline_figures(before.get("input_independent_baseline"),
-                                          again.results),
-        }  # fmt: skip
-        root.details["trial"] = trial
-        trials.append(trial)
-        for r in results:
-            after = checks.get(r.name, {}).get("after")
-            if r.caused_by == root.name and after == r.status == "fail":
-                r.caused_by = None  # the fix leaves it failing: a finding of its own
-        if root.status == "warn" and any(n != root.name for n in cleared):
-            root.status, root.passed = "fail", False
-            root.message += (f". Measured: with {change}, {', '.join(cleared)} "
-                             f"{'passes' if len(cleared) == 1 else 'pass'}")  # fmt: skip
-    return trials
-
-
-def _baseline_figures(old: CheckResult | None, again: list[CheckResult]) -> dict:
-    """The baseline's validation loss before and after the fix (and with the inputs
-    zeroed), in the mode it was read, when the trial ran it again."""
-    new = next((r for r in again if r.name == "input_independent_baseline"), None)
-    if old is None or new is None or "real" not in old.details or "real" not in new.details:
-        return {}
-    mode = old.details.get("mode", "inference")
-    return {"input_independent_baseline": {
-        "before": float(old.details["real"][mode]), "after": float(new.details["real"][mode]),
-        "zeros": float(old.details["zeros"][mode]), "mode": mode}}
-
-
-def _plain(v):
-    if isinstance(v, float | int | str | bool) or v is None:
-        return v
-    if isinstance(v, np.floating | np.integer):
-        return v.item()
-    return str(v)
 
 
 # ---------------------------------------------------------------- locations
@@ -373,7 +135,8 @@ def subject_layer(result: CheckResult, model) -> str | None:
         return None if layer is None else layer.name
     if result.name in ("gradient_health", "dead_units") and details.get("layers"):
         values = details.get("after") or details.get("init") or []
-        finite = [(v, i) for i, v in enumerate(values) if isinstance(v, float) and math.isfinite(v)]
+        finite = [(float(v), i) for i, v in enumerate(values)
+                  if isinstance(v, float | int | np.floating) and math.isfinite(v)]  # fmt: skip
         if finite:
             pick = min(finite) if result.name == "gradient_health" else max(finite)
             return details["layers"][pick[1]]
@@ -385,6 +148,8 @@ def subjects(r: CheckResult) -> tuple[str, ...]:
     change (a loss is changed in compile's ``loss=``, a learning rate where the
     optimizer is made, a split in ``fit``)."""
     fix = r.fix
+    if fix.get("unfreeze"):
+        return ("frozen", "compile")
     if r.name == "loss_decreasing" and r.message.startswith("learning-rate schedule"):
         return ("schedule", "optimizer", "compile")
     if "learning_rate" in fix:
@@ -438,6 +203,7 @@ def trial_words(trial: dict) -> str:
     )
     verdict = ("the failing checks pass" if trial["fixed"] else
                f"still failing: {', '.join(trial['still_failing'])}" if trial["still_failing"]
+               else "nothing was failing; the warnings pass" if trial.get("improved")
                else "nothing was failing")  # fmt: skip
     return f"fix trial, with {trial['change']}: {moves}; {verdict} ({trial['seconds']:.1f} s)"
 

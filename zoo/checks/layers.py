@@ -39,7 +39,9 @@ def layer_gradients(model, x, y) -> list[tuple[str, float, float]]:
 
 
 def _verdict_gradients(rows, when: str, vanish: float, fail_vanish: float, explode: float):
-    """``(status, message)`` for one measurement of ``layer_gradients``."""
+    """``(status, message)`` for one measurement of ``layer_gradients``; the last
+    verdict's layer and mechanical fix are left in ``_verdict_gradients.found``."""
+    _verdict_gradients.found = {}
     bad = [name for name, g, _ in rows if not np.isfinite(g)]
     if bad:
         return "fail", (f"{when}, the gradient of layer {bad[0]!r} is NaN or infinite (and "
@@ -59,6 +61,7 @@ def _verdict_gradients(rows, when: str, vanish: float, fail_vanish: float, explo
     ratio = [g / w if w > 0 else g for _, g, w in rows]
     if max(ratio) > explode:
         name = rows[int(np.argmax(ratio))][0]
+        _verdict_gradients.found = {"layer": name, "fix": {"reinit": True}}
         return "fail", (f"{when}, layer {name!r} has a gradient {max(ratio):.3g} times its "
                         "weights' norm: exploding gradients; scale the inputs, lower the "
                         "learning rate, or clip gradients (clipnorm=1.0)")  # fmt: skip
@@ -66,6 +69,8 @@ def _verdict_gradients(rows, when: str, vanish: float, fail_vanish: float, explo
         spread = ratio[0] / ratio[-1]
         words = (f"{when}, the first layer {rows[0][0]!r} gets a relative gradient "
                  f"{spread:.2g} times the last hidden layer's ({rows[-1][0]!r})")
+        if spread < vanish:
+            _verdict_gradients.found = {"layer": rows[0][0], "fix": {"hidden_activation": "relu"}}
         if spread < fail_vanish:
             return "fail", (words + ": vanishing gradients, the early layers barely learn "
                             "(stacked sigmoid/tanh layers, or a deep net without normalization). "
@@ -127,6 +132,7 @@ def gradient_health(
         status, message = _verdict_gradients(grads[key], when, vanish, fail_vanish, explode)
         if ["pass", "warn", "fail"].index(status) > ["pass", "warn", "fail"].index(worst[0]):
             worst = status, message
+            details.update(_verdict_gradients.found)
     hidden = [r for r in details["init"][:-1] if np.isfinite(r)]
     spread = hidden[0] / hidden[-1] if len(hidden) >= 2 and hidden[-1] > 0 else None
     if worst[0] == "pass":
@@ -248,6 +254,9 @@ def dead_units(
             "ReLU activations"
         )
         harm = kind == "dead" and worst >= fail_at and found["examples"] > 1
+        details["layer"] = name
+        if when == "at initialization":  # the init made them so: initialize afresh
+            details["fix"] = {"reinit": True}
         if harm:
             cause += (". With every unit dead the layer outputs the same for every example: "
                       "the model cannot learn from its input")  # fmt: skip

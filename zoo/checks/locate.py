@@ -7,7 +7,8 @@ line of the user's code that made it (for a subclassed model, the line in its
 ``__init__``; for a layer made inside Keras, e.g. a ``keras.applications`` base, the
 user's line that called it). ``Sites`` answers "where was this made" by layer name,
 and by subject for the rest (``"fit"``, ``"compile"``, ``"loss"`` (its argument's line),
-``"optimizer"``, ``"schedule"``, and the arrays given to fit: ``"x"``, ``"y"``,
+``"optimizer"``, ``"schedule"``, ``"frozen"`` (the last ``trainable = False``), and the
+arrays given to fit: ``"x"``, ``"y"``,
 ``"validation"``)."""
 
 from __future__ import annotations
@@ -257,8 +258,18 @@ def recording(folder: str | Path):
 
     keras.layers.Layer.__init__ = layer
     keras.optimizers.Optimizer.__init__ = optimizer
+    trainable = keras.layers.Layer.trainable
+
+    def freeze(self, value):
+        trainable.fset(self, value)
+        if sites.watching and not value:
+            where = sites.here(sys._getframe(1))
+            if where is not None:
+                sites.calls["frozen"] = where
+
     keras.Model.compile = compile
     schedules.__init__ = schedule
+    keras.layers.Layer.trainable = property(trainable.fget, freeze, doc=trainable.__doc__)
     try:
         yield sites
     finally:
@@ -266,3 +277,4 @@ def recording(folder: str | Path):
         keras.optimizers.Optimizer.__init__ = optimizer_init
         keras.Model.compile = compile_
         schedules.__init__ = schedule_init
+        keras.layers.Layer.trainable = trainable

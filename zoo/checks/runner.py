@@ -13,6 +13,7 @@ import numpy as np
 from zoo.checks import base as C
 from zoo.checks import baseline as B
 from zoo.checks import diagnosis as D
+from zoo.checks import fixes as F
 from zoo.checks import independence as N
 from zoo.checks import init as I
 from zoo.checks import layers as L
@@ -397,7 +398,8 @@ def run_checks(
             spent = time.perf_counter() - started
             return budget is None or spent + seconds <= 1.5 * budget
 
-        D.try_fixes(report.roots, report.results, build, train, val, rerun, allowed=allowed)
+        F.try_fixes(report.roots, report.results, build, train, val, rerun, allowed=allowed,
+                    order=ALL_CHECKS)
         report.diagnose()
     return report
 

@@ -170,15 +170,16 @@ def overfit_one_batch(
             "applied before a from-logits loss, labels that do not match the inputs' order, "
             "or too little capacity"
         )
-    if status != "pass":
-        message += frozen_note(model)
+    frozen = frozen_note(model) if status != "pass" else ""
+    message += frozen
     return CheckResult(
         "overfit_one_batch",
         status != "fail",
         measured,
         goal,
         message,
-        details={"losses": losses, "start": start, "floor": floor},
+        details={"losses": losses, "start": start, "floor": floor,
+                 **({"fix": {"unfreeze": True}, "root": True} if "No weight" in frozen else {})},
         status=status,
     )
 
@@ -273,13 +274,15 @@ def loss_decreasing(
             "learning rate (too small, or a schedule already near zero), frozen layers, and "
             "that the loss is not clipped"
         )
-    if status != "pass":
-        message += frozen_note(model)
+    frozen = frozen_note(model) if status != "pass" else ""
+    message += frozen
     fix, constant = {}, not isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule)
     if status == "fail" and (not finite or "grows" in message) and constant:
         fix = {"learning_rate": rate / 10}
     elif status != "pass" and "unusually small" in unusual and constant:
         fix = {"learning_rate": rate * 10}
+    if "No weight" in frozen:
+        fix = {"unfreeze": True}
     if unusual:  # said with any verdict; alone it makes a warning
         status, message = ("warn" if status == "pass" else status), f"{message}; {unusual}"
     return CheckResult(
