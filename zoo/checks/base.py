@@ -27,6 +27,7 @@ import keras
 import numpy as np
 
 from zoo import interrupts
+from zoo.checks.keras_private import learning_rate_schedule
 from zoo.data import as_arrays
 from zoo.outputs import data_loss, init_output_bias, resolve_loss
 
@@ -240,6 +241,26 @@ def reusable(build: Callable) -> Callable:
         return state["model"]
 
     return again
+
+
+# the learning rates Keras starts each optimizer at: what a fix trial tries when the
+# program's rate is far off (AUTOTRAINER's repair does the same)
+USUAL_RATES = {"SGD": 0.01, "Adam": 1e-3, "AdamW": 1e-3, "Nadam": 1e-3, "Adamax": 1e-3,
+               "RMSprop": 1e-3, "Adagrad": 1e-3, "Adadelta": 1e-3, "Lion": 1e-4}  # fmt: skip
+
+
+def rate_fix(optimizer, lower: bool) -> dict:
+    """The learning-rate fix a trial tries: the optimizer's usual rate where the
+    program's is beyond it, else ten times lower (``lower``) or higher; ``{}`` for a
+    schedule (a schedule's own finding says what to change)."""
+    schedule = learning_rate_schedule(optimizer)
+    if isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
+        return {}
+    rate = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+    usual = USUAL_RATES.get(type(optimizer).__name__, rate)
+    if (lower and rate > usual) or (not lower and rate < usual / 10):
+        return {"learning_rate": usual}
+    return {"learning_rate": rate / 10 if lower else rate * 10}
 
 
 def frozen_note(model) -> str:

@@ -41,7 +41,8 @@ EXPLAINS: dict[str, tuple[str, ...]] = {
     "batch_independence": ("input_independent_baseline",),
     "gradient_health": ("dead_units", "overfit_one_batch", "loss_decreasing",
                         "input_independent_baseline"),
-    "dead_units": ("overfit_one_batch", "loss_decreasing", "input_independent_baseline"),
+    "dead_units": ("overfit_one_batch", "loss_decreasing", "input_independent_baseline",
+                   "gradient_health"),
     "overfit_one_batch": ("loss_decreasing", "input_independent_baseline"),
 }  # fmt: skip
 # the order in which causes are looked for: the setup before what training shows
@@ -85,6 +86,8 @@ def diagnose(results: list[CheckResult]) -> list[CheckResult]:
             place = len(order)  # a slow start, read after the rest
         elif r.name in ("loss_decreasing", "overfit_one_batch") and not r.details.get("root"):
             place = order["dead_units"] + 0.5  # what the layers' figures may explain
+        elif r.name == "gradient_health" and "zero gradient" in r.message:
+            place = order["dead_units"] + 0.25  # behind dead units, as it says
         return place, results.index(r)
 
     ranked = sorted((r for r in results if _bad(r)), key=rank)

@@ -39,6 +39,8 @@ def change_words(fix: dict, model=None) -> str:
         words.append("the labels minus 1")
     if fix.get("labels") == "zero_one":
         words.append("the labels mapped to 0/1")
+    if fix.get("labels_times"):
+        words.append(f"the labels times {fix['labels_times']:g}")
     if fix.get("split") == "shuffle":
         words.append("the rows shuffled before the validation split")
     if "dropout" in fix:
@@ -136,6 +138,8 @@ def apply_to_data(train: tuple, val: tuple, fix: dict) -> tuple[tuple, tuple]:
         xv = ((xv - mv) / np.where(sv > 0, sv, 1.0) * st + mt).astype("float32")
     if fix.get("labels") == "minus_one":
         y, yv = y - 1, yv - 1
+    if fix.get("labels_times"):
+        y, yv = np.round(y * fix["labels_times"]), np.round(yv * fix["labels_times"])
     if fix.get("labels") == "zero_one":
         low, high = float(min(y.min(), yv.min())), float(max(y.max(), yv.max()))
         y, yv = (y - low) / (high - low), (yv - low) / (high - low)

@@ -11,7 +11,15 @@ from collections.abc import Callable
 import keras
 import numpy as np
 
-from zoo.checks.base import CheckResult, arrays, fit_steps, frozen_note, gradients, register
+from zoo.checks.base import (
+    CheckResult,
+    arrays,
+    fit_steps,
+    frozen_note,
+    gradients,
+    rate_fix,
+    register,
+)
 from zoo.models import leaf_layers
 
 STEPS = 30  # optimizer steps before the second measurement
@@ -90,7 +98,8 @@ def measure(build: Callable, train, *, batch_size: int = 32, steps: int = STEPS)
     x, y, w = arrays(train, limit=4096)
     model = build()
     probe = slice(0, max(32, min(batch_size, 256)))
-    found = {"steps": steps, "examples": min(len(x), 256), "frozen": frozen_note(model)}
+    found = {"steps": steps, "examples": min(len(x), 256), "frozen": frozen_note(model),
+             "rate_fix": rate_fix(model.optimizer, lower=True)}  # fmt: skip
     if not model.trainable_weights:
         return found
     found["gradients"] = {"init": layer_gradients(model, x[probe], y[probe])}
@@ -133,6 +142,9 @@ def gradient_health(
         if ["pass", "warn", "fail"].index(status) > ["pass", "warn", "fail"].index(worst[0]):
             worst = status, message
             details.update(_verdict_gradients.found)
+            grown = key == "after" and (details.get("fix", {}).get("reinit") or "NaN" in message)
+            if grown:  # fine at initialization, broken by the steps: the step size
+                details["fix"] = measured.get("rate_fix") or {}
     hidden = [r for r in details["init"][:-1] if np.isfinite(r)]
     spread = hidden[0] / hidden[-1] if len(hidden) >= 2 and hidden[-1] > 0 else None
     if worst[0] == "pass":
@@ -255,8 +267,11 @@ def dead_units(
         )
         harm = kind == "dead" and worst >= fail_at and found["examples"] > 1
         details["layer"] = name
-        if when == "at initialization":  # the init made them so: initialize afresh
+        born = measured["init"].get(name, ("", 0.0))[1]
+        if born >= warn_at / 2:  # the init made them so: initialize afresh
             details["fix"] = {"reinit": True}
+        elif kind == "dead":  # they died in training: a step too large
+            details["fix"] = found.get("rate_fix") or {}
         if harm:
             cause += (". With every unit dead the layer outputs the same for every example: "
                       "the model cannot learn from its input")  # fmt: skip

@@ -249,10 +249,16 @@ def _labels(model, train, limit: int) -> CheckResult:
                           f"{y.shape[-1]} columns (one-hot?): use categorical_crossentropy, or "
                           "y.argmax(-1)", fix={"loss": "categorical_crossentropy"})  # fmt: skip
         if not integral:
+            steps = np.diff(np.unique(y))
+            unit = float(steps[steps > 1e-9].min()) if (steps > 1e-9).any() else 0.0
+            undo = round(1 / unit) if unit > 0 else 0
+            fits = undo > 1 and np.allclose(y * undo, np.round(y * undo), atol=1e-3) and (
+                0 <= (y * undo).min() and (y * undo).max() <= n_out - 1 + 1e-3)
             return result("fail", f"{info.name} takes class ids 0..{n_out - 1}, but the labels "
                           f"are fractions ({_values(y)}): they look scaled (divided by 255 or "
                           "by the number of classes) with the inputs; scale the inputs only",
-                          _values(y), f"0..{n_out - 1}")  # fmt: skip
+                          _values(y), f"0..{n_out - 1}",
+                          {"labels_times": float(undo)} if fits else None)  # fmt: skip
         low, high = int(y.min()), int(y.max())
         if low < 0 or high >= n_out:
             hint = ("the classes look numbered from 1: subtract 1 from the labels"
@@ -358,6 +364,15 @@ def output_and_loss(model, train, *, limit: int = 4096) -> CheckResult:
                           {"activation": "sigmoid", "loss": "binary_crossentropy"})  # fmt: skip
     if info.kind == "regression":
         binary = set(np.unique(y)) <= {0.0, 1.0}
+        one_hot = (binary and y.ndim == 2 and y.shape[-1] == n_out > 2
+                   and np.allclose(y.sum(axis=-1), 1))  # fmt: skip
+        if one_hot and activation == "linear":
+            return result("warn", f"{info.name}, a regression loss, on one-hot class labels "
+                          f"from a linear output of {n_out} units: a classification trained as a "
+                          "regression, slower and without probabilities; use "
+                          "activation='softmax' with categorical_crossentropy",
+                          {"activation": "softmax",
+                           "loss": "categorical_crossentropy"})  # fmt: skip
         if activation == "softmax" or (activation == "sigmoid" and binary):
             # a valid choice that trains, more slowly from confident wrong answers: the
             # short trainings (loss_decreasing, overfit_one_batch) show any harm

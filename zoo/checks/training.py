@@ -18,6 +18,7 @@ from zoo.checks.base import (
     arrays,
     fit_steps,
     frozen_note,
+    rate_fix,
     read_modes,
     register,
     relative_drop,
@@ -276,13 +277,15 @@ def loss_decreasing(
         )
     frozen = frozen_note(model) if status != "pass" else ""
     message += frozen
-    fix, constant = {}, not isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule)
-    if status == "fail" and (not finite or "grows" in message) and constant:
-        fix = {"learning_rate": rate / 10}
-    elif status != "pass" and "unusually small" in unusual and constant:
-        fix = {"learning_rate": rate * 10}
+    fix, root = {}, False
+    if status == "fail" and (not finite or "grows" in message):
+        fix, root = rate_fix(model.optimizer, lower=True), True
+    elif status != "pass" and "unusually small" in unusual:
+        fix, root = rate_fix(model.optimizer, lower=False), True
+    elif warning:  # a schedule that decays too soon: its starting rate, held constant
+        fix, root = {"learning_rate": float(keras.ops.convert_to_numpy(schedule(0)))}, True
     if "No weight" in frozen:
-        fix = {"unfreeze": True}
+        fix, root = {"unfreeze": True}, True
     if unusual:  # said with any verdict; alone it makes a warning
         status, message = ("warn" if status == "pass" else status), f"{message}; {unusual}"
     return CheckResult(
@@ -292,7 +295,7 @@ def loss_decreasing(
         f"<= {(1 - min_drop) * first[mode]:.4g}",
         message,
         details={"losses": losses, "drop": drop, "first": first, "last": last, "mode": mode,
-                 "fix": fix, "root": bool(fix)},
+                 "fix": fix, "root": root},
         status=status,
     )
 
