@@ -35,7 +35,7 @@ def line_of(path: Path, words: str) -> int:
     return next(i for i, t in enumerate(path.read_text().splitlines(), 1) if words in t)
 
 
-def test_root_cause_first_with_its_line_and_a_fix_trial_that_works(tmp_path, capsys):
+def test_root_cause_first_with_its_line_and_a_fix_trial_that_works(tmp_path, capsys, monkeypatch):
     script = write(tmp_path, "one_unit.py", """
         import keras
         from sklearn.datasets import load_breast_cancer
@@ -51,12 +51,13 @@ def test_root_cause_first_with_its_line_and_a_fix_trial_that_works(tmp_path, cap
         model.compile(optimizer="adam", loss="binary_crossentropy")
         model.fit(x, y, epochs=5, validation_split=0.2)
     """)
-    code, out, saved, folder = check(script, tmp_path, capsys)
+    monkeypatch.chdir(tmp_path)  # run by a relative path, as people do
+    code, out, saved, folder = check(Path(script.name), tmp_path, capsys)
     assert code == 1
     first = saved["diagnosis"][0]
     assert first["check"] == "output_and_loss" and first["status"] == "fail"
     assert first["location"]["line"] == line_of(script, "Dense(1, activation")
-    assert first["location"]["file"].endswith("one_unit.py")
+    assert first["location"]["file"] == str(script.resolve())
     assert 'Dense(1, activation="softmax")' in first["location"]["code"]
     assert first["fix"] == {"activation": "sigmoid", "loss": "binary_crossentropy"}
     assert first["trial"]["checks"]["output_and_loss"] == {**first["trial"]["checks"][

@@ -219,7 +219,13 @@ def lines(roots: list[CheckResult], results: list[CheckResult]) -> list[str]:
         return ["Diagnosis: no root cause; " + (
             f"{len(bad)} warning(s), none that explains a failure" if bad
             else "every check passed")]  # fmt: skip
-    out = [f"Diagnosis: {len(roots)} root cause{'s' if len(roots) > 1 else ''}"]
+    serious = [r for r in roots if r.status == "fail"
+               or any(o.caused_by == r.name and o.status == "fail" for o in results)]
+    if serious:
+        out = [f"Diagnosis: {len(roots)} root cause{'s' if len(roots) > 1 else ''}"]
+    else:
+        out = [f"Diagnosis: nothing fails; {len(roots)} warning{'s' if len(roots) > 1 else ''}"
+               ", the most basic first"]
     marks = {"warn": "warn", "fail": "FAIL"}
     for i, root in enumerate(roots, 1):
         where = where_words(root)

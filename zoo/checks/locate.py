@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import functools
 import linecache
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +42,11 @@ class Location:
         return f"{Path(self.file).name}:{self.line}  {self.code}"
 
 
+@functools.lru_cache(maxsize=1024)
+def _absolute(name: str) -> str:
+    return name if name.startswith(("/", "<")) else os.path.abspath(name)
+
+
 def _code(file: str, line: int) -> str:
     text = linecache.getline(file, line).strip()
     return text if len(text) <= 100 else text[:97] + "..."
@@ -57,9 +64,10 @@ class Sites:
 
     def user_frame(self, frame):
         """The innermost frame running the user's code (a file under ``folder``, not zoo's
-        nor an installed package's)."""
+        nor an installed package's; a script run by a relative path has a relative
+        file name)."""
         while frame is not None:
-            name = frame.f_code.co_filename
+            name = _absolute(frame.f_code.co_filename)
             if name.startswith(self.folder) and not name.startswith(_ZOO) and (
                 "site-packages" not in name
             ):
@@ -71,7 +79,7 @@ class Sites:
         user = self.user_frame(frame)
         if user is None:
             return None
-        file, line = user.f_code.co_filename, user.f_lineno
+        file, line = _absolute(user.f_code.co_filename), user.f_lineno
         return Location(file, line, _code(file, line))
 
     def layer(self, name: str) -> Location | None:
