@@ -337,3 +337,15 @@ def ast_expr(text):
     import ast
 
     return ast.parse(text, mode="eval").body
+
+
+def test_the_layer_that_mixes_examples_is_named():
+    from zoo.checks.independence import batch_independence
+
+    x = np.random.default_rng(0).normal(size=(64, 5)).astype("float32")
+    mixer = keras.layers.Lambda(lambda t: t - keras.ops.mean(t, axis=0), name="centre")
+    model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(4), mixer,
+                              keras.layers.Dense(2)])  # fmt: skip
+    model.compile(optimizer="adam", loss="mse")
+    result = batch_independence(model, (x, np.zeros((64, 2))))
+    assert result.status == "fail" and result.details["layer"] == "centre"

@@ -27,6 +27,22 @@ def _replaced_others(model, x: np.ndarray) -> list[float]:
     return moved
 
 
+def mixing_layer(model, x: np.ndarray) -> str | None:
+    """The first layer of a Sequential model whose output for an example differs when
+    it is computed within the batch rather than alone (inference mode): where examples
+    mix. None for other models, or when no layer alone shows it."""
+    if not isinstance(model, keras.Sequential) or len(x) < 2:
+        return None
+    batch, one = x, x[:1]
+    for layer in model.layers:
+        batch, one = layer(batch, training=False), layer(one, training=False)
+        a = keras.ops.convert_to_numpy(batch)[:1]
+        b = keras.ops.convert_to_numpy(one)
+        if a.shape == b.shape and not np.allclose(a, b, rtol=1e-4, atol=1e-5):
+            return layer.name
+    return None
+
+
 @register(FAMILY)
 def batch_independence(model, train, *, examples: int = 4) -> CheckResult:
     """In inference mode, the gradient of a random projection of example i's output
@@ -91,6 +107,7 @@ def batch_independence(model, train, *, examples: int = 4) -> CheckResult:
     worst = float(max(leaks))
     passed = worst <= 1e-6
     checked = len(leaks)
+    where = None if passed else mixing_layer(model, x)
     return CheckResult(
         "batch_independence",
         passed,
@@ -102,8 +119,9 @@ def batch_independence(model, train, *, examples: int = 4) -> CheckResult:
         if passed
         else f"an example's output depends on other examples in the batch ({worst:.1%} of "
         "its input gradient lies elsewhere): an operation mixes examples, e.g. a reshape or "
-        "a reduction over axis 0 where a transpose or a per-example op was meant",
-        details={"leak_fractions": leaks, "no_gradient": silent},
+        "a reduction over axis 0 where a transpose or a per-example op was meant"
+        + (f"; the first layer where it shows: {where}" if where else ""),
+        details={"leak_fractions": leaks, "no_gradient": silent, "layer": where},
     )
 
 
