@@ -349,3 +349,19 @@ def test_the_layer_that_mixes_examples_is_named():
     model.compile(optimizer="adam", loss="mse")
     result = batch_independence(model, (x, np.zeros((64, 2))))
     assert result.status == "fail" and result.details["layer"] == "centre"
+
+
+def test_recording_gives_keras_its_methods_back_at_fit(tmp_path):
+    import sys
+
+    from zoo.checks.locate import recording
+
+    compile_, init = keras.Model.compile, keras.layers.Layer.__init__
+    with recording(tmp_path) as sites:
+        assert keras.Model.compile is not compile_
+        sites.saw_fit(sys._getframe(), {})
+        # the checks run with Keras as it is: a clone of a compiled model is compiled
+        assert keras.Model.compile is compile_ and keras.layers.Layer.__init__ is init
+        model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+        model.compile(optimizer="adam", loss="mse", metrics=["mae"])
+        assert keras.models.clone_model(model).compiled

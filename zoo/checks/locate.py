@@ -19,6 +19,7 @@ import functools
 import linecache
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,6 +62,7 @@ class Sites:
     layers: dict[str, Location] = field(default_factory=dict)
     calls: dict[str, Location] = field(default_factory=dict)
     watching: bool = True
+    stop: Callable[[], None] = lambda: None  # set by ``recording``: Keras as it was
 
     def user_frame(self, frame):
         """The innermost frame running the user's code (a file under ``folder``, not zoo's
@@ -91,8 +93,10 @@ class Sites:
     def saw_fit(self, frame, given: dict) -> None:
         """Record the ``fit`` call's line and, for each array argument given by a plain
         name, the line that last assigned that name before the call (``x``, ``y``,
-        ``validation``)."""
+        ``validation``); then stop watching and give Keras its own methods back (a
+        clone of a model whose ``compile`` looks overridden is not compiled)."""
         self.watching = False
+        self.stop()
         fit = self.here(frame)
         if fit is None:
             return
@@ -275,14 +279,18 @@ def recording(folder: str | Path):
             if where is not None:
                 sites.calls["frozen"] = where
 
-    keras.Model.compile = compile
-    schedules.__init__ = schedule
-    keras.layers.Layer.trainable = property(trainable.fget, freeze, doc=trainable.__doc__)
-    try:
-        yield sites
-    finally:
+    def stop() -> None:  # Keras as it was: nothing of this is seen by the checks
         keras.layers.Layer.__init__ = layer_init
         keras.optimizers.Optimizer.__init__ = optimizer_init
         keras.Model.compile = compile_
         schedules.__init__ = schedule_init
         keras.layers.Layer.trainable = trainable
+
+    keras.Model.compile = compile
+    schedules.__init__ = schedule
+    keras.layers.Layer.trainable = property(trainable.fget, freeze, doc=trainable.__doc__)
+    sites.stop = stop
+    try:
+        yield sites
+    finally:
+        stop()
