@@ -203,14 +203,24 @@ def _config(args) -> TrainConfig:
         precision=args.precision,
         steps_per_execution=args.steps_per_execution,
         model_kwargs=_model_args(args.model_arg),
-        devices=check_devices(getattr(args, "devices", None)),  # zoo train only
+        devices=check_devices(args.devices),
         time_budget=_time_budget(args.time_budget),
     )
+
+
+def _join_cluster(args) -> None:
+    """A multi-machine run (JAX) joined before anything touches a device."""
+    from zoo.distribute import initialize_cluster
+
+    if initialize_cluster(args.coordinator, args.num_processes, args.process_id):
+        which = "from the environment" if args.process_id is None else args.process_id
+        print(f"joined the cluster as process {which}")
 
 
 def _cmd_recipe(args) -> int:
     from zoo.recipe.main import run_recipe
 
+    _join_cluster(args)
     result = run_recipe(
         _config(args),
         run_dir=args.run_dir,
@@ -230,13 +240,10 @@ def _cmd_recipe(args) -> int:
 
 
 def _cmd_train(args) -> int:
-    from zoo.distribute import initialize_cluster
-    from zoo.train import train_and_export
+    from zoo.run import train_and_export
 
     config = _config(args)
-    if initialize_cluster(args.coordinator, args.num_processes, args.process_id):
-        which = "from the environment" if args.process_id is None else args.process_id
-        print(f"joined the cluster as process {which}")
+    _join_cluster(args)
     print(f"training {config.model or 'convnet/mlp'} on {config.data}", flush=True)
     result = train_and_export(
         config,
@@ -490,6 +497,20 @@ def _training_args(p) -> None:
         help="start the run folder over (it holds a finished run, another run's settings, or "
         "a backup that cannot be resumed); an interrupted run resumes without it",
     )
+    p.add_argument(
+        "--devices",
+        default=None,
+        help="devices to train on: N or all (keras.distribution on JAX, MirroredStrategy on "
+        "TensorFlow); --batch-size is the global batch, --lr unchanged (default: one)",
+    )
+    p.add_argument(
+        "--coordinator",
+        default=None,
+        help="several machines (JAX): host:port of process 0 "
+        "(else KERAS_DISTRIBUTION_JOB_ADDRESSES)",
+    )
+    p.add_argument("--num-processes", type=int, default=None, help="machines in the run (JAX)")
+    p.add_argument("--process-id", type=int, default=None, help="this machine's rank, 0 first")
     p.add_argument("-v", "--verbose", action="store_true", help="a line per epoch")
     _format_args(p)
 
@@ -543,22 +564,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train, evaluate on test, export and verify (no checks)")
     _training_args(p)
-    p.add_argument(
-        "--devices",
-        default=None,
-        help="devices to train on: N or all (keras.distribution on JAX, MirroredStrategy on "
-        "TensorFlow); --batch-size is the global batch, --lr unchanged (default: one)",
-    )
-    p.add_argument(
-        "--coordinator",
-        default=None,
-        help="several machines (JAX): host:port of process 0 "
-        "(else KERAS_DISTRIBUTION_JOB_ADDRESSES)",
-    )
-    p.add_argument(
-        "--num-processes", type=int, default=None, help="machines in the run (JAX)"
-    )
-    p.add_argument("--process-id", type=int, default=None, help="this machine's rank, 0 first")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser(

@@ -6,7 +6,8 @@ of images needs others, and a user with ten minutes needs the epochs to fit them
 ``choose`` picks, for image data, the settings the user did not give, and says why;
 ``measure_step`` times the training step on the real pipeline, ``plan_epochs`` sizes
 the epochs to the time left (``zoo.callbacks.TimeBudget`` sizes them again as they
-run); ``parse_duration`` reads ``--time-budget``.
+run); ``parse_duration`` reads ``--time-budget``. ``plan_run`` is the one call a run
+makes (``zoo.run.plan``): every choice, in order, once, each with its reason.
 
 The rules, and the measurements behind them (``docs/benchmarks.md``, image folder):
 
@@ -33,7 +34,8 @@ from __future__ import annotations
 import math
 import re
 import time
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -242,6 +244,131 @@ def plan_epochs(
     if most:
         epochs = min(epochs, most)
     return Plan(epochs, epoch, step, seconds_left, most)
+
+
+@dataclass
+class Planned:
+    """What ``plan_run`` decided: the settings to train with, each choice with its
+    reason (``chosen``), the lines to tell the user, and for a measured run the
+    training step, the ``Plan`` (with a time budget) and the deadline for training (a
+    ``time.perf_counter()`` value)."""
+
+    config: TrainConfig
+    chosen: list[Choice] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)
+    step_seconds: float | None = None
+    plan: Plan | None = None
+    deadline: float | None = None
+
+    @property
+    def epochs_set_by(self) -> str | None:
+        """What fixed the number of epochs, for the advice after training."""
+        return "the time budget (--time-budget)" if self.config.time_budget else None
+
+    def record(self) -> dict:
+        """What ``metrics.json`` keeps of the plan (empty when nothing was measured)."""
+        if self.step_seconds is None:
+            return {}
+        step = self.plan.step_seconds if self.plan else self.step_seconds
+        return {
+            "step_seconds": round(step, 4),
+            "epochs": self.config.epochs,
+            "time_budget": self.config.time_budget,
+        }
+
+
+def needs_measuring(config: TrainConfig, info) -> bool:
+    """Whether a run is long enough to measure and plan: a time budget, or ``LARGE``
+    training examples or more (the bundled sets are not)."""
+    return bool(config.time_budget) or info.num_examples["train"] >= LARGE
+
+
+def kept(keep) -> set[str]:
+    """The settings left as given: ``keep``, or all of them when it is None (the
+    Python API without choosing)."""
+    return set(CHOOSABLE) if keep is None else set(keep)
+
+
+def plan_run(
+    config: TrainConfig,
+    info,
+    *,
+    keep=None,
+    measure: Callable[[TrainConfig], float] | None = None,
+    started: float | None = None,
+    formats=(),
+    before: Callable[[TrainConfig, float], float] | None = None,
+) -> Planned:
+    """Every choice of a run, once, early, each with its reason:
+
+    1. the settings the data calls for (``choose``; only those not in ``keep``);
+    2. for a long run (``needs_measuring``), a training step timed by ``measure(config)``
+       and, with ``config.time_budget`` (seconds counted from ``started``), half width
+       when too few epochs fit (``narrower_for``; the step timed again), the epochs
+       that fit before evaluation and export (``plan_epochs``) and augmentation when
+       they are many (``augment_for``). ``before(config, step)``: seconds still to spend
+       before training (the recipe's checks).
+
+    Without a budget the epochs stay the user's; a long run says what they cost."""
+    keep = kept(keep)
+    config, chosen = choose(config, info, keep)
+    lines = [f"chosen from the data: {c.line()}" for c in chosen]
+    planned = Planned(config, chosen, lines)
+    if measure is None or not needs_measuring(config, info):
+        return planned
+    started = time.perf_counter() if started is None else started
+    step = measure(config)
+    budget = config.time_budget
+
+    def left_for_training(step: float) -> float:
+        after = after_training_seconds(step, info, config.batch_size, formats)
+        ahead = before(config, step) if before else 0.0
+        return started + budget - time.perf_counter() - after - ahead
+
+    if budget:
+        config, narrower = narrower_for(config, step, info, left_for_training(step), keep)
+        if narrower:
+            lines.append(f"chosen from the time left: {narrower[0].line()}")
+            chosen.extend(narrower)
+            step = measure(config)
+    planned.config, planned.step_seconds = config, step
+    if not budget:
+        epoch = epoch_seconds(step, info, config.batch_size)
+        lines.append(
+            f"up to {config.epochs} epochs of about {epoch:.0f}s: at most "
+            f"{duration(config.epochs * epoch)}; early stopping usually ends sooner "
+            "(--time-budget bounds the whole run)"
+        )
+        return planned
+    after = after_training_seconds(step, info, config.batch_size, formats)
+    end = started + budget - after
+    most = config.epochs  # the user's --epochs, else the default: the most to grow to
+    seconds = left_for_training(step)
+    plan = plan_epochs(step, info, config.batch_size, seconds, most=most)
+    config, augment = augment_for(config, plan.epochs, keep)
+    if augment:  # shifted copies cost pipeline time: estimated here, measured per epoch
+        step *= AUGMENT_STEP_COST
+        plan = plan_epochs(step, info, config.batch_size, left_for_training(step), most=most)
+        lines.append(f"chosen from the plan: {augment[0].line()}")
+        chosen.extend(augment)
+    lines.append(
+        f"time budget {duration(budget)}: {plan.line()}; evaluation and export take "
+        f"about {duration(after)} after it"
+    )
+    # the deadline leaves the checks their time; TimeBudget re-sizes the epochs to it
+    planned.config = replace(config, epochs=plan.epochs)
+    planned.plan, planned.deadline = plan, end
+    return planned
+
+
+def duration(seconds: float) -> str:
+    """``95`` -> ``"1 min 35 s"``; under a minute in seconds."""
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours} h {minutes} min" if hours else f"{minutes} min {secs} s"
 
 
 def checks_seconds(step: float, batch_size: int, check_batch: int) -> float:

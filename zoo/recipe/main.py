@@ -27,35 +27,17 @@ from pathlib import Path
 
 import keras
 
+from zoo import run as stages
 from zoo.callbacks import DeadUnitMonitor, PredictionDynamics
 from zoo.checks import ChecksReport, dumb_baseline, run_checks
 from zoo.config import TrainConfig
-from zoo.data import Loaded, inspect_data, show_batch
-from zoo.evaluation import Evaluation, evaluate
-from zoo.export import check_export_backend, export_and_verify
-from zoo.outputs import init_output_bias
-from zoo.plan import checks_seconds
+from zoo.data import inspect_data, show_batch
+from zoo.evaluation import Evaluation
+from zoo.plan import checks_seconds, duration
 from zoo.plots import conv_filters
 from zoo.quantize import int8_line
 from zoo.report import markdown_to_html
-from zoo.runfolder import (
-    epochs_logged,
-    hold,
-    new_run_dir,
-    update_metrics,
-    write_text,
-)
-from zoo.train import (
-    begin_run,
-    build_fn,
-    duration,
-    fit,
-    load_for,
-    needs_plan,
-    plan_training,
-    set_by,
-    width_for_budget,
-)
+from zoo.runfolder import write_text
 
 STAGES = 5
 #: The largest batch the sanity checks train with: they take some 1,100 steps, and
@@ -65,28 +47,25 @@ CHECK_BATCH = 32
 
 @dataclass
 class RecipeRun:
-    """What the stages share: the settings, the data as loaded once, the run folder,
-    where lines go, and the report's sections as they are written."""
+    """The run's context (``zoo.run.Run``: settings, data, folder, model) and what the
+    recipe adds: the report's sections as they are written."""
 
-    config: TrainConfig
-    loaded: Loaded
-    run_dir: Path
-    say: Callable[[str], None]
-    verbose: int = 0
+    run: stages.Run
     sections: list[tuple[str, str]] = field(default_factory=list)
-    started: float = 0.0  # time.perf_counter() at the start of the run
-    keep: set | None = None  # the settings the user gave (None: choose none)
-    formats: tuple = ("savedmodel",)
-    progress: bool = False  # a bar over the epochs
-    chosen: list = field(default_factory=list)  # zoo.plan.Choice, with reasons
-    step_seconds: float | None = None  # a training step, measured (large runs)
-    plan: dict = field(default_factory=dict)
+
+    def __getattr__(self, name):  # the run's settings, data and folder
+        return getattr(self.run, name)
 
     def stage(self, number: int, text: str) -> None:
-        self.say(f"[{number}/{STAGES}] {text}")
+        self.run.say(f"[{number}/{STAGES}] {text}")
 
     def detail(self, text: str) -> None:
-        self.say(f"      {text}")
+        self.run.say(f"      {text}")
+
+
+def check_batch(config: TrainConfig) -> int:
+    """The batch the sanity checks train with."""
+    return min(config.batch_size, CHECK_BATCH)
 
 
 def run_recipe(
@@ -102,72 +81,33 @@ def run_recipe(
 ) -> dict:
     """Run the recipe on ``config`` (default: digits with ``convnet``). Returns the
     result written to ``metrics.json``, plus ``run_dir`` and ``passed`` (all checks).
-    ``formats`` adds ``"onnx"`` and ``"tflite"`` exports to the SavedModel. The run
-    folder is held as ``zoo.train.train_and_export`` holds it (an interrupted recipe
-    resumes its training; a finished one is refused unless ``overwrite``).
+    ``formats`` adds ``"onnx"`` and ``"tflite"`` exports to the SavedModel. The
+    stages are ``zoo.run``'s, as ``zoo train`` runs them, with the data report, the
+    sanity checks and the report between them: the run folder is held the same way
+    (an interrupted recipe resumes its training; a finished one is refused unless
+    ``overwrite``), ``config.devices`` trains on as many devices.
 
     ``keep``: the settings the user gave; the others are chosen from the data
     (``zoo.plan``; None: none is). ``config.time_budget``: seconds for the whole run,
-    the epochs sized to fit. ``progress``: a bar over the epochs."""
-    started = time.perf_counter()
-    check_export_backend(formats)  # a format this backend cannot write fails first
-    chosen: list = []
-    config, loaded = load_for(config or TrainConfig(), keep=keep, say=say, chosen=chosen)
-    folder = Path(run_dir) if run_dir else new_run_dir(f"recipe-{config.model}-{loaded.data.name}")
-    with hold(folder, config=config, overwrite=overwrite) as held:
-        begin_run(held, config, say)
-        run = RecipeRun(
-            config,
-            loaded,
-            folder,
-            say,
-            verbose,
-            started=started,
-            keep=keep,
-            formats=tuple(formats),
-            progress=progress,
-            chosen=chosen,
-        )
-        look_at_data(run)
-        checks = check_skeleton(run)
-        model, trained = train(run)
+    the epochs sized to fit, the checks' time counted. ``progress``: a bar over the
+    epochs."""
+    run = stages.Run(config or TrainConfig(), say, verbose, progress, tuple(formats), keep)
+    stages.load(run)
+    stages.plan(run, before=lambda c, step: checks_seconds(step, c.batch_size, check_batch(c)))
+    name = f"recipe-{run.config.model}-{run.loaded.data.name}"
+    with stages.folder(run, name, run_dir, overwrite=overwrite):
+        recipe = RecipeRun(run)
+        look_at_data(recipe)
+        checks = check_skeleton(recipe)
+        trained = train(recipe)
         checks.results.append(trained["baseline"])
-        evaluation = evaluate_stage(run, model)
-        result = record(run, checks, trained, evaluation, started)
-        update_metrics(folder / "metrics.json", result)  # whole before the export starts
-        result["export"] = export_stage(run, model, formats)
-        update_metrics(folder / "metrics.json", {"export": result["export"]})
-        result["total_seconds"] = round(time.perf_counter() - started, 2)
-        update_metrics(folder / "metrics.json", {"total_seconds": result["total_seconds"]})
-        write_report(run, checks, trained["score"], result["total_seconds"])
-    result["run_dir"] = str(folder)
+        evaluate_stage(recipe)
+        result = stages.record_run(run, checks=checks, dead_units=trained["dead_units"])
+        result["export"] = export_stage(recipe)
+        result["total_seconds"] = stages.finish(run)
+        write_report(recipe, checks, trained["score"], result["total_seconds"])
+    result["run_dir"] = str(run.run_dir)
     return result
-
-
-def record(run: RecipeRun, checks: ChecksReport, trained: dict, evaluation, started) -> dict:
-    """What ``metrics.json`` holds of the run."""
-    config, loaded = run.config, run.loaded
-
-    test = {**trained["test"], **evaluation.test}
-    return {
-        "data": config.data,
-        "model": config.model,
-        "passed": checks.passed,
-        "checks": {
-            r.name: {k: v for k, v in r.as_record().items() if k not in ("name", "seconds")}
-            for r in checks.results
-        },
-        "epochs_run": epochs_logged(run.run_dir),
-        "epochs_this_session": trained["epochs"],
-        "train_seconds": round(trained["seconds"], 2),
-        "total_seconds": round(time.perf_counter() - started, 2),
-        **evaluation.as_metrics(),
-        "test": test,
-        "num_examples": loaded.info.num_examples,
-        "dead_units": trained["dead_units"],
-        "chosen": {c.setting: {"value": c.value, "why": c.why} for c in run.chosen},
-        "plan": run.plan,
-    }
 
 
 def look_at_data(run: RecipeRun) -> None:
@@ -194,27 +134,14 @@ def look_at_data(run: RecipeRun) -> None:
 def check_skeleton(run: RecipeRun) -> ChecksReport:
     """2. Skeleton: seed, the sanity checks, the batch just before the net."""
     t = time.perf_counter()
-    config = run.config
-    check_batch = min(config.batch_size, CHECK_BATCH)
+    config, step = run.config, run.planned.step_seconds
     estimate = ""
-    if needs_plan(config, run.loaded):  # a long run: the step measured once, for the plans
-        run.config, run.step_seconds = width_for_budget(
-            config,
-            run.loaded,
-            run.started,
-            run.keep,
-            run.detail,
-            formats=run.formats,
-            chosen=run.chosen,
-            before=lambda step: checks_seconds(step, config.batch_size, check_batch),
-        )
-        config = run.config
-        seconds = checks_seconds(run.step_seconds, config.batch_size, check_batch)
+    if step is not None:  # a long run: the step measured once, by the plan
+        seconds = checks_seconds(step, config.batch_size, check_batch(config))
         estimate = f" (about {duration(seconds)}; a training step takes " + (
-            f"{1000 * run.step_seconds:.0f} ms at batch {config.batch_size})"
+            f"{1000 * step:.0f} ms at batch {config.batch_size})"
         )
-    keras.utils.set_random_seed(config.seed)
-    build = build_fn(config, run.loaded)
+    build = stages.build(run.run)
     run.stage(
         2,
         f"skeleton: {config.model} ({build().count_params():,} parameters), seed "
@@ -225,7 +152,7 @@ def check_skeleton(run: RecipeRun) -> ChecksReport:
         run.loaded.train,
         run.loaded.val,
         total_steps=build.total_steps,
-        batch_size=check_batch,
+        batch_size=check_batch(config),
         progress=lambda r: run.detail(f"{r.line()} ({r.seconds:.1f}s)"),
     )
     show_batch(run.loaded, "train", run.run_dir / "batch.png")
@@ -245,60 +172,27 @@ def check_skeleton(run: RecipeRun) -> ChecksReport:
 
 def train(run: RecipeRun):
     """3. Train: overfit, then regularize (early stopping restores the best weights);
-    the monitors on a fixed batch, then the dumb baseline to beat. Returns the model
-    and what was measured."""
-    config = run.config
+    the monitors on a fixed batch, then the dumb baseline to beat. Returns what was
+    measured; the model is the run's."""
+    config, loaded, folder = run.config, run.loaded, run.run_dir
     run.stage(
         3,
         f"train: {config.optimizer} at {config.learning_rate:g} ({config.schedule}), batch "
         f"{config.batch_size}, early stopping on validation loss",
     )
-    deadline = plan = None
-    if run.step_seconds is not None:
-        run.config, run.loaded, deadline, plan = plan_training(
-            run.config,
-            run.loaded,
-            started=run.started,
-            keep=run.keep,
-            say=run.detail,
-            formats=run.formats,
-            step=run.step_seconds,
-            chosen=run.chosen,
-        )
-        run.plan = {
-            "step_seconds": round(plan.step_seconds, 4) if plan else run.step_seconds,
-            "epochs": run.config.epochs,
-            "time_budget": run.config.time_budget,
-        }
-    config, loaded, folder = run.config, run.loaded, run.run_dir
     info = loaded.info
-    keras.utils.set_random_seed(config.seed)
-    model = build_fn(config, loaded)()
-    init_output_bias(model, loaded.data.y[loaded.indices["train"]])
     held = "val" if info.num_examples["val"] else "train"
     x_fixed, y_fixed = loaded.arrays(held)
     dynamics = PredictionDynamics(
         x_fixed[:16], y_fixed[:16], task=info.task, path=folder / "prediction_dynamics.png"
     )
     dead = DeadUnitMonitor(x_fixed[:256], path=folder / "dead_units.png", every=5)
-    if run.step_seconds is None:
+    if run.planned.step_seconds is None:
         run.detail(f"up to {config.epochs} epochs")
-    run.plan["training_began"] = round(time.perf_counter() - run.started, 2)  # run clock
-    history, seconds = fit(
-        model,
-        loaded,
-        config,
-        folder,
-        extra=[dynamics, dead],
-        verbose=run.verbose,
-        deadline=deadline,
-        progress=run.progress,
-        most=plan.most if plan else None,
-    )
+    model = stages.train(run.run, callbacks=[dynamics, dead])
+    history, seconds = run.history, run.train_seconds
     baseline = dumb_baseline(model, loaded.arrays("train"), loaded.arrays(held))
-    test = {
-        k: float(v) for k, v in model.evaluate(loaded.test, verbose=0, return_dict=True).items()
-    }
+    test = stages.test_scores(run.run)
     first_conv = next((la for la in model.layers if la.__class__.__name__ == "Conv2D"), None)
     if first_conv is not None:
         conv_filters(keras.ops.convert_to_numpy(first_conv.kernel), folder / "filters.png")
@@ -322,27 +216,13 @@ def train(run: RecipeRun):
         "![filters](filters.png)" if first_conv is not None else "",
     ]
     run.sections.append(("3. Training", "\n".join(lines)))
-    measured = {
-        "baseline": baseline,
-        "test": test,
-        "score": score,
-        "epochs": epochs,
-        "seconds": seconds,
-        "dead_units": dead.fractions,
-    }
-    return model, measured
+    return {"baseline": baseline, "score": score, "dead_units": dead.fractions}
 
 
-def evaluate_stage(run: RecipeRun, model) -> Evaluation:
+def evaluate_stage(run: RecipeRun) -> Evaluation:
     """4. Look at the (mis)predictions, per class; bias and variance."""
     t = time.perf_counter()
-    evaluation = evaluate(
-        model,
-        run.loaded,
-        run_dir=run.run_dir,
-        write_metrics=False,
-        epochs_set_by=set_by(run.config),
-    )
+    evaluation = stages.evaluate(run.run)
     lines = evaluation.lines()
     run.stage(4, f"evaluate: {lines[0]} ({time.perf_counter() - t:.1f}s; evaluation.md)")
     for line in lines[1:]:
@@ -354,10 +234,10 @@ def evaluate_stage(run: RecipeRun, model) -> Evaluation:
     return evaluation
 
 
-def export_stage(run: RecipeRun, model, formats) -> dict:
+def export_stage(run: RecipeRun) -> dict:
     """5. Export, verified in a fresh process of each format's runtime."""
     t = time.perf_counter()
-    export = export_and_verify(model, run.loaded, run.run_dir, formats=formats)
+    export = stages.export(run.run)
     diff = max(export["max_abs_diff"].values())
     if export.get("format") == "onnx":  # the PyTorch backend's export
         run.stage(
