@@ -17,6 +17,7 @@ import zoo  # first: it turns on TensorFlow's faster CPU kernels (zoo.backend)
 
 # isort: split
 import argparse
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -29,7 +30,15 @@ from zoo.evaluation import evaluate
 from zoo.export import export_and_verify
 from zoo.outputs import init_output_bias
 from zoo.plots import compare_scores
-from zoo.runfolder import new_run_dir, save_model, write_config, write_json, write_text
+from zoo.run import record
+from zoo.runfolder import (
+    METRICS,
+    new_run_dir,
+    save_model,
+    update_metrics,
+    write_config,
+    write_text,
+)
 from zoo.train import build_fn, fit, load_for
 
 # ---- config: edit here (or pass --flags) -----------------------------------------------
@@ -68,6 +77,7 @@ def train(config, data, run, seed, **model_kwargs):
 
 def main() -> None:
     config, a = parse()
+    started = time.perf_counter()
     keras.utils.set_random_seed(config.seed)
     config, data = load_for(config)
     run = Path(a.run_dir) if a.run_dir else new_run_dir(f"distill-{config.model}")
@@ -103,6 +113,8 @@ def main() -> None:
         data.train, validation_data=data.val, epochs=config.epochs, callbacks=[stop], verbose=2
     )
 
+    train_seconds = time.perf_counter() - started
+
     # 4. All three on the same test split.
     rows = []
     for label, model in (("teacher", teacher), ("student, scratch", scratch),
@@ -121,17 +133,12 @@ def main() -> None:
 
     # 5. The distilled student alone is what ships.
     save_model(student, run / "model.keras")
-    export = export_and_verify(student, data, run)
-    metrics = {
-        **evaluation.as_metrics(),
-        "models": rows,
-        "distillation_gain": gain,
-        "temperature": a.temperature,
-        "alpha": a.alpha,
-        "epochs": len(history.history["loss"]),
-        "export": export,
-    }
-    write_json(run / "metrics.json", metrics)
+    epochs = len(history.history["loss"])  # the distilled student's: the model shipped
+    record(run, config, evaluation, epochs_this_session=epochs, epochs_run=epochs,
+           train_seconds=train_seconds, num_examples=data.info.num_examples, started=started,
+           models=rows, distillation_gain=gain, temperature=a.temperature,
+           alpha=a.alpha)  # fmt: skip
+    update_metrics(run / METRICS, {"export": export_and_verify(student, data, run)})
     print(f"run folder {run}")
 
 

@@ -20,6 +20,7 @@ import zoo  # noqa: F401  (first: it turns on TensorFlow's faster CPU kernels, z
 # isort: split
 import argparse
 import csv
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -32,7 +33,16 @@ from zoo.evaluation import evaluate
 from zoo.export import export_and_verify
 from zoo.outputs import init_output_bias
 from zoo.plots import compare_scores
-from zoo.runfolder import new_run_dir, read_json, save_model, write_config, write_json, write_text
+from zoo.run import record
+from zoo.runfolder import (
+    METRICS,
+    new_run_dir,
+    read_json,
+    save_model,
+    update_metrics,
+    write_config,
+    write_text,
+)
 from zoo.train import build_fn, fit, load_for
 
 # ---- config: edit here (or pass --flags) -----------------------------------------------
@@ -111,6 +121,7 @@ def search_members(folder, count, data, run):
 
 def main() -> None:
     config, a = parse()
+    started = time.perf_counter()
 
     # 1. One split for every member (the config's seed), so that they are comparable
     # and the ensemble's test split is unseen by all of them.
@@ -139,6 +150,8 @@ def main() -> None:
                      metric: score[metric], "loss": loss})  # fmt: skip
         print(f"member {i} ({origin}, {epochs} epochs): test {metric} {score[metric]:.4f}")
 
+    train_seconds = time.perf_counter() - started
+
     # 3. One model out of them, evaluated on test like any other.
     model = ensemble(models, combine=a.combine, task=task)
     evaluation = evaluate(model, data, run_dir=run, write_metrics=False)
@@ -166,16 +179,12 @@ def main() -> None:
 
     # 4. Save and export it as one model (raw inputs in, verified in a fresh process).
     model.save(run / "model.keras")
-    export = export_and_verify(model, data, run)
-    metrics = {
-        **evaluation.as_metrics(),
-        "members": rows[:-1],
-        "mean_member": mean_member,
-        "ensemble_gain": gain,
-        "combine": a.combine,
-        "export": export,
-    }
-    write_json(run / "metrics.json", metrics)
+    epochs = sum(r["epochs"] for r in rows[:-1])  # the ensemble's: all its members'
+    record(run, config, evaluation, epochs_this_session=epochs, epochs_run=epochs,
+           train_seconds=train_seconds, num_examples=data.info.num_examples, started=started,
+           members=rows[:-1], mean_member=mean_member, ensemble_gain=gain,
+           combine=a.combine)  # fmt: skip
+    update_metrics(run / METRICS, {"export": export_and_verify(model, data, run)})
     print(f"run folder {run}")
 
 

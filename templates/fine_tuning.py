@@ -19,6 +19,7 @@ import zoo  # noqa: F401  (first: it turns on TensorFlow's faster CPU kernels, z
 
 # isort: split
 import argparse
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -33,7 +34,8 @@ from zoo.optim import compile_model
 from zoo.outputs import init_output_bias
 from zoo.plots import compare_scores
 from zoo.registry import create_model
-from zoo.runfolder import new_run_dir, save_model, write_config, write_json
+from zoo.run import record
+from zoo.runfolder import METRICS, new_run_dir, save_model, update_metrics, write_config
 from zoo.train import load_for
 
 # ---- config: edit here (or pass --flags) -----------------------------------------------
@@ -91,6 +93,7 @@ def accuracy(model, xy):
 
 def main() -> None:
     config, a = parse()
+    started = time.perf_counter()
     keras.utils.set_random_seed(config.seed)
     config, data = load_for(config)
     run = Path(a.run_dir) if a.run_dir else new_run_dir(f"finetune-{config.model}")
@@ -139,6 +142,8 @@ def main() -> None:
     from_scratch = accuracy(scratch, test)
     print(f"from scratch ({epochs_scratch} epochs): test accuracy {from_scratch:.4f}")
 
+    train_seconds = time.perf_counter() - started
+
     # 5. Evaluate, compare, export.
     names = [f"digit {c}" for c in TARGET]
     evaluation = evaluate(model, test, {"task": "classification", "class_names": names},
@@ -147,16 +152,13 @@ def main() -> None:
     compare_scores(scores, run / "finetune.png", metric="test accuracy",
                    title=f"{a.per_class} examples per class")  # fmt: skip
     save_model(model, run / "model.keras")
-    export = export_and_verify(model, data, run)
-    metrics = {
-        **evaluation.as_metrics(),
-        "per_class": a.per_class,
-        "scores": scores,
-        "frozen_changed": moved,
-        "unfrozen": opened,
-        "export": export,
-    }
-    write_json(run / "metrics.json", metrics)
+    epochs = epochs_head + epochs_stage  # the fine-tuned model's: head, then unfrozen
+    counts = {"train": len(few[0]), "val": len(val[0]), "test": len(test[0])}  # the target's
+    record(run, config, evaluation, epochs_this_session=epochs, epochs_run=epochs,
+           train_seconds=train_seconds, num_examples=counts, started=started,
+           per_class=a.per_class, scores=scores, frozen_changed=moved,
+           unfrozen=opened)  # fmt: skip
+    update_metrics(run / METRICS, {"export": export_and_verify(model, data, run)})
     print(f"fine-tuning: {tuned - from_scratch:+.4f} accuracy over from scratch; run folder {run}")
 
 

@@ -13,6 +13,7 @@ import zoo  # noqa: F401  (first: it turns on TensorFlow's faster CPU kernels, z
 
 # isort: split
 import argparse
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -26,7 +27,8 @@ from zoo.data import inspect_data, show_batch
 from zoo.evaluation import evaluate
 from zoo.export import export_and_verify
 from zoo.outputs import init_output_bias
-from zoo.runfolder import new_run_dir, write_config, write_json
+from zoo.run import record
+from zoo.runfolder import METRICS, new_run_dir, update_metrics, write_config
 from zoo.train import build_fn, fit, load_for
 
 # ---- config: edit here (or pass --flags) -----------------------------------------------
@@ -78,6 +80,7 @@ def parse() -> tuple[TrainConfig, str | None]:
 
 def main() -> None:
     config, run_dir = parse()
+    started = time.perf_counter()
 
     # 1. Fix the seed, load, and look at the data before touching a model.
     keras.utils.set_random_seed(config.seed)
@@ -114,16 +117,12 @@ def main() -> None:
     evaluation = evaluate(model, data, run_dir=run, write_metrics=False)
     for line in evaluation.lines():
         print(line)
+    # metrics.json, whole before the export starts (zoo.run.METRICS_SCHEMA: its keys).
+    record(run, config, evaluation, epochs_this_session=len(history["loss"]),
+           train_seconds=seconds, num_examples=data.info.num_examples, started=started,
+           baseline_accuracy=baseline)  # fmt: skip
     # Export a SavedModel that takes raw pixels, checked in a fresh TensorFlow process.
-    export = export_and_verify(model, data, run)
-    metrics = {
-        **evaluation.as_metrics(),  # "test", "evaluation", "bias_variance"
-        "baseline_accuracy": baseline,
-        "epochs": len(history["loss"]),
-        "train_seconds": round(seconds, 1),
-        "export": export,
-    }
-    write_json(run / "metrics.json", metrics)
+    update_metrics(run / METRICS, {"export": export_and_verify(model, data, run)})
     accuracy = evaluation.test["accuracy"]
     print(f"test accuracy {accuracy:.4f} (baseline {baseline:.4f}); run folder {run}")
 

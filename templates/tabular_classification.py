@@ -18,6 +18,7 @@ import zoo  # noqa: F401  (first: it turns on TensorFlow's faster CPU kernels, z
 
 # isort: split
 import argparse
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -31,7 +32,8 @@ from zoo.data import inspect_data, show_batch
 from zoo.evaluation import against_baseline, evaluate, linear_baseline
 from zoo.export import export_and_verify
 from zoo.outputs import init_output_bias
-from zoo.runfolder import new_run_dir, save_model, write_config, write_json
+from zoo.run import record
+from zoo.runfolder import METRICS, new_run_dir, save_model, update_metrics, write_config
 from zoo.train import build_fn, cross_fit, fit, load_for
 
 # ---- config: edit here (or pass --flags) -----------------------------------------------
@@ -86,6 +88,7 @@ def parse() -> tuple[TrainConfig, int, str | None]:
 
 def main() -> None:
     config, folds, run_dir = parse()
+    started = time.perf_counter()
 
     # 1. Fix the seed, load, and look at the data before touching a model.
     keras.utils.set_random_seed(config.seed)
@@ -147,17 +150,13 @@ def main() -> None:
     linear = linear_baseline(data)
     print(against_baseline(linear, score, config.model, len(y_train)))
     # Export a SavedModel that takes raw features, checked in a fresh TensorFlow process.
-    export = export_and_verify(final, data, run)
-    metrics = {
-        **evaluation.as_metrics(),  # the one model: "test", "evaluation", "bias_variance"
-        "shipped": {"model": final.name, "cross_fit": folds, "accuracy": score},
-        "baseline_accuracy": baseline,
-        "linear_baseline": linear,
-        "epochs": len(history["loss"]),
-        "train_seconds": round(seconds, 1),
-        "export": export,
-    }
-    write_json(run / "metrics.json", metrics)
+    # metrics.json first (zoo.run.METRICS_SCHEMA), whole before the export starts;
+    # "test" and "evaluation" are the one model's, "shipped" the model exported.
+    shipped = {"model": final.name, "cross_fit": folds, "accuracy": score}
+    record(run, config, evaluation, epochs_this_session=len(history["loss"]),
+           train_seconds=seconds, num_examples=data.info.num_examples, started=started,
+           shipped=shipped, baseline_accuracy=baseline, linear_baseline=linear)  # fmt: skip
+    update_metrics(run / METRICS, {"export": export_and_verify(final, data, run)})
     print(
         f"test accuracy {score:.4f} ({final.name}; baseline {baseline:.4f}); run folder {run}"
     )

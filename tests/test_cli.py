@@ -7,6 +7,7 @@ import pytest
 
 from zoo.checks import ALL_CHECKS
 from zoo.cli import main
+from zoo.run import schema_problems
 
 
 def test_help_is_fast_and_imports_no_tensorflow():
@@ -68,7 +69,8 @@ def test_recipe_end_to_end_on_tiny_budget(tmp_path, capsys):
     assert not (run / "backup").exists()  # removed once training completed
     metrics = json.loads((run / "metrics.json").read_text())
     assert 0.0 <= metrics["test"]["accuracy"] <= 1.0 and metrics["epochs_run"] == 2
-    assert metrics["checks"]["loss_at_init"]["passed"]
+    assert metrics["checks"]["loss_at_init"]["passed"] and metrics["passed"] is True
+    assert not schema_problems(metrics), schema_problems(metrics)
     assert "macro_f1" in metrics["test"] and metrics["bias_variance"]["verdict"]
     page = (run / "report.html").read_text()
     assert "4. Evaluation" in page and "Bias and variance" in page
@@ -104,6 +106,9 @@ def test_train_command(tmp_path, capsys):
     dense = [w.shape for w in load_model(run / "model.keras").trainable_weights]
     assert dense[0] == (13, 8)  # wine's 13 features into the one hidden layer of 8
     assert len((run / "history.csv").read_text().splitlines()) == 1 + 3  # every epoch logged
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert not schema_problems(metrics), schema_problems(metrics)
+    assert metrics["passed"] is None and metrics["checks"] == {} and metrics["devices"] == 1
     bad = ["train", "wine", "--steps-per-execution", "0", "--run-dir", str(tmp_path / "b")]
     assert main(bad) == 2
     assert "steps_per_execution=0 must be an integer >= 1" in capsys.readouterr().err

@@ -16,6 +16,7 @@ import keras
 import pytest
 
 from zoo.config import check_devices
+from zoo.run import schema_problems
 
 CURVES = r"""
 import json, os, sys
@@ -241,3 +242,23 @@ def test_two_processes_share_each_global_batch_and_train_as_one(tmp_path):
     for run in ("p0", "p1"):
         metrics = json.loads((tmp_path / run / "metrics.json").read_text())
         assert metrics["test"]["accuracy"] > 0.85 and metrics["export"]["path"]
+
+
+def test_recipe_on_two_devices_trains_on_both_and_records_it(tmp_path):
+    """`zoo recipe --devices 2` runs the stages `zoo train` runs: the checks on one
+    device, training on two (JAX, two virtual CPU devices), evaluation and export on
+    one; metrics.json in the one schema says 2."""
+    pytest.importorskip("jax")
+    run = tmp_path / "run"
+    done = subprocess.run(
+        [sys.executable, "-m", "zoo.cli", "recipe", "iris", "--epochs", "2", "--devices", "2",
+         "--run-dir", str(run)],
+        capture_output=True, text=True, env={**ENV, "KERAS_BACKEND": "jax"}, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "training on 2 devices: global batch 32 (16 per device)" in done.stdout
+    assert "[5/5] export" in done.stdout
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert not schema_problems(metrics), schema_problems(metrics)
+    assert metrics["devices"] == 2 and metrics["epochs_run"] == 2 and metrics["passed"]
+    assert json.loads((run / "config.json").read_text())["devices"] == 2

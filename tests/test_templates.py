@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from zoo.run import schema_problems
+
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 
 
@@ -44,7 +46,8 @@ def test_template_runs_and_writes_its_run_folder(name, metric, tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert "[pass] loss_at_init" in done.stdout
     metrics = json.loads((run / "metrics.json").read_text())
-    assert metrics["epochs"] == 2 and metric in metrics
+    assert metrics["epochs_run"] == 2 and metric in metrics
+    assert not schema_problems(metrics) and metrics["export"]["max_abs_diff"]
     # every field of the CONFIG block reaches the run, not only those with a flag
     written = json.loads((run / "config.json").read_text())
     config = json.loads(json.dumps(asdict(template_config(name))))  # tuples as lists
@@ -90,6 +93,7 @@ def test_ensemble_then_distillation_templates(tmp_path):
     assert "over the average member" in done.stdout
     metrics = json.loads((ens / "metrics.json").read_text())
     assert len(metrics["members"]) == 2 and "ensemble_gain" in metrics
+    assert not schema_problems(metrics) and metrics["epochs_run"] == 4  # 2 members, 2 each
     for path in ("members.md", "members.png", "model.keras", "export/saved_model.pb",
                  "confusion_matrix.png"):  # fmt: skip
         assert (ens / path).exists(), path
@@ -103,6 +107,7 @@ def test_ensemble_then_distillation_templates(tmp_path):
     assert [m["model"] for m in metrics["models"]] == [
         "teacher", "student, scratch", "student, distilled",
     ]  # fmt: skip
+    assert not schema_problems(metrics) and metrics["epochs_run"] == 2
     teacher, student = (m["params"] for m in metrics["models"][::2])
     assert student < teacher / 4  # the student is the small one, and it is what ships
     assert (dist / "export" / "saved_model.pb").exists() and (dist / "students.png").exists()
@@ -120,6 +125,7 @@ def test_fine_tuning_template(tmp_path):
     assert "frozen weights and BN statistics changed: 0 of" in done.stdout
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["frozen_changed"] == [] and metrics["unfrozen"] == ["stage3"]
+    assert not schema_problems(metrics) and metrics["num_examples"]["train"] == 5 * 5
     assert set(metrics["scores"]) == {"from scratch", "head only", "fine-tuned"}
     for path in ("pretrained.keras", "finetune.png", "export/saved_model.pb"):
         assert (run / path).exists(), path

@@ -17,6 +17,7 @@ import pytest
 from tuning.hypermodels import ZooHyperModel
 from tuning.search import check_objective, random_search
 from tuning.spaces import SPACES, parse_space, sample
+from zoo.run import schema_problems
 
 
 def test_space_overrides_and_errors():
@@ -109,7 +110,8 @@ def test_search_table_plots_resume_and_best_export(tmp_path):
     for name in ("objective.png", "hyperparameters.png", "best/confusion_matrix.png"):
         assert (folder / name).stat().st_size > 1000, name
     best = json.loads((folder / "best" / "metrics.json").read_text())
-    assert best["hyperparameters"]["width"] in (16, 32) and best["epochs"] >= 1
+    assert best["hyperparameters"]["width"] in (16, 32) and best["epochs_run"] >= 1
+    assert not schema_problems(best), schema_problems(best)
     assert max(best["export"]["max_abs_diff"].values()) <= 1e-5
     assert 0.0 <= second.test["accuracy"] <= 1.0
     from zoo.runs import evaluate_run

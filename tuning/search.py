@@ -40,7 +40,8 @@ from tuning.tuner import ALGORITHMS, make_tuner
 from zoo.config import TrainConfig
 from zoo.evaluation import evaluate
 from zoo.export import export_and_verify
-from zoo.runfolder import read_json, save_model, update_metrics, write_config, write_json
+from zoo.run import record
+from zoo.runfolder import METRICS, read_json, save_model, update_metrics, write_config, write_json
 from zoo.train import load_for
 
 # Objectives zoo's compiled models log, with their direction.
@@ -288,22 +289,23 @@ def retrain_best(
     evaluate`` and ``zoo export`` take it like any run folder."""
     run_dir.mkdir(parents=True, exist_ok=True)
     hp = tuner.oracle.get_trial(best["trial_id"]).hyperparameters
+    name, kwargs = model_arguments(hypermodel.family, hp.values, hypermodel.model)
+    epochs = int(best.get("best_epoch") or 1)
+    base = config or TrainConfig(data=loaded.data.name)
+    chosen = replace(
+        base,
+        model=name,
+        model_kwargs=kwargs,
+        learning_rate=float(hp.values.get("learning_rate", base.learning_rate)),
+        optimizer=str(hp.values.get("optimizer", base.optimizer)),
+        batch_size=int(hp.values.get("batch_size", base.batch_size)),
+        epochs=epochs,
+    )
     if config is not None:
-        name, kwargs = model_arguments(hypermodel.family, hp.values, hypermodel.model)
-        chosen = replace(
-            config,
-            model=name,
-            model_kwargs=kwargs,
-            learning_rate=float(hp.values.get("learning_rate", config.learning_rate)),
-            optimizer=str(hp.values.get("optimizer", config.optimizer)),
-            batch_size=int(hp.values.get("batch_size", config.batch_size)),
-            epochs=int(best.get("best_epoch") or 1),
-        )
         write_config(run_dir, chosen)
     x, y = loaded.arrays("train")
     xv, yv = loaded.arrays("val")
     x_all, y_all = np.concatenate([x, xv]), np.concatenate([y, yv])
-    epochs = int(best.get("best_epoch") or 1)
     keras.utils.set_random_seed(int(tuner.oracle.seed or 1))
     hypermodel.y_train = y_all
     model = hypermodel.build(hp)
@@ -312,15 +314,20 @@ def retrain_best(
     seconds = time.perf_counter() - start
     save_model(model, run_dir / "model.keras")
     evaluation = evaluate(model, loaded, run_dir=run_dir, train=(x_all, y_all), write_metrics=False)
-    record = {
-        "hyperparameters": hp.values,
-        "epochs": epochs,
-        "train_seconds": round(seconds, 2),
-        **evaluation.as_metrics(),
-    }
+    count = loaded.info.num_examples  # the retraining's: train and validation together
+    record(
+        run_dir,
+        chosen,
+        evaluation,
+        epochs_this_session=epochs,
+        epochs_run=epochs,
+        train_seconds=seconds,
+        num_examples={"train": count["train"] + count["val"], "val": 0, "test": count["test"]},
+        started=start,
+        hyperparameters=hp.values,
+    )
     if export:
-        record["export"] = export_and_verify(model, loaded, run_dir)
-    update_metrics(run_dir / "metrics.json", record)
+        update_metrics(run_dir / METRICS, {"export": export_and_verify(model, loaded, run_dir)})
     summary = evaluation.lines()[0]
     say(
         f"best retrained on train + validation for {epochs} epochs ({seconds:.1f}s); "

@@ -54,6 +54,7 @@ from zoo.train import build_fn, default_model, fit, load_data, rebatch
 __all__ = [
     "METRICS_SCHEMA",
     "Run",
+    "schema_problems",
     "build",
     "evaluate",
     "export",
@@ -72,8 +73,9 @@ __all__ = [
 METRICS_SCHEMA = {
     "data": "the data source as given (a bundled name, a folder, a CSV, tfds:NAME)",
     "model": "the model's name in the registry (`zoo models`)",
-    "epochs_run": "epochs trained in this run folder, over every session (resumed ones too)",
-    "epochs_this_session": "epochs this process trained",
+    "epochs_run": "epochs the shipped model trained, over every session (resumed ones too; "
+    "an ensemble: its members' sum)",
+    "epochs_this_session": "epochs of those this process trained",
     "resumed_from": "the epoch an interrupted run went on from, else null",
     "train_seconds": "seconds spent in training this session",
     "total_seconds": "seconds the whole run took, loading to export",
@@ -88,6 +90,34 @@ METRICS_SCHEMA = {
     "passed": "whether every sanity check passed; null where none ran",
     "export": "each exported format's file and its verification in a fresh process",
 }
+
+
+def schema_problems(metrics: dict) -> list[str]:
+    """What keeps ``metrics`` (a ``metrics.json`` read back) from the one schema: each
+    missing key of ``METRICS_SCHEMA``, and each present one of the wrong kind."""
+    kinds = {
+        "epochs_run": int,
+        "epochs_this_session": int,
+        "train_seconds": float | int,
+        "devices": int,
+        "num_examples": dict,
+        "test": dict,
+        "chosen": dict,
+        "plan": dict,
+        "checks": dict,
+        "export": dict,
+    }
+    problems = [f"no {key!r}" for key in METRICS_SCHEMA if key not in metrics]
+    for key, kind in kinds.items():
+        value = metrics.get(key)
+        if key in metrics and (isinstance(value, bool) or not isinstance(value, kind)):
+            problems.append(f"{key}={value!r} is not {kind}")
+    if "passed" in metrics and metrics["passed"] not in (True, False, None):
+        problems.append(f"passed={metrics['passed']!r} is not true, false or null")
+    if isinstance(metrics.get("num_examples"), dict):
+        if set(metrics["num_examples"]) != {"train", "val", "test"}:
+            problems.append(f"num_examples has {sorted(metrics['num_examples'])}")
+    return problems
 
 
 @dataclass
@@ -249,7 +279,7 @@ def record(
     train_seconds: float,
     num_examples: dict,
     started: float | None = None,
-    scores: dict | None = None,
+    compiled: dict | None = None,
     resumed_from: int | None = None,
     devices: int = 1,
     planned: Planned | None = None,
@@ -259,7 +289,8 @@ def record(
     **extra,
 ) -> dict:
     """Write ``run_dir/metrics.json`` with the keys of ``METRICS_SCHEMA`` (and
-    ``extra``), whole, before an export starts; returns it. ``checks``: a
+    ``extra``), whole, before an export starts; returns it. ``compiled``: Keras'
+    compiled metrics on the test split, beside ``evaluation``'s. ``checks``: a
     ``zoo.checks.ChecksReport``; ``epochs_run``: where the run trained several models
     (the epochs of them all), else read from the folder's history."""
     plan_record = planned.record() if planned else {}
@@ -285,7 +316,7 @@ def record(
         "export": {},
         **extra,
     }
-    result["test"] = {**(scores or {}), **evaluation.test}
+    result["test"] = {**(compiled or {}), **evaluation.test}
     if checks is not None:
         result["passed"] = checks.passed
         result["checks"] = {
@@ -306,7 +337,7 @@ def record_run(run: Run, **extra) -> dict:
         train_seconds=run.train_seconds,
         num_examples=run.loaded.info.num_examples,
         started=run.started,
-        scores=run.scores,
+        compiled=run.scores,
         resumed_from=run.held.resumed_from if run.held else None,
         devices=run.devices,
         planned=run.planned,

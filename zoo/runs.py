@@ -140,7 +140,7 @@ def compare_runs(run_dirs: list[str | os.PathLike]) -> str:
             str(m.get("data", "")),
             str(m.get("model", "")),
             *(f"{test[k]:.4f}" if isinstance(test.get(k), int | float) else "" for k in keys),
-            str(m.get("epochs_run", m.get("epochs", ""))),
+            str(m.get("epochs_run", "")),
             f"{m['train_seconds']:.1f}" if "train_seconds" in m else "",
             bv.get("verdict", ""),
         ]
