@@ -163,7 +163,7 @@ def table(r: dict) -> str:
 
 
 def run(budget: str, folder: Path, run_dir: Path) -> dict:
-    from zoo.plan import parse_duration
+    from zoo.config import parse_duration
 
     paths = write_folder(folder)
     log = run_dir.parent / f"{run_dir.name}.log"

@@ -10,7 +10,7 @@ import pytest
 
 from zoo import plan
 from zoo.callbacks import TimeBudget
-from zoo.config import TrainConfig, validate
+from zoo.config import TrainConfig, parse_duration, validate
 from zoo.data.pipeline import DataInfo
 
 
@@ -30,13 +30,13 @@ def info(shape=(28, 28, 1), train=48_000, val=6_000, test=6_000):
     [("10m", 600), ("90", 90), ("90s", 90), ("1h30m", 5400), ("1.5h", 5400), (" 2m 30s ", 150)],
 )
 def test_durations_read_as_people_write_them(text, seconds):
-    assert plan.parse_duration(text) == seconds
+    assert parse_duration(text) == seconds
 
 
 @pytest.mark.parametrize("text", ["ten minutes", "10 min", "", "0", "-5m", "m"])
 def test_a_duration_that_cannot_be_read_names_the_forms(text):
     with pytest.raises(ValueError, match="time budget"):
-        plan.parse_duration(text)
+        parse_duration(text)
 
 
 def test_a_large_image_set_gets_larger_batches_and_bfloat16_where_it_pays(monkeypatch):

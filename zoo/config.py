@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -55,6 +56,25 @@ class TrainConfig:
 
 
 DEFAULTS = TrainConfig()
+
+
+def parse_duration(text: str | float | int | None) -> float | None:
+    """Seconds in ``text``: ``"90"``, ``"90s"``, ``"10m"``, ``"1h30m"``, ``"1.5h"``;
+    None stays None. A ``ValueError`` names the text and the forms it takes."""
+    if text is None or isinstance(text, int | float):
+        seconds = None if text is None else float(text)
+    else:
+        parts = re.fullmatch(r"\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*"
+                             r"(?:(\d+(?:\.\d+)?)s?)?\s*", str(text).lower())
+        if not parts or not any(parts.groups()):
+            raise ValueError(
+                f"time budget {text!r}: write it as 90s, 10m, 1h30m or a number of seconds."
+            )
+        h, m, s = (float(g) if g else 0.0 for g in parts.groups())
+        seconds = 3600 * h + 60 * m + s
+    if seconds is not None and not (math.isfinite(seconds) and seconds > 0):
+        raise ValueError(f"time budget {text!r} must be a positive duration.")
+    return seconds
 
 
 def check_steps_per_execution(value) -> int | None:

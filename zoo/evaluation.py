@@ -28,6 +28,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.metrics import accuracy_score, r2_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 from zoo import plots
 from zoo.data import Loaded, as_arrays
@@ -322,11 +326,6 @@ def linear_baseline(loaded: Loaded) -> dict | None:
     stopping) and scored on the test rows the network is scored on. Returns
     ``{"model", "metric", "score"}`` (accuracy or R^2), or None for images or a data set
     without a test split."""
-    from sklearn.linear_model import LinearRegression, LogisticRegression
-    from sklearn.metrics import accuracy_score, r2_score
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
     if loaded.data.x.ndim != 2 or not len(loaded.indices["test"]):
         return None
     rows = np.concatenate([loaded.indices["train"], loaded.indices["val"]])

@@ -4,6 +4,7 @@ imports only TensorFlow."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -164,8 +165,6 @@ def check_export_backend(formats=("savedmodel",), backend: str | None = None) ->
     TFLite are converted from a TensorFlow backend's SavedModel, whose graph their
     converters read (an XLA module they cannot). On PyTorch the export is ONNX, which
     Keras writes through torch.onnx (``export_onnx_from_torch``); TFLite is refused."""
-    import importlib.util
-
     backend = backend or keras.backend.backend()
     if backend == "torch":
         if "tflite" in formats or "tflite_int8" in formats:
@@ -257,8 +256,6 @@ def export_onnx(savedmodel: str | os.PathLike, path: str | os.PathLike, opset: i
     (``pip install "zoo[onnx]"``), written to a temporary file and renamed into place.
     Converting the SavedModel, not the Keras model, keeps the preprocessing statistics
     as constants (from a Keras model tf2onnx turns them into extra inputs)."""
-    import importlib.util
-
     if importlib.util.find_spec("tf2onnx") is None:
         raise ValueError('ONNX export needs tf2onnx and onnxruntime: pip install "zoo[onnx]".')
     path = Path(path)
@@ -308,8 +305,6 @@ class _quiet:
     """Silence the converters' Python warnings (deprecations inside them)."""
 
     def __enter__(self):
-        import warnings
-
         self._ctx = warnings.catch_warnings()
         self._ctx.__enter__()
         warnings.simplefilter("ignore")

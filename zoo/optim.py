@@ -10,6 +10,8 @@ zoo models output logits.
 
 from __future__ import annotations
 
+import keras
+
 from zoo.config import DEFAULTS, check_steps_per_execution
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
@@ -34,8 +36,6 @@ def get_optimizer(
 ):
     """A Keras optimizer by name; ``learning_rate`` is a float or a schedule.
     ``clipnorm`` clips each gradient's norm (clip gradients, never the loss)."""
-    import keras
-
     opt = keras.optimizers
     name = str(name).lower()
     common = {"learning_rate": learning_rate, "clipnorm": clipnorm}
@@ -52,8 +52,6 @@ def get_optimizer(
 
 def get_loss(name: str, *, huber_delta: float = 1.0):
     """A Keras loss by name; cross-entropies take logits."""
-    import keras
-
     losses = keras.losses
     key = ALIASES.get(str(name).lower(), str(name).lower())
     makers = {
@@ -100,8 +98,6 @@ def compile_model(
     tuner's objective). ``steps_per_execution`` runs that many training steps per
     call into TensorFlow (batch-level callbacks then see every N-th step). Returns
     the model."""
-    import keras
-
     if task not in ("classification", "regression"):
         raise ValueError(f'task={task!r} must be "classification" or "regression".')
     check_steps_per_execution(steps_per_execution)
@@ -136,16 +132,12 @@ def default_jit_compile(backend: str | None = None) -> bool:
     1.3 s on a 2-core CPU, and ResNet-50 trains 27x slower on an H200). TensorFlow: no
     (its XLA build is slower than plain TensorFlow on the CPUs measured). PyTorch: no
     (Keras' ``torch.compile`` path is not what zoo measured)."""
-    import keras
-
     return (backend or keras.backend.backend()) == "jax"
 
 
 def _data_loss_metric(loss_fn):
     """A metric equal to ``loss_fn`` (example-weighted over an epoch), without the
     regularization penalties that the reported ``loss`` adds."""
-    import keras
-
     logits = bool(getattr(loss_fn, "from_logits", False))
     pairs = (
         (keras.losses.SparseCategoricalCrossentropy, keras.metrics.SparseCategoricalCrossentropy),

@@ -6,7 +6,7 @@ of images needs others, and a user with ten minutes needs the epochs to fit them
 ``choose`` picks, for image data, the settings the user did not give, and says why;
 ``measure_step`` times the training step on the real pipeline, ``plan_epochs`` sizes
 the epochs to the time left (``zoo.callbacks.TimeBudget`` sizes them again as they
-run); ``parse_duration`` reads ``--time-budget``. ``plan_run`` is the one call a run
+run); ``zoo.config.parse_duration`` reads ``--time-budget``. ``plan_run`` is the one call a run
 makes (``zoo.run.plan``): every choice, in order, once, each with its reason.
 
 The rules, and the measurements behind them (``docs/benchmarks.md``, image folder):
@@ -32,11 +32,11 @@ A setting the user gave is never changed.
 from __future__ import annotations
 
 import math
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+import keras
 import numpy as np
 
 from zoo.config import TrainConfig, validate
@@ -76,25 +76,6 @@ def _show(value) -> str:
     if isinstance(value, dict):
         return ", ".join(f"{k}={v}" for k, v in value.items())
     return f"{value:g}" if isinstance(value, float) else str(value)
-
-
-def parse_duration(text: str | float | int | None) -> float | None:
-    """Seconds in ``text``: ``"90"``, ``"90s"``, ``"10m"``, ``"1h30m"``, ``"1.5h"``;
-    None stays None. A ``ValueError`` names the text and the forms it takes."""
-    if text is None or isinstance(text, int | float):
-        seconds = None if text is None else float(text)
-    else:
-        parts = re.fullmatch(r"\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*"
-                             r"(?:(\d+(?:\.\d+)?)s?)?\s*", str(text).lower())
-        if not parts or not any(parts.groups()):
-            raise ValueError(
-                f"time budget {text!r}: write it as 90s, 10m, 1h30m or a number of seconds."
-            )
-        h, m, s = (float(g) if g else 0.0 for g in parts.groups())
-        seconds = 3600 * h + 60 * m + s
-    if seconds is not None and not (math.isfinite(seconds) and seconds > 0):
-        raise ValueError(f"time budget {text!r} must be a positive duration.")
-    return seconds
 
 
 def bfloat16_units() -> str | None:
@@ -208,8 +189,6 @@ def measure_step(build, loaded, config: TrainConfig, steps: int = 24) -> float:
     """Seconds per training step of a fresh model from ``build`` on batches of the real
     training pipeline (augmentation included), after a warm-up of as many steps (the
     tracing)."""
-    import keras
-
     keras.utils.set_random_seed(config.seed)
     model = build()
     batches = [(np.asarray(x), np.asarray(y)) for x, y in loaded.train.repeat().take(2 * steps)]

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
+
+import numpy as np
 
 from zoo.runfolder import atomic_path
 
@@ -62,8 +65,6 @@ def image_grid(
 ) -> Path:
     """A grid of images drawn on one shared value range (``value_range``, else the
     range of all of them), so that brightness differences between images are real."""
-    import numpy as np
-
     plt = _pyplot()
     images = np.asarray(images, "float32")
     n = len(images)
@@ -107,8 +108,6 @@ def class_counts(
     counts: dict[str, list[int]], class_names: list[str], path: str | os.PathLike
 ) -> Path:
     """Examples per class, one bar group per split."""
-    import numpy as np
-
     plt = _pyplot()
     splits = [s for s in counts if sum(counts[s])]
     x = np.arange(len(class_names))
@@ -129,8 +128,6 @@ def histograms(
     columns, names: list[str], path: str | os.PathLike, *, title: str = "", ncols: int = 5
 ) -> Path:
     """One histogram per column of ``columns`` (a 2-D array), titled by ``names``."""
-    import numpy as np
-
     plt = _pyplot()
     columns = np.asarray(columns, "float64")
     n = columns.shape[1]
@@ -155,8 +152,6 @@ def prediction_dynamics(history, path: str | os.PathLike, *, targets=None) -> Pa
     """Predictions on a fixed batch across epochs (rows: epoch 0 = before training):
     one line per example, the probability of its true class (or the prediction, with
     the targets as dashes)."""
-    import numpy as np
-
     plt = _pyplot()
     history = np.asarray(history)
     fig, ax = plt.subplots(figsize=(6.5, 3.8))
@@ -221,8 +216,6 @@ def compare_scores(
 def conv_filters(kernel, path: str | os.PathLike, *, title: str = "") -> Path:
     """First-layer conv filters, ``kernel`` of shape (kh, kw, in, out): one tile per
     output filter (RGB when the input has 3 channels, else the mean over inputs)."""
-    import numpy as np
-
     kernel = np.asarray(kernel, "float32")
     if kernel.shape[2] == 3:
         tiles = np.transpose(kernel, (3, 0, 1, 2))
@@ -242,8 +235,6 @@ def conv_filters(kernel, path: str | os.PathLike, *, title: str = "") -> Path:
 def confusion_matrix(matrix, class_names: list[str], path: str | os.PathLike) -> Path:
     """The confusion matrix twice: counts, and normalized by the true class (each row
     sums to 1, so the diagonal is the per-class recall)."""
-    import numpy as np
-
     plt = _pyplot()
     counts = np.asarray(matrix, "float64")
     rows = counts.sum(axis=1, keepdims=True)
@@ -336,8 +327,6 @@ def roc_pr(curves: dict, summary: dict, path: str | os.PathLike) -> Path:
 def residuals(y_true, prediction, path: str | os.PathLike) -> Path:
     """Regression: predicted against true (the diagonal is perfect) and residuals
     (true - predicted) against predictions."""
-    import numpy as np
-
     plt = _pyplot()
     y = np.asarray(y_true, "float64").reshape(-1)
     p = np.asarray(prediction, "float64").reshape(-1)
@@ -365,8 +354,6 @@ _TRIAL_KEYS = ("trial_id", "status", "score", "best_epoch")
 def search_objective(rows: list[dict], objective: str, path: str | os.PathLike) -> Path:
     """A search's objective per trial, in the order the trials ran, with the best so
     far as a line."""
-    import numpy as np
-
     plt = _pyplot()
     scores = np.array([r["score"] for r in rows], "float64")
     better = np.fmax if objective.removeprefix("val_") == "accuracy" else np.fmin
@@ -387,8 +374,6 @@ def search_objective(rows: list[dict], objective: str, path: str | os.PathLike) 
 def search_hyperparameters(rows: list[dict], objective: str, path: str | os.PathLike) -> Path:
     """Each hyperparameter against the objective, one panel each: log x-axis for
     values spanning more than two decades, categories as strings."""
-    import numpy as np
-
     plt = _pyplot()
     names = [k for k in dict.fromkeys(k for r in rows for k in r) if k not in _TRIAL_KEYS]
     names = [n for n in names if len({str(r.get(n)) for r in rows}) > 1] or names[:1]
@@ -429,8 +414,6 @@ def check_curves(results, path: str | os.PathLike) -> Path | None:
     curve after a root cause's fix (its fix trial) drawn over them; and, when a fix
     trial ran the input-independent baseline again, its validation losses before and
     after the fix. None when no check recorded a curve."""
-    import math
-
     panels = []
     for r in results:
         losses = (r.details or {}).get("losses")
@@ -492,8 +475,6 @@ def dependence_chart(results, path: str | os.PathLike) -> Path | None:
     """The sequence model's dependency chart (``sequence_leak``): how much each output
     step moves when each input step changes; cells right of the diagonal are reads of
     the future. None when no check charted one."""
-    import numpy as np
-
     found = [r for r in results if r.name == "sequence_leak"
              and (r.details or {}).get("dependence")]  # fmt: skip
     if not found:
@@ -518,8 +499,6 @@ def layer_figures(results, path: str | os.PathLike) -> Path | None:
     """The per-layer figures the checks measured, at initialization and after a few
     steps: each layer's gradient norm relative to its weights (log scale), and the
     fraction of its units dead or saturated. None when no check measured layers."""
-    import numpy as np
-
     panels = [r for r in results if r.name in ("gradient_health", "dead_units")
               and (r.details or {}).get("layers")]  # fmt: skip
     if not panels:

@@ -16,6 +16,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -59,8 +60,6 @@ def export_tflite_int8(savedmodel, path, representative: np.ndarray) -> Path:
     """The SavedModel at ``savedmodel`` quantized to int8 at ``path`` (see the module
     doc), calibrated on ``representative`` (raw inputs; the first
     ``CALIBRATION_EXAMPLES``), written to a temporary file and renamed into place."""
-    import warnings
-
     import tensorflow as tf
 
     sample = np.asarray(representative, "float32")[:CALIBRATION_EXAMPLES]

@@ -12,7 +12,9 @@ from __future__ import annotations
 import difflib
 import importlib
 import inspect
+import zipfile
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from zoo.models import leaf_layers
@@ -261,9 +263,6 @@ def load_model(path, *, compile: bool = True, safe_mode: bool = True):
     BatchNormalization layers are fused again (``zoo.blocks.fuse_batch_norm``). A
     missing file is a clear error, and so is a file cut short (a crash while it was
     written): ``ValueError`` saying it is unreadable."""
-    import zipfile
-    from pathlib import Path
-
     import keras
 
     # Imported here, not at the top: they import Keras, and ``import zoo`` (which

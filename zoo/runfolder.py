@@ -28,6 +28,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import h5py
 import numpy as np
 
 CONFIG = "config.json"
@@ -359,8 +360,6 @@ def _unreadable(weights: Path, meta: Path) -> str | None:
     except (ValueError, KeyError, TypeError) as err:
         return f"{meta} is unreadable ({type(err).__name__}: {err})"
     try:
-        import h5py
-
         with h5py.File(weights, "r") as f:
             list(f.keys())
     except FileNotFoundError:

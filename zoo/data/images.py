@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from zoo.data.errors import DataError
 
@@ -83,8 +84,6 @@ def _open(path: str, budget: _Budget | None = None):
     """``((height, width), mode, pixels or None)`` of a readable image, or why it
     cannot be read. ``pixels`` (uint8; gray images HxW, colour HxWx3) while
     ``budget`` lasts."""
-    from PIL import Image
-
     try:
         with Image.open(path) as im:
             im.load()  # decodes fully: a truncated file fails here, not in training
@@ -204,8 +203,6 @@ def to_array(scan: ImageScan, shape: tuple[int, int, int]) -> np.ndarray | None:
     antialiasing as ``decode_fn`` does), or None when the scan kept none."""
     if scan.pixels is None:
         return None
-    from PIL import Image
-
     height, width, channels = shape
     x = np.empty((len(scan.pixels), height, width, channels), "uint8")
     for i, pixels in enumerate(scan.pixels):
