@@ -56,7 +56,6 @@ LAZY_ALLOWED = {
     "zoo/__init__.py": "zoo.evaluate, zoo.check on first use: `import zoo` stays free of Keras",
     "zoo/cli.py": "each subcommand imports what loads TensorFlow: `zoo --help` stays instant",
     "zoo/registry.py": (CLI, "keras, and zoo's layers registered on loading a model"),
-    "zoo/config.py": (CLI, "keras, only when a model is about to be compiled"),
     "zoo/plots.py": (CLI, "matplotlib, only when a picture is drawn"),
     "zoo/data/pipeline.py": (CLI, "keras and tensorflow, only when data is loaded"),
     "zoo/data/images.py": (CLI, "keras and tensorflow, only when images are decoded"),

@@ -116,3 +116,23 @@ def test_load_model_registers_zoo_layers_in_a_fresh_process(tmp_path):
     assert done.stdout.split() == ["Maxout", str(model.count_params())]
     with pytest.raises(FileNotFoundError, match="no such model file"):
         __import__("zoo").load_model(tmp_path / "missing.keras")
+
+
+def test_the_registry_holds_the_builders_and_reads_the_families_table():
+    """Each variant comes from its family's table (zoo.models.variants), each builder
+    is the function its module registered; a model name is checked without Keras."""
+    from zoo.models import variants
+    from zoo.models.resnet import resnet
+    from zoo.registry import builder, builders
+
+    assert list_models("resnet") == [f"resnet{d}" for d in variants.RESNET_STAGES]
+    assert list_models("vgg") == [f"vgg{d}{bn}" for bn in ("", "_bn") for d in variants.VGG_STAGES]
+    assert builder("resnet34")[0] is resnet and builders()["resnet"] is resnet
+    assert {f.builder for f in variants.FAMILIES.values()} == set(builders())
+    code = (
+        "import sys; from zoo.config import TrainConfig, validate; "
+        "validate(TrainConfig(model='resnet18')); "
+        "print('keras' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.strip() == "False", done.stderr[-2000:]

@@ -15,7 +15,7 @@ import numpy as np
 
 from tuning.spaces import SPACES, sample
 from zoo.config import DEFAULTS
-from zoo.models.convnet import CONVNET_STAGES
+from zoo.models.variants import CONVNET_STAGES
 from zoo.optim import compile_model
 from zoo.outputs import init_output_bias
 from zoo.registry import create_model

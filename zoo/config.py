@@ -9,9 +9,11 @@ restored.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
+import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -90,6 +92,23 @@ def check_steps_per_execution(value) -> int | None:
     return value
 
 
+def backend_name() -> str:
+    """Keras' backend: the running one once Keras is loaded; before, the one it will
+    load, read as Keras reads it (``KERAS_BACKEND``, else ``keras.json`` in
+    ``KERAS_HOME`` or ``~/.keras``, else TensorFlow), so that settings are checked
+    without loading Keras (5 s)."""
+    if "keras" in sys.modules:
+        return sys.modules["keras"].backend.backend()
+    if os.environ.get("KERAS_BACKEND"):
+        return os.environ["KERAS_BACKEND"]
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    try:
+        with open(os.path.join(home, "keras.json")) as f:
+            return str(json.load(f).get("backend", "tensorflow"))
+    except (OSError, ValueError, AttributeError):
+        return "tensorflow"
+
+
 def resolve_steps_per_execution(
     value: int | None, backend: str | None = None, devices: int = 1
 ) -> int:
@@ -100,10 +119,7 @@ def resolve_steps_per_execution(
     where Keras 3's multi-step loop feeds no value to a placeholder) is a ``ValueError``
     here, before anything is written."""
     check_steps_per_execution(value)
-    if backend is None:
-        import keras  # only when a model is about to be compiled: `zoo --help` stays light
-
-        backend = keras.backend.backend()
+    backend = backend or backend_name()
     mirrored = backend == "tensorflow" and devices > 1
     if value is None:
         return 1 if backend == "torch" or mirrored else 8
@@ -188,7 +204,7 @@ def validate(config: TrainConfig) -> TrainConfig:
         raise bad("time_budget", "must be a number of seconds > 0 (zoo: --time-budget 10m)")
     if not isinstance(config.model_kwargs, dict):
         raise bad("model_kwargs", "must be a dict of model arguments")
-    if config.model is not None:
+    if config.model is not None and config.model_kwargs:  # the builder's signature: Keras
         check_model_args(config.model, config.model_kwargs)
     return config
 

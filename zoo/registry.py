@@ -1,30 +1,32 @@
 """One way to build any zoo model by name: ``create_model``, ``list_models``, ``model_info``.
 
-The table below is the zoo's results table: each model's trainable parameter count
-and forward multiply-accumulates at its default input size. Where a paper or
-torchvision publishes the parameter count, ``params`` is that published figure and the
-tests hold the built model to it exactly. Reading the table imports no TensorFlow;
-``create_model`` imports only the module of the family it builds.
+The registry holds the builder functions themselves (each family's module registers
+its builder with ``zoo.models.register``) and reads the variants and their figures
+from the families' one table (``zoo.models.variants``): each model's trainable
+parameter count and forward multiply-accumulates at its default input size. Where a
+paper or torchvision publishes the parameter count, ``params`` is that figure and the
+tests hold the built model to it exactly. Reading the table imports no Keras; the
+builders (and Keras) are loaded when a model is built or its arguments are checked.
 """
 
 from __future__ import annotations
 
 import difflib
-import importlib
 import inspect
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from zoo.models import leaf_layers
+from zoo.models import BUILDERS, leaf_layers
+from zoo.models.variants import FAMILIES
 
 
 @dataclass(frozen=True)
 class ModelSpec:
     name: str
     family: str
-    builder: str  # "module:function" under zoo.models
+    builder: str  # the builder's registered name (zoo.models.register)
     input_shape: tuple[int, ...]
     num_classes: int
     params: int  # trainable parameters at input_shape / num_classes
@@ -38,116 +40,20 @@ class ModelSpec:
         return 2 * self.macs
 
 
-_TV = "torchvision {} (He et al. 2015)"
-_VGG = "Simonyan & Zisserman 2014; torchvision {}"
-_VGG_BN = (
-    "torchvision {} less its {:,} conv biases (redundant before BatchNormalization, "
-    "so zoo drops them)"
-)
-_CIFAR = "He et al. 2015, Table 6 (option A shortcuts)"
-_ZOO = "zoo (no published figure; held by the tests)"
-_IMAGENET = dict(input_shape=(224, 224, 3), num_classes=1000)
-_CIFAR10 = dict(input_shape=(32, 32, 3), num_classes=10)
-_DIGITS_IMG = dict(input_shape=(8, 8, 1), num_classes=10)
-_DIGITS_VEC = dict(input_shape=(64,), num_classes=10)
-
 _SPECS = [
     ModelSpec(
-        "linear", "linear", "linear:linear", **_DIGITS_VEC, params=650, macs=640, source=_ZOO
-    ),
-    ModelSpec("mlp", "mlp", "mlp:mlp", **_DIGITS_VEC, params=50_826, macs=50_432, source=_ZOO),
-    ModelSpec(
-        "tiny_convnet",
-        "convnet",
-        "convnet:tiny_convnet",
-        **_DIGITS_IMG,
-        params=1_442,
-        macs=23_200,
-        source=_ZOO,
-    ),
-    ModelSpec(
-        "convnet",
-        "convnet",
-        "convnet:convnet",
-        **_DIGITS_IMG,
-        params=288_170,
-        macs=2_379_008,
-        source=_ZOO,
-    ),
-    *[
-        ModelSpec(
-            f"vgg{d}",
-            "vgg",
-            "vgg:vgg",
-            **_IMAGENET,
-            params=p,
-            macs=m,
-            source=_VGG.format(f"vgg{d}"),
-            kwargs={"depth": d},
-        )
-        for d, p, m in [
-            (11, 132_863_336, 7_609_090_048),
-            (13, 133_047_848, 11_308_466_176),
-            (16, 138_357_544, 15_470_264_320),
-            (19, 143_667_240, 19_632_062_464),
-        ]
-    ],
-    *[
-        ModelSpec(
-            f"vgg{d}_bn",
-            "vgg",
-            "vgg:vgg",
-            **_IMAGENET,
-            params=p - b,
-            macs=m,
-            source=_VGG_BN.format(f"vgg{d}_bn ({p:,})", b),
-            kwargs={"depth": d, "batch_norm": True},
-        )
-        for d, p, b, m in [
-            (11, 132_868_840, 2_752, 7_609_090_048),
-            (13, 133_053_736, 2_944, 11_308_466_176),
-            (16, 138_365_992, 4_224, 15_470_264_320),
-            (19, 143_678_248, 5_504, 19_632_062_464),
-        ]
-    ],
-    *[
-        ModelSpec(
-            f"resnet{d}",
-            "resnet",
-            "resnet:resnet",
-            **_IMAGENET,
-            params=p,
-            macs=m,
-            source=_TV.format(f"resnet{d}"),
-            kwargs={"depth": d},
-        )
-        for d, p, m in [
-            (18, 11_689_512, 1_814_073_344),
-            (34, 21_797_672, 3_663_761_408),
-            (50, 25_557_032, 4_089_184_256),
-            (101, 44_549_160, 7_801_405_440),
-            (152, 60_192_808, 11_513_626_624),
-        ]
-    ],
-    *[
-        ModelSpec(
-            f"cifar_resnet{d}",
-            "cifar_resnet",
-            "cifar_resnet:cifar_resnet",
-            **_CIFAR10,
-            params=p,
-            macs=m,
-            source=_CIFAR,
-            kwargs={"depth": d},
-        )
-        for d, p, m in [
-            (20, 269_722, 40_551_040),
-            (32, 464_154, 68_862_592),
-            (44, 658_586, 97_174_144),
-            (56, 853_018, 125_485_696),
-            (110, 1_727_962, 252_887_680),
-        ]
-    ],
+        v.name,
+        family,
+        f.builder,
+        f.input_shape,
+        f.num_classes,
+        params=v.params,
+        macs=v.macs,
+        source=v.source,
+        kwargs=dict(v.kwargs),
+    )
+    for family, f in FAMILIES.items()
+    for v in f.variants
 ]
 _REGISTRY: dict[str, ModelSpec] = {spec.name: spec for spec in _SPECS}
 
@@ -193,11 +99,18 @@ def model_info(name: str) -> dict[str, Any]:
     }
 
 
+def builders() -> dict:
+    """Every registered builder, by name: the families' modules imported (each
+    registers its builder; they import Keras)."""
+    from zoo.models import cifar_resnet, convnet, linear, mlp, resnet, vgg  # noqa: F401
+
+    return BUILDERS
+
+
 def builder(name: str):
-    """The family's builder function and the fixed arguments of ``name``."""
+    """The family's builder function and the registry entry of ``name``."""
     spec = get_spec(name)
-    module, function = spec.builder.split(":")
-    return getattr(importlib.import_module(f"zoo.models.{module}"), function), spec
+    return builders()[spec.builder], spec
 
 
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")

@@ -11,13 +11,13 @@ from collections.abc import Sequence
 import keras
 
 from zoo.blocks import conv_bn_act, scale_width
+from zoo.models import register
 from zoo.models.common import check_args, finish, model_input
 from zoo.models.resnet import residual_stages
-
-CIFAR_DEPTHS = (20, 32, 44, 56, 110)
-CIFAR_WIDTHS = (16, 32, 64)
+from zoo.models.variants import CIFAR_DEPTHS, CIFAR_WIDTHS
 
 
+@register("cifar_resnet")
 def cifar_resnet(
     depth: int = 20,
     input_shape: Sequence[int] = (32, 32, 3),

@@ -13,14 +13,12 @@ import keras
 from keras import layers
 
 from zoo.blocks import conv_bn_act, scale_width
+from zoo.models import register
 from zoo.models.common import check_args, finish, model_input
-
-#: The baseline: two single-conv stages, a few thousand parameters.
-TINY_STAGES: tuple[tuple[int, int], ...] = ((8, 1), (16, 1))
-#: The default small convnet.
-CONVNET_STAGES: tuple[tuple[int, int], ...] = ((32, 2), (64, 2), (128, 2))
+from zoo.models.variants import CONVNET_STAGES, TINY_STAGES
 
 
+@register("convnet")
 def convnet(
     input_shape: Sequence[int] = (8, 8, 1),
     num_classes: int = 10,
@@ -80,5 +78,6 @@ def convnet(
     )
 
 
-#: The baseline convnet: ``convnet`` with ``TINY_STAGES``.
+#: The baseline convnet: ``convnet`` with ``TINY_STAGES`` (the registry's
+#: ``tiny_convnet``).
 tiny_convnet = functools.partial(convnet, stages=TINY_STAGES, name="tiny_convnet")

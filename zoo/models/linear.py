@@ -7,9 +7,11 @@ from collections.abc import Sequence
 
 import keras
 
+from zoo.models import register
 from zoo.models.common import check_args, finish, model_input
 
 
+@register("linear")
 def linear(
     input_shape: Sequence[int] = (64,),
     num_classes: int = 10,

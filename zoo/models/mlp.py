@@ -7,9 +7,11 @@ from collections.abc import Sequence
 import keras
 
 from zoo.blocks import check_activation, mlp_head, scale_width
+from zoo.models import register
 from zoo.models.common import check_args, model_input
 
 
+@register("mlp")
 def mlp(
     input_shape: Sequence[int] = (64,),
     num_classes: int = 10,

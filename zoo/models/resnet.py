@@ -13,17 +13,10 @@ import keras
 from keras import layers
 
 from zoo.blocks import basic_block, bottleneck_block, conv_bn_act, scale_width
+from zoo.models import register
 from zoo.models.common import check_args, finish, model_input
+from zoo.models.variants import RESNET_STAGES, RESNET_WIDTHS
 
-#: Block kind and blocks per stage for each depth (He et al. 2015, Table 1).
-RESNET_STAGES: dict[int, tuple[str, tuple[int, ...]]] = {
-    18: ("basic", (2, 2, 2, 2)),
-    34: ("basic", (3, 4, 6, 3)),
-    50: ("bottleneck", (3, 4, 6, 3)),
-    101: ("bottleneck", (3, 4, 23, 3)),
-    152: ("bottleneck", (3, 8, 36, 3)),
-}
-RESNET_WIDTHS = (64, 128, 256, 512)
 BLOCKS = {"basic": basic_block, "bottleneck": bottleneck_block}
 
 
@@ -60,6 +53,7 @@ def residual_stages(
     return x
 
 
+@register("resnet")
 def resnet(
     depth: int = 50,
     input_shape: Sequence[int] = (224, 224, 3),

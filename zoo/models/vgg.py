@@ -15,18 +15,12 @@ import keras
 from keras import layers
 
 from zoo.blocks import conv_bn_act, scale_width
+from zoo.models import register
 from zoo.models.common import check_args, finish, model_input
-
-#: Convs per stage for each depth; stage widths are ``VGG_WIDTHS``.
-VGG_STAGES: dict[int, tuple[int, ...]] = {
-    11: (1, 1, 2, 2, 2),
-    13: (2, 2, 2, 2, 2),
-    16: (2, 2, 3, 3, 3),
-    19: (2, 2, 4, 4, 4),
-}
-VGG_WIDTHS = (64, 128, 256, 512, 512)
+from zoo.models.variants import VGG_STAGES, VGG_WIDTHS
 
 
+@register("vgg")
 def vgg(
     depth: int = 16,
     input_shape: Sequence[int] = (224, 224, 3),
