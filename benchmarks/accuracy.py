@@ -109,7 +109,8 @@ def train_once(config, name: str, folds: int = 0) -> tuple[float, float, float]:
     from sklearn import metrics
 
     from zoo.outputs import init_output_bias
-    from zoo.train import build_fn, cross_fit, fit, load_for
+    from zoo.run import load_for
+    from zoo.train import build_fn, cross_fit, fit
 
     keras.backend.clear_session()  # 25+ runs in one process: each starts clean, as fast
     config, loaded = load_for(config)
@@ -200,7 +201,7 @@ def run_classical(name: str, seeds: list[int]) -> list[dict]:
     rows to fit, the same test rows), as mean +- std over the seeds."""
     import numpy as np
 
-    from zoo.train import load_for
+    from zoo.run import load_for
 
     task = TASKS[name]
     base = template_config(task["template"])

@@ -37,7 +37,8 @@ sys.path.insert(0, sys.argv[4])
 import keras, zoo
 from common import epoch_timer
 from zoo.optim import default_jit_compile
-from zoo.train import TrainConfig, build_fn, fit, load_for
+from zoo.train import TrainConfig, build_fn, fit
+from zoo.run import load_for
 model, epochs, setting = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3])
 config, loaded = load_for(TrainConfig(model=model, epochs=epochs, patience=100,
                                       steps_per_execution=setting["spe"]))

@@ -46,7 +46,8 @@ def _arrays(data: str, side: int | None, seed: int):
     resized to ``side`` when given (ResNet-50 needs at least 32x32)."""
     import tensorflow as tf
 
-    from zoo.train import TrainConfig, load_for
+    from zoo.run import load_for
+    from zoo.train import TrainConfig
 
     _, loaded = load_for(TrainConfig(data=data, seed=seed))
     (xtr, ytr), (xte, yte) = loaded.arrays("train"), loaded.arrays("test")
@@ -160,7 +161,8 @@ def part_steps(say, peak: dict | None, values=(1, 8, 32), epochs: int = 6) -> li
     from accuracy import template_config  # benchmarks/accuracy.py, beside this file
 
     from zoo import count_macs
-    from zoo.train import build_fn, load_for
+    from zoo.run import load_for
+    from zoo.train import build_fn
 
     rows = []
     for label, template in SMALL:
@@ -223,7 +225,8 @@ def part_tta(say, target: float = 0.99) -> dict:
     import keras
 
     from zoo.outputs import init_output_bias
-    from zoo.train import TrainConfig, build_fn, fit, load_for
+    from zoo.run import load_for
+    from zoo.train import TrainConfig, build_fn, fit
 
     config, loaded = load_for(TrainConfig())
     keras.utils.set_random_seed(config.seed)

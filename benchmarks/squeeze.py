@@ -81,7 +81,7 @@ def run_task(name: str, seeds: list[int], members: int, say) -> dict:
     from accuracy import template_config  # benchmarks/accuracy.py, beside this file
 
     from zoo.ensemble import ensemble
-    from zoo.train import load_for
+    from zoo.run import load_for
 
     base = template_config(TASKS[name])
     rows = []

@@ -65,7 +65,8 @@ def part_overhead(trials: int, epochs: int, say) -> dict:
 
         def plain(rows) -> float:
             from tuning.hypermodels import ZooHyperModel
-            from zoo.train import TrainConfig, load_for
+            from zoo.run import load_for
+            from zoo.train import TrainConfig
 
             _, loaded = load_for(TrainConfig(data="digits", model="mlp", seed=42))
             x, y = loaded.arrays("train")
@@ -177,7 +178,8 @@ def part_default(trials: int, epochs: int, say) -> dict:
 
     from tuning.search import random_search
     from zoo.outputs import init_output_bias
-    from zoo.train import build_fn, fit, load_for
+    from zoo.run import load_for
+    from zoo.train import build_fn, fit
 
     config, loaded = load_for(template_config("image_classification"))
     keras.utils.set_random_seed(config.seed)

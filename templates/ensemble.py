@@ -33,7 +33,7 @@ from zoo.evaluation import evaluate
 from zoo.export import export_and_verify
 from zoo.outputs import init_output_bias
 from zoo.plots import compare_scores
-from zoo.run import record
+from zoo.run import load_for, record
 from zoo.runfolder import (
     METRICS,
     new_run_dir,
@@ -43,7 +43,7 @@ from zoo.runfolder import (
     write_config,
     write_text,
 )
-from zoo.train import build_fn, fit, load_for
+from zoo.train import build_fn, fit
 
 # ---- config: edit here (or pass --flags) -----------------------------------------------
 CONFIG = TrainConfig(

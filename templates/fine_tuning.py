@@ -34,9 +34,8 @@ from zoo.optim import compile_model
 from zoo.outputs import init_output_bias
 from zoo.plots import compare_scores
 from zoo.registry import create_model
-from zoo.run import record
+from zoo.run import load_for, record
 from zoo.runfolder import METRICS, new_run_dir, save_model, update_metrics, write_config
-from zoo.train import load_for
 
 # ---- config: edit here (or pass --flags) -----------------------------------------------
 CONFIG = TrainConfig(data="digits", model="convnet", epochs=100, learning_rate=3e-4, seed=42)

@@ -27,9 +27,9 @@ from zoo.data import inspect_data, show_batch
 from zoo.evaluation import evaluate
 from zoo.export import export_and_verify
 from zoo.outputs import init_output_bias
-from zoo.run import record
+from zoo.run import load_for, record
 from zoo.runfolder import METRICS, new_run_dir, update_metrics, write_config
-from zoo.train import build_fn, fit, load_for
+from zoo.train import build_fn, fit
 
 # ---- config: edit here (or pass --flags) -----------------------------------------------
 CONFIG = TrainConfig(

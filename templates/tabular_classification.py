@@ -32,9 +32,9 @@ from zoo.data import inspect_data, show_batch
 from zoo.evaluation import against_baseline, evaluate, linear_baseline
 from zoo.export import export_and_verify
 from zoo.outputs import init_output_bias
-from zoo.run import record
+from zoo.run import load_for, record
 from zoo.runfolder import METRICS, new_run_dir, save_model, update_metrics, write_config
-from zoo.train import build_fn, cross_fit, fit, load_for
+from zoo.train import build_fn, cross_fit, fit
 
 # ---- config: edit here (or pass --flags) -----------------------------------------------
 CONFIG = TrainConfig(

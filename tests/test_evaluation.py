@@ -127,7 +127,8 @@ def _trained(data, epochs=4, **kw):
     import keras
 
     from zoo.config import TrainConfig
-    from zoo.train import build_fn, load_for
+    from zoo.run import load_for
+    from zoo.train import build_fn
 
     config, loaded = load_for(TrainConfig(data=data, epochs=epochs, **kw))
     keras.utils.set_random_seed(0)

@@ -192,7 +192,8 @@ def test_unseeded_randomness_fails_reproducibility(cancer):
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_no_false_alarms_on_correct_setups(source, model, seed):
     from zoo.config import TrainConfig
-    from zoo.train import build_fn, load_for
+    from zoo.run import load_for
+    from zoo.train import build_fn
 
     config, loaded = load_for(TrainConfig(data=source, model=model, seed=seed))
     keras.utils.set_random_seed(seed)

@@ -187,7 +187,8 @@ def test_refit_folds_partition_the_rows_stratified_where_classes_allow():
 
 def test_cross_fit_trains_each_member_on_every_row_but_its_own_part(tmp_path, monkeypatch):
     import zoo.train as train
-    from zoo.train import TrainConfig, cross_fit, load_for
+    from zoo.run import load_for
+    from zoo.train import TrainConfig, cross_fit
 
     config, loaded = load_for(TrainConfig(data="diabetes", model="mlp", epochs=1, seed=5))
     seen, real_fit = [], train.fit

@@ -40,9 +40,8 @@ from tuning.tuner import ALGORITHMS, make_tuner
 from zoo.config import TrainConfig
 from zoo.evaluation import evaluate
 from zoo.export import export_and_verify
-from zoo.run import record
+from zoo.run import load_for, record
 from zoo.runfolder import METRICS, read_json, save_model, update_metrics, write_config, write_json
-from zoo.train import load_for
 
 # Objectives zoo's compiled models log, with their direction.
 _DIRECTIONS = {"loss": "min", "data_loss": "min", "accuracy": "max", "mae": "min"}

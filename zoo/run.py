@@ -27,13 +27,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import keras
 
-from zoo.config import TrainConfig, resolve_steps_per_execution
+from zoo.config import TrainConfig, resolve_steps_per_execution, validate
 from zoo.data import Loaded
+from zoo.data import load as load_source
 from zoo.distribute import device_count, distributed, single_device_copy
 from zoo.evaluation import Evaluation
 from zoo.evaluation import evaluate as evaluate_model
@@ -49,7 +50,7 @@ from zoo.runfolder import (
     update_metrics,
     write_config,
 )
-from zoo.train import build_fn, default_model, fit, load_data, rebatch
+from zoo.train import build_fn, fit
 
 __all__ = [
     "METRICS_SCHEMA",
@@ -60,6 +61,7 @@ __all__ = [
     "export",
     "folder",
     "load",
+    "load_for",
     "plan",
     "record",
     "train",
@@ -144,6 +146,50 @@ class Run:
     training_began: float | None = None  # seconds into the run
     scores: dict = field(default_factory=dict)  # Keras' compiled metrics on test
     evaluation: Evaluation | None = None
+
+
+def load_data(config: TrainConfig):
+    """``config`` validated and its data loaded (``zoo.data.load`` with its data
+    settings), nothing chosen or filled in. Returns ``(config, loaded)``."""
+    validate(config)  # wrong settings fail before anything is read or written
+    loaded = load_source(
+        config.data,
+        val_fraction=config.val_fraction,
+        test_fraction=config.test_fraction,
+        batch_size=config.batch_size,
+        seed=config.seed,
+        label=config.label,
+        image_size=config.image_size,
+        data_dir=config.data_dir,
+        normalize=config.normalize,
+        augment=config.augment,
+        fold=config.fold,
+    )
+    return config, loaded
+
+
+def default_model(config: TrainConfig, loaded) -> TrainConfig:
+    """``config`` with its model filled in where none was given: ``convnet`` for
+    images, ``mlp`` for tabular data."""
+    if config.model is not None:
+        return config
+    return validate(replace(config, model="convnet" if loaded.data.kind == "image" else "mlp"))
+
+
+def load_for(config: TrainConfig):
+    """``config`` validated, its data loaded and its model filled in (``load_data``,
+    ``default_model``): what a template or a finished run's command starts from.
+    Returns ``(config, loaded)``. ``plan`` also chooses settings from the data."""
+    config, loaded = load_data(config)
+    return default_model(config, loaded), loaded
+
+
+def rebatch(loaded, config: TrainConfig):
+    """``loaded`` with pipelines of ``config``'s batch size and augmentation, where
+    they differ from what it was loaded with."""
+    if loaded.batching == (config.batch_size, config.augment):
+        return loaded
+    return loaded.with_batches(config.batch_size, config.augment, config.seed)
 
 
 def load(run: Run) -> Run:

@@ -17,8 +17,8 @@ from zoo.data import DataError, materialize, read_source
 from zoo.evaluation import Evaluation, evaluate
 from zoo.export import export_and_verify
 from zoo.registry import load_model
+from zoo.run import load_for
 from zoo.runfolder import METRICS, hold, model_file, read_json, update_metrics
-from zoo.train import load_for
 
 
 def load_run(run_dir: str | os.PathLike):

@@ -1,7 +1,7 @@
-"""Compile and fit: the data loaded for a config (``load_for``), a function making
-fresh compiled models (``build_fn``), a fit with the standard callbacks into a run
-folder (``fit``), and training on every row (``cross_fit``). ``zoo.run`` strings them
-into a run's stages; the templates and the tuner call them directly.
+"""Compile and fit: a function making fresh compiled models (``build_fn``), a fit with
+the standard callbacks into a run folder (``fit``), and training on every row
+(``cross_fit``). ``zoo.run`` strings them into a run's stages (its ``load_for`` reads
+the data a config names); the templates and the tuner call them directly.
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ import numpy as np
 
 from zoo import interrupts
 from zoo.callbacks import TimeBudget, learning_rate, standard
-from zoo.config import TrainConfig, resolve_steps_per_execution, validate
-from zoo.data import load
+from zoo.config import TrainConfig, resolve_steps_per_execution
 from zoo.data.splits import refit_folds
 from zoo.distribute import device_count, even_batches
 from zoo.ensemble import ensemble
@@ -27,51 +26,7 @@ from zoo.plots import plot_history
 from zoo.registry import create_model
 from zoo.runfolder import save_model
 
-__all__ = ["TrainConfig", "build_fn", "cross_fit", "default_model", "fit", "load_data", "load_for"]
-
-
-def load_data(config: TrainConfig):
-    """``config`` validated and its data loaded (``zoo.data.load`` with its data
-    settings), nothing chosen or filled in. Returns ``(config, loaded)``."""
-    validate(config)  # wrong settings fail before anything is read or written
-    loaded = load(
-        config.data,
-        val_fraction=config.val_fraction,
-        test_fraction=config.test_fraction,
-        batch_size=config.batch_size,
-        seed=config.seed,
-        label=config.label,
-        image_size=config.image_size,
-        data_dir=config.data_dir,
-        normalize=config.normalize,
-        augment=config.augment,
-        fold=config.fold,
-    )
-    return config, loaded
-
-
-def default_model(config: TrainConfig, loaded) -> TrainConfig:
-    """``config`` with its model filled in where none was given: ``convnet`` for
-    images, ``mlp`` for tabular data."""
-    if config.model is not None:
-        return config
-    return validate(replace(config, model="convnet" if loaded.data.kind == "image" else "mlp"))
-
-
-def load_for(config: TrainConfig):
-    """``config`` validated, its data loaded and its model filled in (``load_data``,
-    ``default_model``): what a template or a finished run's command starts from.
-    Returns ``(config, loaded)``. ``zoo.run`` also plans the settings from the data."""
-    config, loaded = load_data(config)
-    return default_model(config, loaded), loaded
-
-
-def rebatch(loaded, config: TrainConfig):
-    """``loaded`` with pipelines of ``config``'s batch size and augmentation, where
-    they differ from what it was loaded with."""
-    if loaded.batching == (config.batch_size, config.augment):
-        return loaded
-    return loaded.with_batches(config.batch_size, config.augment, config.seed)
+__all__ = ["TrainConfig", "build_fn", "cross_fit", "fit"]
 
 
 def build_fn(config: TrainConfig, loaded, **model_kwargs):
