@@ -28,12 +28,13 @@ from zoo.callbacks import PredictionDynamics
 from zoo.checks import loss_at_init, overfit_one_batch
 from zoo.config import TrainConfig
 from zoo.data import inspect_data, show_batch
+from zoo.distribute import device_count
 from zoo.evaluation import against_baseline, evaluate, linear_baseline
 from zoo.export import export_and_verify
 from zoo.outputs import init_output_bias
-from zoo.run import load_for, record
+from zoo.run import Run, load_for, record, train
 from zoo.runfolder import METRICS, new_run_dir, save_model, update_metrics, write_config
-from zoo.train import build_fn, cross_fit, fit
+from zoo.train import build_fn, cross_fit
 
 # ---- config: edit here (or pass --flags) -----------------------------------------------
 CONFIG = TrainConfig(
@@ -117,10 +118,15 @@ def main() -> None:
     for check in (loss_at_init(model, data.train), overfit_one_batch(build, data.train)):
         print(check.line())
 
-    # 4. Train with the standard callbacks (early stopping, checkpoints, resumable).
+    # 4. Train as `zoo train` does (zoo.run.train): a fresh model from `build`, its
+    # output bias set, on CONFIG's devices, with the standard callbacks (early stopping,
+    # checkpoints, resumable).
     x_val, y_val = data.arrays("val")
     dynamics = PredictionDynamics(x_val[:16], y_val[:16], path=run / "prediction_dynamics.png")
-    history, seconds = fit(model, data, config, run, extra=[dynamics], verbose=2)
+    devices = device_count(config.devices, config.batch_size)
+    stages = Run(config, verbose=2, loaded=data, run_dir=run, build=build, devices=devices)
+    model = train(stages, callbacks=[dynamics])
+    history, seconds = stages.history, stages.train_seconds
 
     # 5. Evaluate once on the test split, past one number: per-class figures, confusion
     # matrix, top losses, calibration (or residuals), bias and variance (evaluation.md).
@@ -150,6 +156,7 @@ def main() -> None:
     shipped = {"model": final.name, "cross_fit": folds, "r2": score}
     record(run, config, evaluation, epochs_this_session=len(history["loss"]),
            train_seconds=seconds, num_examples=data.info.num_examples, started=started,
+           devices=devices,
            shipped=shipped, baseline_mse=baseline, linear_baseline=linear)  # fmt: skip
     update_metrics(run / METRICS, {"export": export_and_verify(final, data, run)})
     test = evaluation.test
