@@ -200,3 +200,38 @@ def test_recipe_defaults_reach_99_percent_on_digits_with_every_check_passing(tmp
 
     result = run_recipe(run_dir=tmp_path / "run", say=lambda line: None)
     assert result["passed"] and result["test"]["accuracy"] >= 0.99
+
+
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["train", "wien"], "Did you mean wine?"),
+        (["recipe", "irsi", "--epochs", "1"], "Did you mean iris?"),
+        (["train", "digits", "--epohcs", "3"], "--epohcs: did you mean --epochs?"),
+        (["recipe", "digits", "--model", "resnet05"], "Did you mean resnet50"),
+        (["train", "nowhere/data.csv"], "nowhere/data.csv does not exist"),
+        (["tune", "wien"], "Did you mean wine?"),
+        (["check", "nothere.py"], "nothere.py: no such script"),
+    ],
+)
+def test_a_first_mistake_is_answered_before_tensorflow_loads(argv, words, tmp_path):
+    """A new user's typo (a data set, a flag, a model, a path) is answered in a fresh
+    process without loading TensorFlow or Keras, naming the value and the fix, with the
+    subcommand's own usage for a flag; nothing is written."""
+    code = (
+        "import sys; from zoo.cli import main\n"
+        "try:\n    status = main(sys.argv[1:])\nexcept SystemExit as e:\n    status = e.code\n"
+        "heavy = [m for m in ('tensorflow', 'keras') if m in sys.modules]\n"
+        "print('HEAVY', heavy, 'STATUS', status)"
+    )
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-c", code, *argv], capture_output=True, text=True, cwd=tmp_path
+    )
+    seconds = time.perf_counter() - start
+    assert "HEAVY [] STATUS 2" in done.stdout, done.stdout + done.stderr[-2000:]
+    assert words in done.stderr
+    if "--epohcs" in argv:
+        assert done.stderr.startswith("usage: zoo train")
+    assert list(tmp_path.iterdir()) == []
+    assert seconds < 10  # about 0.3 s here; loading TensorFlow alone takes 5

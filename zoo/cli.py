@@ -11,8 +11,17 @@ import sys
 from pathlib import Path
 
 from zoo import __version__
-from zoo.cli_parser import build_parser
-from zoo.config import DEFAULTS, TrainConfig, check_devices, parse_duration
+from zoo.cli_parser import build_parser, refuse_unknown
+from zoo.config import (
+    DEFAULTS,
+    TrainConfig,
+    check_devices,
+    check_export_backend,
+    parse_duration,
+    script_problem,
+    validate,
+)
+from zoo.data import check_source
 from zoo.interrupts import stop_cleanly
 from zoo.registry import get_spec, list_models
 from zoo.runfolder import current as current_run
@@ -104,6 +113,7 @@ def _image_size(text: str | None):
 def _cmd_inspect(args) -> int:
     from zoo.data import inspect_data, read_source
 
+    check_source(args.source)
     size = _image_size(args.image_size)
     name = Path(str(args.source).rstrip("/")).stem.replace("tfds:", "") or "data"
     run_dir = Path(args.run_dir) if args.run_dir else None
@@ -206,6 +216,15 @@ def _config(args) -> TrainConfig:
     )
 
 
+def _checked(args) -> TrainConfig:
+    """The run's settings, the data source and the export formats checked before
+    TensorFlow loads: a typo answers at once, naming the value and the fix."""
+    config = validate(_config(args))
+    check_source(config.data)
+    check_export_backend(_formats(args))
+    return config
+
+
 def _join_cluster(args) -> None:
     """A multi-machine run (JAX) joined before anything touches a device."""
     from zoo.distribute import initialize_cluster
@@ -216,11 +235,12 @@ def _join_cluster(args) -> None:
 
 
 def _cmd_recipe(args) -> int:
+    config = _checked(args)
     from zoo.recipe.main import run_recipe
 
     _join_cluster(args)
     result = run_recipe(
-        _config(args),
+        config,
         run_dir=args.run_dir,
         verbose=2 if args.verbose else 0,
         formats=_formats(args),
@@ -238,9 +258,9 @@ def _cmd_recipe(args) -> int:
 
 
 def _cmd_train(args) -> int:
+    config = _checked(args)
     from zoo.run import train_and_export
 
-    config = _config(args)
     _join_cluster(args)
     print(f"training {config.model or 'convnet/mlp'} on {config.data}", flush=True)
     result = train_and_export(
@@ -319,13 +339,13 @@ def _cmd_evaluate(args) -> int:
 
 
 def _cmd_check(args) -> int:
-    from zoo import interrupts
-    from zoo.checks.script import check_script, script_problem, write_check
-
     problem = script_problem(Path(args.script))
-    if problem:  # nothing run, nothing written
+    if problem:  # nothing run, nothing written, before Keras loads
         print(f"zoo check: {problem}", file=sys.stderr)
         return 2
+    from zoo import interrupts
+    from zoo.checks.script import check_script, write_check
+
     out = Path(args.out) if args.out else new_run_dir(f"check-{Path(args.script).stem}")
     found = check_script(
         args.script, args.args, train=args.train, say=lambda line: print(line, flush=True),
@@ -352,6 +372,10 @@ def _cmd_compare(args) -> int:
 
 
 def _cmd_tune(args) -> int:
+    if not args.show_space:
+        check_source(args.source)  # before Keras Tuner and TensorFlow load
+    if args.model is not None:
+        validate(TrainConfig(model=args.model))
     # zoo's CLI reaches into tuning only here, at run time (tuning depends on zoo).
     from tuning.search import random_search
     from tuning.spaces import SPACES, describe, family_of, parse_space
@@ -410,7 +434,9 @@ COMMANDS = {
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # the subcommand's usage, with the flags it has that come close
+        refuse_unknown(parser, args.command, unknown)
     if args.version:
         print(f"zoo {__version__}")
         return 0

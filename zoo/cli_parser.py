@@ -5,6 +5,7 @@ so `zoo --help` is instant. ``zoo.cli`` runs what it parses."""
 from __future__ import annotations
 
 import argparse
+import difflib
 
 from zoo.config import DEFAULTS
 
@@ -148,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser.commands = sub.choices  # name -> subcommand parser (refuse_unknown)
 
     p = sub.add_parser("models", help="list the registered models with their sizes")
     p.add_argument("--family", help="only this family (resnet, vgg, cifar_resnet, ...)")
@@ -261,3 +263,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("compare", help="the test figures of several runs side by side")
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
     return parser
+
+
+def refuse_unknown(parser: argparse.ArgumentParser, command: str | None, unknown: list[str]):
+    """Exit (status 2) on arguments no parser took, with the subcommand's usage and,
+    for a flag, the subcommand's flags that come close (``--epoch`` -> ``--epochs``)."""
+    target = parser.commands.get(command, parser) if command else parser
+    flags = [s for a in target._actions for s in a.option_strings]
+    hints = []
+    for arg in unknown:
+        if arg.startswith("-"):
+            close = difflib.get_close_matches(arg.split("=")[0], flags, n=2, cutoff=0.75)
+            if close:
+                hints.append(f"{arg}: did you mean {' or '.join(close)}?")
+    message = f"unrecognized arguments: {' '.join(unknown)}"
+    target.error(message + ("; " + "; ".join(hints) if hints else ""))

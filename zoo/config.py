@@ -9,6 +9,7 @@ restored.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
@@ -109,6 +110,60 @@ def backend_name() -> str:
         return "tensorflow"
 
 
+#: The flag that asks for each export format.
+FLAGS = {"onnx": "--onnx", "tflite": "--tflite", "tflite_int8": "--tflite int8"}
+
+
+def check_export_backend(formats=("savedmodel",), backend: str | None = None) -> None:
+    """``ValueError`` before anything is trained or written when the running Keras
+    backend cannot write ``formats``: a SavedModel needs TensorFlow installed and the
+    TensorFlow or JAX backend (JAX's goes through jax2tf as one XLA module); ONNX and
+    TFLite are converted from a TensorFlow backend's SavedModel, whose graph their
+    converters read (an XLA module they cannot). On PyTorch the export is ONNX, which
+    Keras writes through torch.onnx (``export_onnx_from_torch``); TFLite is refused."""
+    backend = backend or backend_name()
+    if backend == "torch":
+        if "tflite" in formats or "tflite_int8" in formats:
+            raise ValueError(
+                "--tflite on PyTorch: TFLite is converted from a TensorFlow SavedModel. "
+                "Train on PyTorch without it (the export is ONNX there), then export the "
+                "run's model.keras: KERAS_BACKEND=tensorflow zoo export RUN_DIR --tflite."
+            )
+        missing = [m for m in ("onnx", "onnxruntime") if importlib.util.find_spec(m) is None]
+        if missing:
+            raise ValueError(
+                f"export from PyTorch is ONNX (Keras' export through torch.onnx), checked in "
+                f"onnxruntime: pip install {' '.join(missing)}."
+            )
+        return
+    if "onnx" in formats and backend == "tensorflow":
+        missing = [m for m in ("tf2onnx", "onnxruntime") if importlib.util.find_spec(m) is None]
+        if missing:
+            raise ValueError(
+                f"--onnx needs {' and '.join(missing)}, not installed: pip install "
+                '-e ".[onnx]" from zoo\'s folder (tf2onnx, onnxruntime), or leave --onnx out.'
+            )
+    if importlib.util.find_spec("tensorflow") is None:
+        raise ValueError(
+            "export writes a TensorFlow SavedModel, and TensorFlow is not installed: "
+            "pip install tensorflow (the model.keras file is written without it)."
+        )
+    if backend not in ("tensorflow", "jax"):
+        raise ValueError(
+            f"export from the {backend} backend: zoo writes SavedModels from TensorFlow "
+            "or JAX. The run's model.keras loads in any Keras: export it with "
+            "KERAS_BACKEND=tensorflow zoo export RUN_DIR."
+        )
+    extra = " ".join(FLAGS[name] for name in sorted(set(formats) - {"savedmodel"}))
+    if backend == "jax" and extra:
+        raise ValueError(
+            f"{extra} on JAX: zoo converts ONNX and TFLite from a TensorFlow-backend "
+            "SavedModel (JAX's holds one XLA module, which their converters cannot read). "
+            "Train on JAX without it, then export the run's model.keras: "
+            f"KERAS_BACKEND=tensorflow zoo export RUN_DIR {extra}."
+        )
+
+
 def resolve_steps_per_execution(
     value: int | None, backend: str | None = None, devices: int = 1
 ) -> int:
@@ -165,6 +220,19 @@ def config_from_dict(values: dict, where: str = "config") -> TrainConfig:
         if isinstance(values.get(key), list):
             values[key] = tuple(values[key])
     return TrainConfig(**values)
+
+
+def script_problem(path: Path) -> str:
+    """Why ``path`` cannot be run as a Python script (empty if it can): missing, a
+    folder, or a notebook."""
+    if path.suffix == ".ipynb":
+        return (f"{path} is a Jupyter notebook, not a Python script: convert it with "
+                f"`jupyter nbconvert --to script {path}` and check the .py it writes.")  # fmt: skip
+    if not path.exists():
+        return f"{path}: no such script."
+    if not path.is_file():
+        return f"{path} is a folder; give the training script inside it."
+    return ""
 
 
 def validate(config: TrainConfig) -> TrainConfig:

@@ -17,6 +17,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from zoo.config import FLAGS, check_export_backend  # noqa: F401  (zoo.export's API)
 from zoo.quantize import compare_float_and_int8, export_tflite_int8
 from zoo.runfolder import atomic_path, write_text
 
@@ -156,49 +157,6 @@ def _checked_endpoint(run, spec):
         return outputs
 
     return serve
-
-
-def check_export_backend(formats=("savedmodel",), backend: str | None = None) -> None:
-    """``ValueError`` before anything is trained or written when the running Keras
-    backend cannot write ``formats``: a SavedModel needs TensorFlow installed and the
-    TensorFlow or JAX backend (JAX's goes through jax2tf as one XLA module); ONNX and
-    TFLite are converted from a TensorFlow backend's SavedModel, whose graph their
-    converters read (an XLA module they cannot). On PyTorch the export is ONNX, which
-    Keras writes through torch.onnx (``export_onnx_from_torch``); TFLite is refused."""
-    backend = backend or keras.backend.backend()
-    if backend == "torch":
-        if "tflite" in formats or "tflite_int8" in formats:
-            raise ValueError(
-                "--tflite on PyTorch: TFLite is converted from a TensorFlow SavedModel. "
-                "Train on PyTorch without it (the export is ONNX there), then export the "
-                "run's model.keras: KERAS_BACKEND=tensorflow zoo export RUN_DIR --tflite."
-            )
-        missing = [m for m in ("onnx", "onnxruntime") if importlib.util.find_spec(m) is None]
-        if missing:
-            raise ValueError(
-                f"export from PyTorch is ONNX (Keras' export through torch.onnx), checked in "
-                f"onnxruntime: pip install {' '.join(missing)}."
-            )
-        return
-    if importlib.util.find_spec("tensorflow") is None:
-        raise ValueError(
-            "export writes a TensorFlow SavedModel, and TensorFlow is not installed: "
-            "pip install tensorflow (the model.keras file is written without it)."
-        )
-    if backend not in ("tensorflow", "jax"):
-        raise ValueError(
-            f"export from the {backend} backend: zoo writes SavedModels from TensorFlow "
-            "or JAX. The run's model.keras loads in any Keras: export it with "
-            "KERAS_BACKEND=tensorflow zoo export RUN_DIR."
-        )
-    extra = " ".join(FLAGS[name] for name in sorted(set(formats) - {"savedmodel"}))
-    if backend == "jax" and extra:
-        raise ValueError(
-            f"{extra} on JAX: zoo converts ONNX and TFLite from a TensorFlow-backend "
-            "SavedModel (JAX's holds one XLA module, which their converters cannot read). "
-            "Train on JAX without it, then export the run's model.keras: "
-            f"KERAS_BACKEND=tensorflow zoo export RUN_DIR {extra}."
-        )
 
 
 def export_savedmodel(serving, path: str | os.PathLike, *, verbose: bool = False) -> Path:
@@ -390,9 +348,6 @@ def compare_outputs(served: dict, expected: dict, atol: float = 1e-5, *, where: 
 
 EXPORT_FORMATS = ("savedmodel", "onnx", "tflite", "tflite_int8")
 #: the command-line flag of each format beyond the SavedModel
-FLAGS = {"onnx": "--onnx", "tflite": "--tflite", "tflite_int8": "--tflite int8"}
-
-
 def export_onnx_from_torch(serving, path: str | os.PathLike, sample: np.ndarray) -> Path:
     """``serving`` (called once on ``sample``) written as ONNX at ``path`` by Keras'
     export on the PyTorch backend (torch.onnx), its outputs renamed after the serving

@@ -32,13 +32,13 @@ from pathlib import Path
 
 import keras
 
-from zoo.config import TrainConfig, resolve_steps_per_execution, validate
+from zoo.config import TrainConfig, check_export_backend, resolve_steps_per_execution, validate
 from zoo.data import Loaded
 from zoo.data import load as load_source
 from zoo.distribute import device_count, distributed, single_device_copy
 from zoo.evaluation import Evaluation
 from zoo.evaluation import evaluate as evaluate_model
-from zoo.export import check_export_backend, export_and_verify
+from zoo.export import export_and_verify
 from zoo.outputs import init_output_bias
 from zoo.plan import Planned, measure_step, plan_run
 from zoo.runfolder import (

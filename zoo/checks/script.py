@@ -32,6 +32,7 @@ from zoo.checks.locate import recording
 from zoo.checks.monitor import TrainingMonitor
 from zoo.checks.program import check, first_step, training_data
 from zoo.checks.runner import ALL_CHECKS, ChecksReport
+from zoo.config import script_problem
 from zoo.data import as_arrays
 from zoo.outputs import resolve_loss
 from zoo.plots import activation_histograms, check_curves, dependence_chart, layer_figures
@@ -142,19 +143,6 @@ def _code(report: ChecksReport) -> int:
     if report.failed:
         return 1
     return 2 if report.results and len(report.errored) == len(report.results) else 0
-
-
-def script_problem(path: Path) -> str:
-    """Why ``path`` cannot be run as a Python script (empty if it can): missing, a
-    folder, or a notebook."""
-    if path.suffix == ".ipynb":
-        return (f"{path} is a Jupyter notebook, not a Python script: convert it with "
-                f"`jupyter nbconvert --to script {path}` and check the .py it writes.")  # fmt: skip
-    if not path.exists():
-        return f"{path}: no such script."
-    if not path.is_file():
-        return f"{path} is a folder; give the training script inside it."
-    return ""
 
 
 def validate_fit(model, given: dict) -> None:

@@ -25,6 +25,7 @@ from zoo.data.pipeline import (
 )
 from zoo.data.report import DataReport, Finding, inspect_data
 from zoo.data.show import show_batch
+from zoo.data.sources import check_source
 from zoo.data.splits import split_indices
 from zoo.data.tfds_source import read_tfds
 
@@ -41,6 +42,7 @@ __all__ = [
     "Loaded",
     "as_arrays",
     "augmentation",
+    "check_source",
     "inspect_data",
     "load",
     "load_bundled",

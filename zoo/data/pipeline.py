@@ -19,6 +19,7 @@ from zoo.data.bundled import BUNDLED, DEFAULT_SOURCE, Dataset, load_bundled
 from zoo.data.csv_source import read_csv
 from zoo.data.errors import DataError
 from zoo.data.images import decode_fn, image_shape, scan_image_folder, to_array
+from zoo.data.sources import check_source
 from zoo.data.splits import fold_indices, split_indices
 from zoo.data.tfds_source import PREFIX as TFDS_PREFIX
 from zoo.data.tfds_source import read_tfds
@@ -147,7 +148,7 @@ def read_source(
 ) -> Dataset:
     """The raw examples of a source: a bundled name, ``tfds:<name>``, a folder of
     class folders of images, or a ``.csv`` file."""
-    source = str(source)
+    source = check_source(source)
     if source in BUNDLED:
         return load_bundled(source)
     if source.startswith(TFDS_PREFIX):
@@ -175,15 +176,7 @@ def read_source(
             file_shape=shape,
             scan=scan,
         )
-    if path.exists():
-        raise DataError(
-            f"{source}: a file zoo cannot read. Sources are a bundled data set "
-            f"({', '.join(BUNDLED)}), tfds:<name>, a folder of class folders of images, "
-            "or a .csv file."
-        )
-    if any(sep in source for sep in ("/", "\\")) or path.suffix:
-        raise DataError(f"{source} does not exist; check the path.")
-    return load_bundled(source)  # raises with the close matches among bundled names
+    raise DataError(f"{source}: not a source zoo reads")  # check_source said why
 
 
 NORMALIZATIONS = {"image": ("scale", "per_channel"), "tabular": ("standardize", "none")}
