@@ -192,3 +192,12 @@ def test_recipe_checks_as_a_callback_in_your_own_fit():
     stop = RecipeChecks(x, y, checks=("loss_at_init",), stop_on_fail=True, say=lines.append)
     history = model.fit(x, y, epochs=5, callbacks=[stop], verbose=0)
     assert stop.report.failed and len(history.history["loss"]) == 1  # stopped in epoch 1
+
+
+def test_the_checks_table_shows_no_python_none():
+    """A check with no single figure shows a dash in report.md's table, not "None"."""
+    from zoo.checks.base import CheckResult
+    from zoo.checks.runner import ChecksReport
+
+    report = ChecksReport([CheckResult("labels", "pass", None, None, "class ids 0..2")])
+    assert "None" not in report.markdown() and "| labels | pass | – | – |" in report.markdown()

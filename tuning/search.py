@@ -251,7 +251,9 @@ def random_search(
     if best is None:
         say("no trial finished; see the errors above.")
         return result
-    say(f"best trial {best['trial_id']}: {objective} {best['score']:.4f}")
+    ordinal = int(best["trial_id"]) + 1 if str(best["trial_id"]).isdigit() else None
+    which = f"trial {ordinal} (trial_id {best['trial_id']})" if ordinal else best["trial_id"]
+    say(f"best: {which}, {objective} {best['score']:.4f}")
     if retrain:
         result.test = retrain_best(
             tuner, hypermodel, loaded, folder / "best", best, export, say, config=config

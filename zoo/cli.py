@@ -8,6 +8,7 @@ import ast
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from zoo import __version__
@@ -18,6 +19,7 @@ from zoo.config import (
     check_devices,
     check_export_backend,
     parse_duration,
+    read_config_file,
     script_problem,
     validate,
 )
@@ -181,8 +183,28 @@ _CHOOSABLE_FLAGS = {
 
 
 def _given(args) -> set[str]:
-    """The settings the user gave on the command line: zoo chooses the others."""
-    return {name for name, flag in _CHOOSABLE_FLAGS.items() if getattr(args, flag) is not None}
+    """The settings the user gave (on the command line or in --config's file): zoo
+    chooses the others."""
+    flags = {name for name, flag in _CHOOSABLE_FLAGS.items() if getattr(args, flag) is not None}
+    return flags | (args.config_keys & set(_CHOOSABLE_FLAGS))
+
+
+#: Each data flag and the TrainConfig field it sets.
+_DATA_FLAGS = {"source": "data", "seed": "seed", "label": "label", "data_dir": "data_dir"}
+
+
+def _fill(args) -> None:
+    """``args`` with ``--config``'s file read into ``args.base`` (else the defaults)
+    and the data flags not given taken from it, for every command that reads data."""
+    base, keys = read_config_file(args.config) if args.config else (DEFAULTS, set())
+    args.base, args.config_keys = base, keys
+    for flag, name in _DATA_FLAGS.items():
+        if getattr(args, flag, None) is None:
+            setattr(args, flag, getattr(base, name))
+    if getattr(args, "image_size", None) is None and base.image_size:
+        args.image_size = "x".join(map(str, base.image_size))
+    if hasattr(args, "model") and args.model is None:
+        args.model = base.model
 
 
 def _time_budget(text: str | None) -> float | None:
@@ -194,27 +216,29 @@ def _or(value, default):
 
 
 def _config(args) -> TrainConfig:
-    return TrainConfig(
-        data=args.source,
-        model=args.model,
-        epochs=_or(args.epochs, DEFAULTS.epochs),
-        batch_size=_or(args.batch_size, DEFAULTS.batch_size),
-        learning_rate=_or(args.lr, DEFAULTS.learning_rate),
-        optimizer=args.optimizer,
-        schedule=_or(args.schedule, DEFAULTS.schedule),
-        patience=args.patience,
-        seed=args.seed,
-        label=args.label,
-        image_size=_image_size(args.image_size),
-        data_dir=args.data_dir,
-        augment=args.augment,
-        precision=args.precision,
-        steps_per_execution=args.steps_per_execution,
-        model_kwargs=_model_args(args.model_arg),
-        devices=check_devices(args.devices),
-        time_budget=_time_budget(args.time_budget),
-    )
-
+    """The settings: ``--config``'s file (else the defaults), each flag given winning."""
+    base = args.base
+    given = {
+        "data": args.source,
+        "model": args.model,
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "learning_rate": args.lr,
+        "optimizer": args.optimizer,
+        "schedule": args.schedule,
+        "patience": args.patience,
+        "seed": args.seed,
+        "label": args.label,
+        "image_size": _image_size(args.image_size),
+        "data_dir": args.data_dir,
+        "augment": args.augment,
+        "precision": args.precision,
+        "steps_per_execution": args.steps_per_execution,
+        "model_kwargs": _model_args(args.model_arg) if args.model_arg else None,
+        "devices": check_devices(args.devices),
+        "time_budget": _time_budget(args.time_budget),
+    }
+    return replace(base, **{k: v for k, v in given.items() if v is not None})
 
 def _checked(args) -> TrainConfig:
     """The run's settings, the data source and the export formats checked before
@@ -437,6 +461,12 @@ def main(argv: list[str] | None = None) -> int:
     args, unknown = parser.parse_known_args(argv)
     if unknown:  # the subcommand's usage, with the flags it has that come close
         refuse_unknown(parser, args.command, unknown)
+    if hasattr(args, "config"):
+        try:
+            _fill(args)
+        except ValueError as err:
+            print(f"zoo {args.command}: {err}", file=sys.stderr)
+            return 2
     if args.version:
         print(f"zoo {__version__}")
         return 0

@@ -14,13 +14,20 @@ def data_args(p) -> None:
     p.add_argument(
         "source",
         nargs="?",
-        default=DEFAULTS.data,
+        default=None,
         help="bundled data set (digits, the default; breast_cancer, wine, iris, diabetes), "
         "tfds:NAME, a folder of class folders of images, or a CSV file",
     )
     p.add_argument("--label", default=None, help="label column of a CSV source (default: label)")
     p.add_argument("--data-dir", default=None, help="TFDS data folder (default $TFDS_DATA_DIR)")
     p.add_argument("--image-size", default=None, help="decode images to HxW (e.g. 64x64)")
+    p.add_argument(
+        "--config",
+        default=None,
+        metavar="FILE",
+        help="settings from a JSON or TOML file (a run's config.json reproduces the run); "
+        "flags given beside it win",
+    )
 
 
 def training_args(p) -> None:
@@ -55,7 +62,7 @@ def training_args(p) -> None:
     p.add_argument(
         "--patience",
         type=int,
-        default=DEFAULTS.patience,
+        default=None,
         help=f"epochs without a better validation loss before stopping "
         f"(default {DEFAULTS.patience})",
     )
@@ -75,7 +82,7 @@ def training_args(p) -> None:
     )
     p.add_argument(
         "--optimizer",
-        default=DEFAULTS.optimizer,
+        default=None,
         help=f"adam, adamw, sgd or rmsprop (default {DEFAULTS.optimizer})",
     )
     p.add_argument(
@@ -103,7 +110,7 @@ def training_args(p) -> None:
         help="training steps per call into the backend (default: 8 on TensorFlow and JAX, "
         "where small models run 1.2-1.5x faster than with 1; 1 on PyTorch)",
     )
-    p.add_argument("--seed", type=int, default=DEFAULTS.seed)
+    p.add_argument("--seed", type=int, default=None, help=f"default {DEFAULTS.seed}")
     p.add_argument("--run-dir", default=None, help="run folder (default runs/<name>-<time>)")
     p.add_argument(
         "--overwrite",
@@ -160,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the data report: classes, duplicates and leakage, feature scales, outliers, plots",
     )
     data_args(p)
-    p.add_argument("--seed", type=int, default=DEFAULTS.seed, help="the split seed (as in recipe)")
+    p.add_argument("--seed", type=int, default=None, help="the split seed (as in recipe)")
     p.add_argument(
         "--run-dir", default=None, help="output folder (default runs/inspect-<data>-<time>)"
     )
@@ -196,7 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--objective", default="val_data_loss", help="default val_data_loss")
     p.add_argument("--dir", default=None, help="search folder (default runs/tune-<model>-<data>)")
     p.add_argument("--overwrite", action="store_true", help="start over instead of resuming")
-    p.add_argument("--seed", type=int, default=DEFAULTS.seed, help="non-zero")
+    p.add_argument("--seed", type=int, default=None, help=f"non-zero (default {DEFAULTS.seed})")
     p.add_argument("--show-space", action="store_true", help="print the space and exit")
     p.add_argument(
         "--workers",

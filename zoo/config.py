@@ -9,12 +9,14 @@ restored.
 
 from __future__ import annotations
 
+import difflib
 import importlib.util
 import json
 import math
 import os
 import re
 import sys
+import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -214,7 +216,12 @@ def config_from_dict(values: dict, where: str = "config") -> TrainConfig:
     known = {f.name for f in fields(TrainConfig)}
     unknown = sorted(set(values) - known)
     if unknown:
-        raise ValueError(f"{where}: unknown config keys {unknown}; written by another version?")
+        close = {k: difflib.get_close_matches(k, known, n=1) for k in unknown}
+        hints = "".join(f" {k}: did you mean {c[0]}?" for k, c in close.items() if c)
+        raise ValueError(
+            f"{where}: unknown config keys {unknown}.{hints} The keys are TrainConfig's "
+            f"fields: {', '.join(sorted(known))}."
+        )
     values = dict(values)
     for key in ("image_size", "fold"):
         if isinstance(values.get(key), list):
@@ -275,6 +282,29 @@ def validate(config: TrainConfig) -> TrainConfig:
     if config.model is not None and config.model_kwargs:  # the builder's signature: Keras
         check_model_args(config.model, config.model_kwargs)
     return config
+
+
+def read_config_file(path: str | os.PathLike) -> tuple[TrainConfig, set[str]]:
+    """The settings in a JSON or TOML file (a run's ``config.json``, or one written by
+    hand with some of ``TrainConfig``'s fields; the others take their defaults), and
+    the fields it set. A missing or unreadable file, or an unknown key, is a
+    ``ValueError`` naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"--config {path}: no such file.")
+    try:
+        if path.suffix.lower() == ".toml":
+            with path.open("rb") as f:
+                values = tomllib.load(f)
+        else:
+            values = json.loads(path.read_text())
+    except (ValueError, OSError) as err:  # JSONDecodeError and TOMLDecodeError are both
+        kind = path.suffix[1:] or "JSON"
+        raise ValueError(f"--config {path}: not readable as {kind} ({err}).") from None
+    if not isinstance(values, dict):
+        what = type(values).__name__
+        raise ValueError(f"--config {path}: holds a {what}, not a table of settings.")
+    return validate(config_from_dict(values, where=str(path))), set(values)
 
 
 def read_config(run_dir: str | os.PathLike) -> TrainConfig:

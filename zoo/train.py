@@ -23,8 +23,8 @@ from zoo.ensemble import ensemble
 from zoo.optim import compile_model
 from zoo.outputs import init_output_bias
 from zoo.plots import plot_history
-from zoo.registry import create_model
-from zoo.runfolder import save_model
+from zoo.registry import count_params, create_model
+from zoo.runfolder import save_model, write_text
 
 __all__ = ["TrainConfig", "build_fn", "cross_fit", "fit"]
 
@@ -110,7 +110,17 @@ def fit(
     interrupts.check(" at the end of training")  # a signal during the last batch
     plot_history(history.history, run_dir / "curves.png")
     save_model(model, run_dir / "model.keras")
+    write_text(run_dir / "model_summary.txt", summary_text(model))
     return history.history, seconds
+
+
+def summary_text(model) -> str:
+    """Keras' ``model.summary()`` as text, with zoo's count of trainable parameters
+    (PyTorch's convention, the one ``zoo models`` lists) under it."""
+    lines: list[str] = []
+    model.summary(print_fn=lambda line, *args, **kwargs: lines.append(line))
+    trainable = count_params(model)
+    return "\n".join(lines) + f"\nTrainable parameters (zoo models' count): {trainable:,}\n"
 
 
 def cross_fit(config: TrainConfig, loaded, run_dir: Path, *, folds: int = 5, verbose: int = 0):

@@ -125,6 +125,8 @@ def _diagnosis_markdown(roots: list[C.CheckResult], results: list[C.CheckResult]
 
 
 def _fmt(v) -> str:
+    if v is None:  # nothing measured or expected as one figure: an empty-looking cell
+        return "–"
     if isinstance(v, float):
         return f"{v:.4g}"
     return str(v)

@@ -36,6 +36,7 @@ from zoo.evaluation import Evaluation
 from zoo.plan import checks_seconds, duration
 from zoo.plots import conv_filters
 from zoo.quantize import int8_line
+from zoo.registry import count_params
 from zoo.report import markdown_to_html
 from zoo.runfolder import write_text
 
@@ -116,7 +117,11 @@ def look_at_data(run: RecipeRun) -> None:
     info = run.loaded.info
     report = inspect_data(run.loaded, run.run_dir / "data")
     levels = [f.level for f in report.findings]
-    counts = ", ".join(f"{levels.count(k)} {k}" for k in ("problem", "warning") if k in levels)
+    counts = ", ".join(
+        f"{levels.count(k)} {k}" + ("s" if levels.count(k) > 1 else "")
+        for k in ("problem", "warning")
+        if k in levels
+    )
     run.stage(
         1,
         f"data: {sum(info.num_examples.values())} examples ("
@@ -144,7 +149,7 @@ def check_skeleton(run: RecipeRun) -> ChecksReport:
     build = stages.build(run.run)
     run.stage(
         2,
-        f"skeleton: {config.model} ({build().count_params():,} parameters), seed "
+        f"skeleton: {config.model} ({count_params(build()):,} parameters), seed "
         f"{config.seed}; sanity checks{estimate}:",
     )
     checks = run_checks(
