@@ -258,6 +258,8 @@ def test_recipe_on_two_devices_trains_on_both_and_records_it(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert "training on 2 devices: global batch 32 (16 per device)" in done.stdout
     assert "[5/5] export" in done.stdout
+    # one quiet console: TensorFlow's start-up INFO lines are held back (zoo.backend)
+    assert "I0000" not in done.stderr and "absl::InitializeLog" not in done.stderr
     metrics = json.loads((run / "metrics.json").read_text())
     assert not schema_problems(metrics), schema_problems(metrics)
     assert metrics["devices"] == 2 and metrics["epochs_run"] == 2 and metrics["passed"]

@@ -62,7 +62,8 @@ LAZY_ALLOWED = {
     "zoo/data/splits.py": (CLI, "scikit-learn, only when data is split"),
     "zoo/data/bundled.py": (CLI, "scikit-learn's bundled sets, only when one is read"),
     "zoo/data/tfds_source.py": (CLI, "tensorflow_datasets, only for a tfds: source"),
-    "zoo/backend.py": "TensorFlow's CPU flags, read only after zoo's defaults are set",
+    "zoo/backend.py": "TensorFlow, loaded only after zoo's defaults are set (its CPU flags, "
+    "its start-up lines held back for the CLI)",
     "zoo/checks/base.py": "the running backend's own library (jax, tensorflow, torch) only",
     "zoo/distribute.py": "the running backend's own library (jax, tensorflow) only",
     "zoo/layers.py": "tensorflow, for its fused kernel on that backend only",

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import platform
 import sys
+import tempfile
 
 ONEDNN_VARIABLE = "TF_ENABLE_ONEDNN_OPTS"
 
@@ -37,3 +38,40 @@ def onednn_enabled() -> bool | None:
     except ImportError:
         return None
     return bool(_pywrap_util_port.IsMklEnabled())
+
+
+#: TensorFlow's start-up lines, logged at import by absl before TF_CPP_MIN_LOG_LEVEL is
+#: read (tensorflow/tensorflow#100442): INFO lines, absl's preamble, the CPU-flags note.
+STARTUP_NOISE = (
+    "WARNING: All log messages before absl::InitializeLog() is called",
+    "I0000 ",
+    "To enable the following instructions:",
+)
+
+
+def import_tensorflow_quietly() -> None:
+    """Import TensorFlow with its start-up INFO lines held back (``zoo``'s commands;
+    ``TF_CPP_MIN_LOG_LEVEL=0`` keeps them): the C++ side writes them to file
+    descriptor 2 while TensorFlow loads, so it points at a temporary file then, and
+    every other line written meanwhile (a warning, an error) is written back to
+    stderr as it was. Does nothing if TensorFlow is loaded or not installed."""
+    if "tensorflow" in sys.modules or os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0") == "0":
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            import tensorflow  # noqa: F401
+        except ImportError:
+            pass
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.seek(0)
+            lines = held.read().decode(errors="replace").splitlines(keepends=True)
+            kept = [line for line in lines if not line.startswith(STARTUP_NOISE)]
+            if kept:
+                sys.stderr.write("".join(kept))
+                sys.stderr.flush()

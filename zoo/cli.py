@@ -12,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from zoo import __version__
+from zoo.backend import import_tensorflow_quietly
 from zoo.cli_parser import build_parser, refuse_unknown
 from zoo.config import (
     DEFAULTS,
@@ -246,6 +247,7 @@ def _checked(args) -> TrainConfig:
     config = validate(_config(args))
     check_source(config.data)
     check_export_backend(_formats(args))
+    import_tensorflow_quietly()  # all checked: now the slow part, without its INFO lines
     return config
 
 
@@ -342,6 +344,7 @@ def _print_export(export: dict) -> None:
 
 
 def _cmd_export(args) -> int:
+    import_tensorflow_quietly()
     from zoo.runs import export_run
 
     export = export_run(args.run_dir, formats=_formats(args))
@@ -351,6 +354,7 @@ def _cmd_export(args) -> int:
 
 
 def _cmd_evaluate(args) -> int:
+    import_tensorflow_quietly()
     from zoo.runs import evaluate_run
 
     ev, folder = evaluate_run(args.run_dir, args.source)
@@ -367,6 +371,7 @@ def _cmd_check(args) -> int:
     if problem:  # nothing run, nothing written, before Keras loads
         print(f"zoo check: {problem}", file=sys.stderr)
         return 2
+    import_tensorflow_quietly()
     from zoo import interrupts
     from zoo.checks.script import check_script, write_check
 
@@ -400,6 +405,7 @@ def _cmd_tune(args) -> int:
         check_source(args.source)  # before Keras Tuner and TensorFlow load
     if args.model is not None:
         validate(TrainConfig(model=args.model))
+    import_tensorflow_quietly()
     # zoo's CLI reaches into tuning only here, at run time (tuning depends on zoo).
     from tuning.search import random_search
     from tuning.spaces import SPACES, describe, family_of, parse_space

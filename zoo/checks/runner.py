@@ -125,12 +125,8 @@ def _diagnosis_markdown(roots: list[C.CheckResult], results: list[C.CheckResult]
 
 
 def _fmt(v) -> str:
-    if v is None:  # nothing measured or expected as one figure: an empty-looking cell
-        return "–"
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    return str(v)
-
+    """A figure for the table: a dash where a check has no single figure."""
+    return "–" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v)
 
 ALL_CHECKS = (
     "input_scale",
