@@ -3,6 +3,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from zoo.checks import ALL_CHECKS
@@ -112,6 +113,30 @@ def test_train_command(tmp_path, capsys):
     metrics = json.loads((run / "metrics.json").read_text())
     assert not schema_problems(metrics), schema_problems(metrics)
     assert metrics["passed"] is None and metrics["checks"] == {} and metrics["devices"] == 1
+    # zoo predict: the run's export on new raw rows (a CSV with a header, or stdin)
+    from sklearn.datasets import load_wine
+
+    wine = load_wine()
+    table = tmp_path / "new.csv"
+    lines = [",".join(wine.feature_names)]
+    lines += [",".join(map(str, row)) for row in wine.data[:12]]
+    table.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "pred.csv"
+    assert main(["predict", str(run), str(table), "--out", str(out)]) == 0
+    rows = out.read_text().splitlines()
+    assert rows[0] == "row,class," + ",".join(f"p_{c}" for c in wine.target_names)
+    assert len(rows) == 13
+    probs = np.array([[float(v) for v in r.split(",")[2:]] for r in rows[1:]])
+    assert np.allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    predicted = [r.split(",")[1] for r in rows[1:]]
+    assert all(name in wine.target_names for name in predicted)
+    done = subprocess.run(
+        [sys.executable, "-m", "zoo.cli", "predict", str(run), "-"],
+        input="\n".join(lines[1:]) + "\n", capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.splitlines()[1:] == rows[1:]  # headerless rows from stdin: the same
+    assert main(["predict", str(run), str(tmp_path / "none.csv")]) == 2
     bad = ["train", "wine", "--steps-per-execution", "0", "--run-dir", str(tmp_path / "b")]
     assert main(bad) == 2
     assert "steps_per_execution=0 must be an integer >= 1" in capsys.readouterr().err

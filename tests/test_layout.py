@@ -31,7 +31,7 @@ ONE_IDEA = {
 # cycle test keeps those of one rank apart), at the top of the file or in a function.
 RANKS = [
     (9, ("zoo.cli", "zoo.cli_parser", "zoo.__main__")),
-    (8, ("zoo.recipe", "zoo.runs", "tuning")),
+    (8, ("zoo.recipe", "zoo.runs", "zoo.predict", "tuning")),
     (7, ("zoo.run",)),
     (6, ("zoo.plan", "zoo.checks", "zoo.train", "zoo.evaluation", "zoo.export",
          "zoo.finetune", "zoo.distill", "zoo.report", "zoo.quantize")),
@@ -71,6 +71,7 @@ LAZY_ALLOWED = {
     "zoo/export.py": "tensorflow (the SavedModel; absent on a JAX or PyTorch machine) and "
     "onnx (an optional extra)",
     "zoo/quantize.py": "tensorflow (TFLite; absent on a JAX or PyTorch machine)",
+    "zoo/predict.py": "tensorflow, to run the SavedModel (absent on a JAX or PyTorch machine)",
     "zoo/runfolder.py": "fcntl, on POSIX only",
     "tuning/worker.py": "the worker pins its cores before TensorFlow starts",
 }

@@ -353,6 +353,20 @@ def _cmd_export(args) -> int:
     return 0
 
 
+def _cmd_predict(args) -> int:
+    if args.inputs != "-" and not Path(args.inputs).exists():
+        raise ValueError(f"{args.inputs}: no such file or folder (give a CSV, an image, a "
+                         "folder of images, or - for CSV on stdin).")  # fmt: skip
+    import_tensorflow_quietly()
+    from zoo.predict import predict_run
+
+    rows = predict_run(args.run_dir, args.inputs, out=args.out,
+                       say=lambda line: print(line, file=sys.stderr, flush=True))  # fmt: skip
+    if args.out:
+        print(f"{rows} prediction(s) written to {args.out}", file=sys.stderr)
+    return 0
+
+
 def _cmd_evaluate(args) -> int:
     import_tensorflow_quietly()
     from zoo.runs import evaluate_run
@@ -455,6 +469,7 @@ COMMANDS = {
     "train": _cmd_train,
     "tune": _cmd_tune,
     "evaluate": _cmd_evaluate,
+    "predict": _cmd_predict,
     "export": _cmd_export,
     "bench": _cmd_bench,
     "check": _cmd_check,

@@ -233,6 +233,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     p = sub.add_parser(
+        "predict",
+        help="a finished run's exported model on new inputs: class and probabilities (or "
+        "the value) per row, as CSV",
+    )
+    p.add_argument("run_dir", help="a run folder with export/ (zoo train, recipe, a template)")
+    p.add_argument(
+        "inputs", help="a CSV of feature rows (- for stdin), an image, or a folder of images"
+    )
+    p.add_argument("--out", default=None, help="CSV file to write (default: stdout)")
+
+    p = sub.add_parser(
         "export",
         help="export a finished run again: SavedModel, optionally ONNX and TFLite, verified",
     )
