@@ -2,6 +2,7 @@ import json
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -296,3 +297,34 @@ def test_config_file_reproduces_a_run_and_flags_beside_it_win(tmp_path, capsys):
     assert "lerning_rate: did you mean learning_rate?" in capsys.readouterr().err
     assert main(["train", "--config", str(tmp_path / "none.json")]) == 2
     assert "--config" in capsys.readouterr().err and not (tmp_path / "x").exists()
+
+
+@pytest.mark.slow  # 15 s: a small image run trained and exported first
+def test_predict_on_a_folder_of_images(tmp_path, image_folder):
+    """`zoo predict` on images decodes each file to the model's size and names it."""
+    folder = image_folder(n=10)
+    run = tmp_path / "run"
+    assert main(["train", str(folder), "--model", "tiny_convnet", "--epochs", "8",
+                 "--lr", "0.01", "--run-dir", str(run)]) == 0  # fmt: skip
+    out = tmp_path / "pred.csv"
+    assert main(["predict", str(run), str(folder), "--out", str(out)]) == 0
+    rows = [r.split(",") for r in out.read_text().splitlines()]
+    assert rows[0] == ["file", "class", "p_c0", "p_c1"] and len(rows) == 21
+    # the same probabilities as the run's model on the files, preprocessed as in training
+    import keras
+    from PIL import Image
+
+    from zoo import load_model
+    from zoo.config import read_config
+    from zoo.run import load_for
+
+    _, loaded = load_for(read_config(run))
+    files = [Path(r[0]) for r in rows[1:]]
+    x = np.stack([np.asarray(Image.open(f).convert("L"), "float32")[..., None] for f in files])
+    logits = load_model(run / "model.keras")(loaded.preprocess(x))
+    expected = keras.ops.convert_to_numpy(keras.ops.softmax(logits))
+    got = np.array([[float(v) for v in r[2:]] for r in rows[1:]])
+    assert np.allclose(got, expected, atol=1e-5)
+    one = tmp_path / "one.csv"
+    assert main(["predict", str(run), str(folder / "c1" / "0.png"), "--out", str(one)]) == 0
+    assert one.read_text().splitlines()[1].split(",")[1] in ("c0", "c1")
