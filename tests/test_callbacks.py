@@ -133,3 +133,22 @@ def test_dead_unit_monitor_finds_units_that_never_fire(tmp_path):
     dense.bias.assign(np.full(dense.bias.shape, -100.0))  # every unit off
     monitor._probe = None
     assert max(monitor.measure().values()) == 1.0
+
+
+def test_dead_units_are_logged_at_the_epochs_they_were_measured(tmp_path):
+    """Measured every few epochs, the fraction sits at its own epoch in the history
+    (NaN between), so curves.png draws it where it was measured, not at 1, 2, 3."""
+    import keras
+
+    from zoo.callbacks import DeadUnitMonitor
+    from zoo.plots import plot_history
+
+    x = np.random.default_rng(0).random((64, 4)).astype("float32")
+    y = (x[:, 0] > 0.5).astype("int32")
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Dense(8, "relu")(inputs)))
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    history = model.fit(x, y, epochs=6, verbose=0, callbacks=[DeadUnitMonitor(x, every=3)])
+    dead = history.history["dead_units"]
+    assert len(dead) == 6 and [np.isnan(v) for v in dead] == [False, True, False, True, True, False]
+    assert plot_history(history.history, tmp_path / "curves.png").stat().st_size > 1000

@@ -214,10 +214,10 @@ class DeadUnitMonitor(keras.callbacks.Callback):
         return fractions
 
     def on_epoch_end(self, epoch, logs=None):
-        if (epoch + 1) % self.every == 0 or not self.fractions:
-            fractions = self.measure()
-            if logs is not None and fractions:
-                logs["dead_units"] = max(fractions.values())
+        measured = (epoch + 1) % self.every == 0 or not self.fractions
+        fractions = self.measure() if measured else self.fractions
+        if logs is not None and fractions:  # every epoch, so the curve's epochs are right
+            logs["dead_units"] = max(fractions.values()) if measured else float("nan")
 
     def on_train_end(self, logs=None):
         fractions = self.measure()

@@ -28,7 +28,12 @@ def plot_history(history: dict[str, list[float]], path: str | os.PathLike) -> Pa
     fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.6), squeeze=False)
     for ax, metric in zip(axes[0], metrics, strict=True):
         epochs = range(1, len(history[metric]) + 1)
-        ax.plot(epochs, history[metric], label="train")
+        values = np.asarray(history[metric], dtype=float)
+        gaps = np.isnan(values).any()  # measured every few epochs (dead units): points
+        ax.plot(epochs, values, label="train", marker="o" if gaps else None,
+                linestyle=":" if gaps else "-")  # fmt: skip
+        if gaps:  # the points joined across the epochs left unmeasured
+            ax.plot(np.array(epochs)[~np.isnan(values)], values[~np.isnan(values)], "C0:")
         if f"val_{metric}" in history:
             ax.plot(epochs, history[f"val_{metric}"], label="validation")
         ax.set_xlabel("epoch")
