@@ -79,6 +79,8 @@ def test_recipe_end_to_end_on_tiny_budget(tmp_path, capsys):
     assert "macro_f1" in metrics["test"] and metrics["bias_variance"]["verdict"]
     page = (run / "report.html").read_text()
     assert "4. Evaluation" in page and "Bias and variance" in page
+    assert 'href="data/report.html"' in page and "None" not in page.split("<table>")[1]
+    assert "data:image/png;base64," in (run / "data" / "report.html").read_text()
     assert page.count("data:image/png;base64,") >= 3 and "<table>" in page
 
 

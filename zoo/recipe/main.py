@@ -302,4 +302,9 @@ def write_report(run: RecipeRun, checks: ChecksReport, score: str, seconds: floa
     markdown = f"# {title}\n\n**{verdict}**; test {score}; {seconds:.0f}s in all.\n"
     markdown += "".join(f"\n## {h}\n\n{b.strip()}\n" for h, b in run.sections)
     write_text(run.run_dir / "report.md", markdown)
+    data = run.run_dir / "data"  # the data report as a page too: report.html links it
+    if (data / "report.md").exists():
+        page = markdown_to_html((data / "report.md").read_text(), data, f"Data: {run.config.data}")
+        write_text(data / "report.html", page)
+        markdown = markdown.replace("(data/report.md)", "(data/report.html)")
     write_text(run.run_dir / "report.html", markdown_to_html(markdown, run.run_dir, title))
