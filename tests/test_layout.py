@@ -33,7 +33,7 @@ RANKS = [
     (9, ("zoo.cli", "zoo.cli_parser", "zoo.__main__")),
     (8, ("zoo.recipe", "zoo.runs", "zoo.predict", "tuning")),
     (7, ("zoo.run",)),
-    (6, ("zoo.plan", "zoo.checks", "zoo.train", "zoo.evaluation", "zoo.export",
+    (6, ("zoo.plan", "zoo.checks", "zoo.train", "zoo.evaluation", "zoo.export", "zoo.lr_find",
          "zoo.finetune", "zoo.distill", "zoo.report", "zoo.quantize")),
     (5, ("zoo.outputs", "zoo.metrics", "zoo.config", "zoo.runfolder", "zoo.data",
          "zoo.registry", "zoo.callbacks", "zoo.optim", "zoo.distribute", "zoo.plots",

@@ -187,3 +187,29 @@ def test_a_budget_too_short_for_full_width_halves_the_convnet():
     assert plan.narrower_for(given, 0.1, data, 40.0, set()) == (given, [])
     mlp = replace(config, model="mlp")  # no width to halve
     assert plan.narrower_for(mlp, 0.1, data, 40.0, set()) == (mlp, [])
+
+
+def test_lr_range_test_sweeps_smooths_stops_and_suggests(tmp_path):
+    """The range test on iris' MLP: the rate grows exponentially step by step, the
+    sweep stops once the smoothed loss blows up, and the suggestion (a tenth of the
+    rate at the lowest smoothed loss) lies below where it blew up; zoo lr-find writes
+    the plot and the numbers."""
+    import json
+
+    from zoo.cli import main
+    from zoo.lr_find import lr_find
+    from zoo.run import load_for
+    from zoo.train import build_fn
+
+    config, loaded = load_for(TrainConfig(data="iris", model="mlp"))
+    test = lr_find(build_fn(config, loaded), loaded.train, steps=150)
+    ratios = np.array(test.rates[1:]) / np.array(test.rates[:-1])
+    assert np.allclose(ratios, ratios[0]) and ratios[0] > 1
+    assert "blew up" in test.stopped and len(test.rates) < 150
+    assert test.rates[0] < test.suggestion < test.rates[-1] / 10
+    low = int(np.argmin(test.smoothed))
+    assert test.suggestion == pytest.approx(test.rates[low] / 10)
+    assert main(["lr-find", "iris", "--steps", "120", "--run-dir", str(tmp_path / "lr")]) == 0
+    saved = json.loads((tmp_path / "lr" / "lr_find.json").read_text())
+    assert saved["suggestion"] > 0 and "lr_min" in saved["rule"]
+    assert (tmp_path / "lr" / "lr_find.png").stat().st_size > 1000

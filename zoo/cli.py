@@ -28,7 +28,7 @@ from zoo.data import check_source
 from zoo.interrupts import stop_cleanly
 from zoo.registry import get_spec, list_models
 from zoo.runfolder import current as current_run
-from zoo.runfolder import epochs_logged, new_run_dir
+from zoo.runfolder import epochs_logged, new_run_dir, write_json
 
 
 def _cmd_models(args) -> int:
@@ -367,6 +367,36 @@ def _cmd_predict(args) -> int:
     return 0
 
 
+def _cmd_lr_find(args) -> int:
+    base = args.base
+    config = validate(replace(
+        base, data=args.source, model=args.model, seed=args.seed, label=args.label,
+        data_dir=args.data_dir, image_size=_image_size(args.image_size),
+        batch_size=_or(args.batch_size, base.batch_size),
+        optimizer=_or(args.optimizer, base.optimizer), schedule="constant",
+    ))  # fmt: skip
+    check_source(config.data)
+    import_tensorflow_quietly()
+    from zoo.lr_find import lr_find
+    from zoo.plots import lr_find_plot
+    from zoo.run import load_for
+    from zoo.train import build_fn
+
+    config, loaded = load_for(config)
+    print(f"learning-rate range test: {config.model} on {config.data}, {config.optimizer}, "
+          f"batch {config.batch_size}, {args.steps} steps at most", flush=True)  # fmt: skip
+    test = lr_find(build_fn(config, loaded), loaded.train, steps=args.steps)
+    folder = Path(args.run_dir) if args.run_dir else new_run_dir(
+        f"lr-find-{config.model}-{loaded.data.name}"
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    write_json(folder / "lr_find.json", test.record())
+    lr_find_plot(test, folder / "lr_find.png")
+    print(test.line())
+    print(f"plot: {folder / 'lr_find.png'}; numbers: {folder / 'lr_find.json'}")
+    return 0
+
+
 def _cmd_evaluate(args) -> int:
     import_tensorflow_quietly()
     from zoo.runs import evaluate_run
@@ -470,6 +500,7 @@ COMMANDS = {
     "tune": _cmd_tune,
     "evaluate": _cmd_evaluate,
     "predict": _cmd_predict,
+    "lr-find": _cmd_lr_find,
     "export": _cmd_export,
     "bench": _cmd_bench,
     "check": _cmd_check,

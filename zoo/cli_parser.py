@@ -233,6 +233,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     p = sub.add_parser(
+        "lr-find",
+        help="the learning-rate range test: loss against an exponentially growing rate, "
+        "a suggested rate with its rule, the plot",
+    )
+    data_args(p)
+    p.add_argument("--model", default=None, help="default: convnet for images, mlp for tables")
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--optimizer", default=None, help=f"default {DEFAULTS.optimizer}")
+    p.add_argument("--steps", type=int, default=200, help="most steps of the sweep (200)")
+    p.add_argument("--seed", type=int, default=None, help=f"default {DEFAULTS.seed}")
+    p.add_argument("--run-dir", default=None, help="output folder (default runs/lr-find-...)")
+
+    p = sub.add_parser(
         "predict",
         help="a finished run's exported model on new inputs: class and probabilities (or "
         "the value) per row, as CSV",

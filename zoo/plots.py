@@ -560,3 +560,27 @@ def activation_histograms(results, path: str | os.PathLike) -> Path | None:
     fig.suptitle(f"activations per hidden layer (dead_units: {r.status})", fontsize=9)
     fig.tight_layout()
     return _save(fig, path)
+
+
+def lr_find_plot(test, path: str | os.PathLike) -> Path:
+    """The range test: loss (raw, faint; smoothed) against the learning rate on a log
+    axis, the suggestion marked."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    ax.plot(test.rates, test.losses, color="C0", alpha=0.25, label="loss")
+    ax.plot(test.rates, test.smoothed, color="C0", label="smoothed")
+    if test.suggestion:
+        ax.axvline(test.suggestion, color="C3", linestyle="--",
+                   label=f"suggested {test.suggestion:.2g}")  # fmt: skip
+    finite = [s for s in test.smoothed if math.isfinite(s)]
+    if finite:
+        low = min(min(finite), min(v for v in test.losses if math.isfinite(v)))
+        top = max(finite[0], min(max(finite), 4 * min(finite)))  # the start in view
+        ax.set_ylim(low * 0.9, top * 1.05)
+    ax.set_xscale("log")
+    ax.set_xlabel("learning rate")
+    ax.set_ylabel("training loss")
+    ax.set_title("learning-rate range test")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return _save(fig, path)
