@@ -27,13 +27,11 @@ def plot_history(history: dict[str, list[float]], path: str | os.PathLike) -> Pa
     metrics = [k for k in history if not k.startswith("val_") and k not in not_curves]
     fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.6), squeeze=False)
     for ax, metric in zip(axes[0], metrics, strict=True):
-        epochs = range(1, len(history[metric]) + 1)
+        epochs = np.arange(1, len(history[metric]) + 1)
         values = np.asarray(history[metric], dtype=float)
-        gaps = np.isnan(values).any()  # measured every few epochs (dead units): points
-        ax.plot(epochs, values, label="train", marker="o" if gaps else None,
-                linestyle=":" if gaps else "-")  # fmt: skip
-        if gaps:  # the points joined across the epochs left unmeasured
-            ax.plot(np.array(epochs)[~np.isnan(values)], values[~np.isnan(values)], "C0:")
+        measured = ~np.isnan(values)  # some are measured every few epochs (dead units)
+        ax.plot(epochs[measured], values[measured], label="train",
+                marker=None if measured.all() else "o")  # fmt: skip
         if f"val_{metric}" in history:
             ax.plot(epochs, history[f"val_{metric}"], label="validation")
         ax.set_xlabel("epoch")

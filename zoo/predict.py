@@ -17,9 +17,8 @@ import numpy as np
 from PIL import Image
 
 from zoo.config import read_config
-from zoo.data import DataError
+from zoo.data import DataError, read_source
 from zoo.data.images import IMAGE_EXTENSIONS
-from zoo.run import load_for
 
 #: Rows predicted per call; a progress line on stderr from this many rows up.
 CHUNK = 1024
@@ -92,13 +91,15 @@ def predict_run(run_dir, source: str, out=None, say=None) -> int:
     export = run / "export"
     if not (export / "saved_model.pb").exists():
         raise DataError(f"{run} has no export/ (a SavedModel): run `zoo export {run}` first.")
-    config, loaded = load_for(read_config(run))
-    info = loaded.info
-    if loaded.data.kind == "image" and source != "-" and not source.lower().endswith(".csv"):
-        names, x = read_images(source, tuple(info.input_shape))
+    config = read_config(run)  # the training data read again for its shape and names only
+    info = read_source(config.data, label=config.label, data_dir=config.data_dir,
+                       image_size=config.image_size)  # fmt: skip
+    shape = tuple(info.input_shape)
+    if info.kind == "image" and source != "-" and not source.lower().endswith(".csv"):
+        names, x = read_images(source, shape)
     else:
-        names, x = read_rows(source, list(info.feature_names), int(np.prod(info.input_shape)))
-        x = x.reshape((len(x), *info.input_shape))
+        names, x = read_rows(source, list(info.feature_names), int(np.prod(shape)))
+        x = x.reshape((len(x), *shape))
     serve = tf.saved_model.load(str(export)).signatures["serving_default"]
     outputs: dict[str, list] = {}
     start = time.perf_counter()
