@@ -29,12 +29,12 @@ from zoo.ensemble import ensemble
 from zoo.evaluation import evaluate
 from zoo.export import export_and_verify
 from zoo.outputs import init_output_bias
+from zoo.packaged import save_packaged
 from zoo.plots import compare_scores
 from zoo.run import load_for, record
 from zoo.runfolder import (
     METRICS,
     new_run_dir,
-    save_model,
     update_metrics,
     write_config,
     write_text,
@@ -88,11 +88,11 @@ def main() -> None:
 
     # 1. The teacher: a saved model, or an ensemble trained here.
     if a.teacher:
-        teacher = zoo.load_model(a.teacher)
+        teacher = zoo.load_network(a.teacher)  # a run's model.keras: the network inside
     else:
         members = [train(config, data, run / f"teacher{s}", s) for s in range(1, a.members + 1)]
         teacher = ensemble(members, task=task) if len(members) > 1 else members[0]
-        save_model(teacher, run / "teacher.keras")
+        save_packaged(teacher, run / "teacher.keras", data.preprocess, data.info)
 
     # 2. The student from scratch, on the labels alone: what distillation must beat.
     scratch = train(config, data, run / "scratch", config.seed + 100, **STUDENT)
@@ -132,7 +132,7 @@ def main() -> None:
     print(f"distillation: {gain:+.4f} {metric} over the student trained from scratch")
 
     # 5. The distilled student alone is what ships.
-    save_model(student, run / "model.keras")
+    save_packaged(student, run / "model.keras", data.preprocess, data.info)  # raw inputs in
     epochs = len(history.history["loss"])  # the distilled student's: the model shipped
     record(run, config, evaluation, epochs_this_session=epochs, epochs_run=epochs,
            train_seconds=train_seconds, num_examples=data.info.num_examples, started=started,

@@ -32,6 +32,7 @@ from zoo.ensemble import ensemble
 from zoo.evaluation import evaluate
 from zoo.export import export_and_verify
 from zoo.outputs import init_output_bias
+from zoo.packaged import save_packaged
 from zoo.plots import compare_scores
 from zoo.run import load_for, record
 from zoo.runfolder import (
@@ -178,7 +179,7 @@ def main() -> None:
     print(f"ensemble {metric} {best:.4f}: {gain:+.4f} over the average member ({mean_member:.4f})")
 
     # 4. Save and export it as one model (raw inputs in, verified in a fresh process).
-    model.save(run / "model.keras")
+    save_packaged(model, run / "model.keras", data.preprocess, data.info)  # raw inputs in
     epochs = sum(r["epochs"] for r in rows[:-1])  # the ensemble's: all its members'
     record(run, config, evaluation, epochs_this_session=epochs, epochs_run=epochs,
            train_seconds=train_seconds, num_examples=data.info.num_examples, started=started,

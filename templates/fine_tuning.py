@@ -32,6 +32,7 @@ from zoo.export import export_and_verify
 from zoo.finetune import finetune_model, frozen_state, set_trainable, stages
 from zoo.optim import compile_model
 from zoo.outputs import init_output_bias
+from zoo.packaged import save_packaged
 from zoo.plots import compare_scores
 from zoo.registry import create_model
 from zoo.run import load_for, record
@@ -150,7 +151,8 @@ def main() -> None:
     scores = {"from scratch": from_scratch, "head only": head_only, "fine-tuned": tuned}
     compare_scores(scores, run / "finetune.png", metric="test accuracy",
                    title=f"{a.per_class} examples per class")  # fmt: skip
-    save_model(model, run / "model.keras")
+    target = replace(data.info, class_names=names)  # the target's classes
+    save_packaged(model, run / "model.keras", data.preprocess, target)  # raw inputs in
     epochs = epochs_head + epochs_stage  # the fine-tuned model's: head, then unfrozen
     counts = {"train": len(few[0]), "val": len(val[0]), "test": len(test[0])}  # the target's
     record(run, config, evaluation, epochs_this_session=epochs, epochs_run=epochs,

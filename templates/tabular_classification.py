@@ -33,8 +33,9 @@ from zoo.distribute import device_count
 from zoo.evaluation import against_baseline, evaluate, linear_baseline
 from zoo.export import export_and_verify
 from zoo.outputs import init_output_bias
+from zoo.packaged import save_packaged
 from zoo.run import Run, load_for, record, train
-from zoo.runfolder import METRICS, new_run_dir, save_model, update_metrics, write_config
+from zoo.runfolder import METRICS, new_run_dir, update_metrics, write_config
 from zoo.train import build_fn, cross_fit
 
 # ---- config: edit here (or pass --flags) -----------------------------------------------
@@ -145,7 +146,7 @@ def main() -> None:
     final, score = model, evaluation.test["accuracy"]
     if folds:
         final, _ = cross_fit(config, data, run / "members", folds=folds)
-        save_model(final, run / "members" / "ensemble.keras")
+        save_packaged(final, run / "members" / "ensemble.keras", data.preprocess, data.info)
         score = evaluate(final, data.arrays("test"), data.info).test["accuracy"]
         print(
             f"{folds} models on every training and validation row, averaged: test accuracy "

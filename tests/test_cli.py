@@ -108,9 +108,9 @@ def test_train_command(tmp_path, capsys):
     config = json.loads((run / "config.json").read_text())
     assert config["steps_per_execution"] == 4 and config["precision"] is None
     assert config["model_kwargs"] == {"hidden": [8], "dropout": 0.1}
-    from zoo import load_model
+    from zoo import load_network
 
-    dense = [w.shape for w in load_model(run / "model.keras").trainable_weights]
+    dense = [w.shape for w in load_network(run / "model.keras").trainable_weights]
     assert dense[0] == (13, 8)  # wine's 13 features into the one hidden layer of 8
     assert len((run / "history.csv").read_text().splitlines()) == 1 + 3  # every epoch logged
     metrics = json.loads((run / "metrics.json").read_text())
@@ -316,14 +316,14 @@ def test_predict_on_a_folder_of_images(tmp_path, image_folder):
     import keras
     from PIL import Image
 
-    from zoo import load_model
+    from zoo import load_network
     from zoo.config import read_config
     from zoo.run import load_for
 
     _, loaded = load_for(read_config(run))
     files = [Path(r[0]) for r in rows[1:]]
     x = np.stack([np.asarray(Image.open(f).convert("L"), "float32")[..., None] for f in files])
-    logits = load_model(run / "model.keras")(loaded.preprocess(x))
+    logits = load_network(run / "model.keras")(loaded.preprocess(x))
     expected = keras.ops.convert_to_numpy(keras.ops.softmax(logits))
     got = np.array([[float(v) for v in r[2:]] for r in rows[1:]])
     assert np.allclose(got, expected, atol=1e-5)

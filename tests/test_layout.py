@@ -35,7 +35,7 @@ RANKS = [
     (7, ("zoo.run",)),
     (6, ("zoo.plan", "zoo.checks", "zoo.train", "zoo.evaluation", "zoo.export", "zoo.lr_find",
          "zoo.finetune", "zoo.distill", "zoo.report", "zoo.quantize")),
-    (5, ("zoo.outputs", "zoo.metrics", "zoo.config", "zoo.runfolder", "zoo.data",
+    (5, ("zoo.outputs", "zoo.metrics", "zoo.config", "zoo.runfolder", "zoo.data", "zoo.packaged",
          "zoo.registry", "zoo.callbacks", "zoo.optim", "zoo.distribute", "zoo.plots",
          "zoo.interrupts", "zoo")),
     (4, ("zoo.models",)),

@@ -167,9 +167,9 @@ def test_a_corrupt_backup_falls_back_or_is_named(finished, tmp_path, capsys):
     backup = run / "backup"
     backup.mkdir()
     shutil.copy(run / "best.keras", tmp_path / "best.keras")
-    from zoo import load_model
+    from zoo import load_network
 
-    model = load_model(run / "best.keras")
+    model = load_network(run / "best.keras")
     model.save_weights(backup / "previous.weights.h5")
     (backup / "previous.weights.h5").rename(backup / "latest.weights.h5.bkp")
     (backup / "training_metadata.json.bkp").write_text('{"epoch": 1, "batch": 0}')

@@ -40,8 +40,9 @@ from tuning.tuner import ALGORITHMS, make_tuner
 from zoo.config import TrainConfig
 from zoo.evaluation import evaluate
 from zoo.export import export_and_verify
+from zoo.packaged import save_packaged
 from zoo.run import load_for, record
-from zoo.runfolder import METRICS, read_json, save_model, update_metrics, write_config, write_json
+from zoo.runfolder import METRICS, read_json, update_metrics, write_config, write_json
 
 # Objectives zoo's compiled models log, with their direction.
 _DIRECTIONS = {"loss": "min", "data_loss": "min", "accuracy": "max", "mae": "min"}
@@ -313,7 +314,7 @@ def retrain_best(
     start = time.perf_counter()
     hypermodel.fit(hp, model, x_all, y_all, epochs=epochs, verbose=0, shuffle=True)
     seconds = time.perf_counter() - start
-    save_model(model, run_dir / "model.keras")
+    save_packaged(model, run_dir / "model.keras", loaded.preprocess, loaded.info)
     evaluation = evaluate(model, loaded, run_dir=run_dir, train=(x_all, y_all), write_metrics=False)
     count = loaded.info.num_examples  # the retraining's: train and validation together
     record(

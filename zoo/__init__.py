@@ -30,6 +30,7 @@ __all__ = [
     "evaluate",
     "list_models",
     "load_model",
+    "load_network",
     "model_info",
 ]
 
@@ -43,4 +44,8 @@ def __getattr__(name: str):
         from zoo.checks.program import check
 
         return check
+    if name == "load_network":  # the trained network inside a run's model.keras
+        from zoo.packaged import load_network
+
+        return load_network
     raise AttributeError(f"module 'zoo' has no attribute {name!r}")

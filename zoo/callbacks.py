@@ -29,6 +29,7 @@ from zoo import interrupts
 from zoo.config import DEFAULTS
 from zoo.models import leaf_layers
 from zoo.plots import dead_units, prediction_dynamics
+from zoo.runfolder import save_model
 
 SCHEDULES = ("constant", "step", "exponential", "cosine", "plateau")
 
@@ -225,6 +226,36 @@ class DeadUnitMonitor(keras.callbacks.Callback):
             dead_units(fractions, self.path)
 
 
+class BestModel(keras.callbacks.Callback):
+    """``path`` written whenever ``monitor`` (lower is better) improves on the best so
+    far: ``keras.callbacks.ModelCheckpoint(save_best_only=True)`` with the writing
+    given to ``save(model, path)`` (zoo's: the network packaged with its preprocessing,
+    ``zoo.packaged.save_packaged``, through a temporary file renamed into place);
+    ``model.save`` when ``save`` is None."""
+
+    def __init__(self, path, monitor: str = "val_loss", save=None):
+        super().__init__()
+        self.path, self.monitor = Path(path), monitor
+        self.save = save or (lambda model, path: save_model(model, path))
+        self.best, self._warned = np.inf, False
+
+    def on_epoch_end(self, epoch, logs=None):
+        current = (logs or {}).get(self.monitor)
+        if current is None:
+            if self._warned:
+                return
+            self._warned = True
+            warnings.warn(
+                f"best.keras is saved when {self.monitor} improves, and the logs have no "
+                f"{self.monitor} (they have {sorted(logs or {})}): nothing saved.",
+                stacklevel=2,
+            )
+            return
+        if float(current) < self.best:
+            self.best = float(current)
+            self.save(self.model, self.path)
+
+
 class TimeBudget(keras.callbacks.Callback):
     """Training inside a deadline, with a progress bar over the planned epochs.
 
@@ -343,9 +374,11 @@ def standard(
     tensorboard: bool = True,
     backup: bool = True,
     extra: list | None = None,
+    save=None,
 ) -> list:
     """The default callbacks, writing into ``run_dir``: learning-rate logging,
-    ``TerminateOnNaN``, ``EarlyStopping`` (best weights restored), ``best.keras``,
+    ``TerminateOnNaN``, ``EarlyStopping`` (best weights restored), ``best.keras``
+    (``BestModel``, written by ``save(model, path)`` when given),
     ``BackupAndRestore`` in ``backup/`` (start the same run folder again and a killed
     run resumes from its last finished epoch; the folder is removed when training
     completes), ``history.csv`` (appended across resumes), and ``tensorboard/``. With
@@ -366,11 +399,7 @@ def standard(
             monitor=monitor, patience=patience, min_delta=min_delta, restore_best_weights=True
         )
     )
-    cbs.append(
-        keras.callbacks.ModelCheckpoint(
-            run_dir / "best.keras", monitor=monitor, save_best_only=True
-        )
-    )
+    cbs.append(BestModel(run_dir / "best.keras", monitor=monitor, save=save))
     if backup:
         # double_checkpoint: the previous epoch's copy is kept, to resume from if the
         # latest is cut short (zoo.runfolder.hold checks both)

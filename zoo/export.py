@@ -18,6 +18,7 @@ import keras
 import numpy as np
 
 from zoo.config import FLAGS, check_export_backend  # noqa: F401  (zoo.export's API)
+from zoo.packaged import float32_model, serving_model  # noqa: F401  (zoo.export's API)
 from zoo.quantize import compare_float_and_int8, export_tflite_int8
 from zoo.runfolder import atomic_path, write_text
 
@@ -70,64 +71,6 @@ runner = Interpreter(model_path=path).get_signature_runner("serving_default")
 out = runner(inputs=np.load(x_file))
 print(json.dumps({"outputs": {k: np.asarray(v).tolist() for k, v in out.items()}}))
 """
-
-
-def float32_model(model):
-    """``model`` itself when it computes in float32, else a float32 copy with the same
-    weights: a mixed-precision model (bfloat16, float16) is served in float32, which
-    every runtime and converter takes (TFLite has no bfloat16 convolution) and every
-    CPU runs at full speed."""
-    if all(layer.dtype_policy.compute_dtype == "float32" for layer in model._flatten_layers()):
-        return model
-
-    def to_float32(value):
-        if isinstance(value, dict):
-            if value.get("class_name") in ("DTypePolicy", "FloatDTypePolicy"):
-                return "float32"
-            return {k: to_float32(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [to_float32(v) for v in value]
-        if isinstance(value, str) and value.startswith("mixed_"):
-            return "float32"
-        return value
-
-    config = to_float32(model.get_config())
-    copy = model.__class__.from_config(config)
-    copy.set_weights(model.get_weights())
-    return copy
-
-
-def serving_model(model, preprocess=None, task: str = "classification"):
-    """Wrap a logits model: raw inputs -> ``preprocess`` -> model (in float32:
-    ``float32_model``) -> a dict of ``probabilities`` and ``class_id``
-    (classification) or ``prediction`` (regression)."""
-    from keras import layers, ops
-
-    model = float32_model(model)
-    inputs = keras.Input(shape=model.input_shape[1:], name="inputs")
-    x = preprocess(inputs) if preprocess is not None else inputs
-    logits = model(x)
-    if task == "regression":
-        return keras.Model(inputs, {"prediction": logits}, name="serving")
-    if task != "classification":
-        raise ValueError(f'task={task!r} must be "classification" or "regression".')
-    if logits.shape[-1] == 1:
-        probabilities = layers.Activation("sigmoid", name="probabilities")(logits)
-        class_id = ops.cast(probabilities[:, 0] > 0.5, "int64")
-    else:
-        probabilities = layers.Activation("softmax", name="probabilities")(logits)
-        if keras.backend.backend() == "jax":
-            # jax.lax.top_k lowers to a StableHLO composite newer than the one
-            # TensorFlow's XlaCallModule reads; argmax lowers to plain reduce ops.
-            # (int32: JAX has no int64 by default; the signature casts it to int64)
-            class_id = ops.cast(ops.argmax(probabilities, axis=-1), "int32")
-        else:
-            # top_k, not argmax: Keras' argmax on TensorFlow bitcasts to find -0.0,
-            # which ONNX and TFLite converters do not take.
-            class_id = ops.cast(ops.top_k(probabilities, k=1)[1][:, 0], "int64")
-    return keras.Model(
-        inputs, {"probabilities": probabilities, "class_id": class_id}, name="serving"
-    )
 
 
 def _input_spec(serving):

@@ -30,7 +30,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from zoo.registry import load_model
+from zoo.packaged import load_network
 
 BACKBONE = "backbone"
 _STAGE = re.compile(r"^(stage\d+|block\d+|head_fc\d+)")
@@ -49,7 +49,7 @@ def _load(checkpoint) -> keras.Model:
             raise FileNotFoundError(f"{checkpoint}: no model.keras or best.keras in this folder.")
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such checkpoint; give a .keras file or a run folder.")
-    return load_model(path, compile=False)
+    return load_network(path)  # a run's model.keras holds its preprocessing too
 
 
 def logits_layer(model: keras.Model) -> keras.layers.Layer:

@@ -16,7 +16,7 @@ from zoo.config import read_config
 from zoo.data import DataError, materialize, read_source
 from zoo.evaluation import Evaluation, evaluate
 from zoo.export import export_and_verify
-from zoo.registry import load_model
+from zoo.packaged import load_network
 from zoo.run import load_for
 from zoo.runfolder import METRICS, hold, model_file, read_json, update_metrics
 
@@ -24,11 +24,12 @@ from zoo.runfolder import METRICS, hold, model_file, read_json, update_metrics
 def load_run(run_dir: str | os.PathLike):
     """A finished run folder's ``(config, loaded data, model, model file)``: the data
     re-read with the run's settings (same seed: same splits and preprocessing
-    statistics), the model from ``model.keras`` (else ``best.keras``)."""
+    statistics), the trained network from ``model.keras`` (else ``best.keras``): the one
+    inside a packaged file (``zoo.packaged``), or an older run's bare network."""
     config = read_config(run_dir)
     found = model_file(run_dir)
     try:
-        model = load_model(found)
+        model = load_network(found)
     except ValueError as err:
         best = Path(run_dir) / "best.keras"
         if found.name == "best.keras" or not best.exists():

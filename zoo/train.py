@@ -22,9 +22,10 @@ from zoo.distribute import device_count, even_batches
 from zoo.ensemble import ensemble
 from zoo.optim import compile_model
 from zoo.outputs import init_output_bias
+from zoo.packaged import save_packaged
 from zoo.plots import plot_history
 from zoo.registry import count_params, create_model
-from zoo.runfolder import save_model, write_text
+from zoo.runfolder import write_text
 
 __all__ = ["TrainConfig", "build_fn", "cross_fit", "fit"]
 
@@ -91,8 +92,16 @@ def fit(
         most=most,
         steps_per_epoch=steps,
     )
+
+    def save(network, path):  # model.keras and best.keras take raw inputs
+        save_packaged(network, path, loaded.preprocess, loaded.info)
+
     callbacks = standard(
-        run_dir, patience=config.patience, schedule=config.schedule, extra=[*extra, budget]
+        run_dir,
+        patience=config.patience,
+        schedule=config.schedule,
+        extra=[*extra, budget],
+        save=save,
     )
     count = loaded.info.num_examples
     train = even_batches(loaded.train, count["train"], devices, config.batch_size)
@@ -109,7 +118,7 @@ def fit(
     seconds = time.perf_counter() - start
     interrupts.check(" at the end of training")  # a signal during the last batch
     plot_history(history.history, run_dir / "curves.png")
-    save_model(model, run_dir / "model.keras")
+    save(model, run_dir / "model.keras")
     write_text(run_dir / "model_summary.txt", summary_text(model))
     return history.history, seconds
 
