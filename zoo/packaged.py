@@ -68,8 +68,7 @@ def serving_model(model, preprocess=None, task: str = "classification"):
     """Wrap a logits model: raw inputs -> ``preprocess`` -> model (in float32:
     ``float32_model``) -> a dict of ``probabilities`` and ``class_id`` (int32;
     classification) or ``prediction`` (regression)."""
-    from keras import layers, ops
-
+    layers, ops = keras.layers, keras.ops
     model = float32_model(model)
     inputs = keras.Input(shape=model.input_shape[1:], name="inputs")
     x = preprocess(inputs) if preprocess is not None else inputs
