@@ -36,7 +36,7 @@ RANKS = [
     (6, ("zoo.plan", "zoo.checks", "zoo.train", "zoo.evaluation", "zoo.export", "zoo.lr_find",
          "zoo.finetune", "zoo.distill", "zoo.report", "zoo.quantize")),
     (5, ("zoo.outputs", "zoo.metrics", "zoo.config", "zoo.runfolder", "zoo.data", "zoo.packaged",
-         "zoo.registry", "zoo.callbacks", "zoo.optim", "zoo.distribute", "zoo.plots",
+         "zoo.registry", "zoo.weights", "zoo.callbacks", "zoo.optim", "zoo.distribute", "zoo.plots",
          "zoo.interrupts", "zoo")),
     (4, ("zoo.models",)),
     (3, ("zoo.blocks", "zoo.layers", "zoo.ensemble")),

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import os
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import Any
 
 from zoo.models import BUILDERS, leaf_layers
 from zoo.models.variants import FAMILIES
+from zoo.weights import NOT_BUNDLED, load_weights
 
 
 @dataclass(frozen=True)
@@ -137,7 +139,13 @@ def check_model_args(name: str, arguments: dict) -> list[str]:
     return accepted
 
 
-def create_model(name: str, precision: str | None = None, **overrides):
+def create_model(
+    name: str,
+    precision: str | None = None,
+    *,
+    weights: str | os.PathLike | None = None,
+    **overrides,
+):
     """Build registered model ``name`` as a fresh ``keras.Model`` that outputs logits.
 
     ``overrides`` go to the family's builder (``input_shape``, ``num_classes``,
@@ -148,6 +156,12 @@ def create_model(name: str, precision: str | None = None, **overrides):
     ``"mixed_float16"``, which pay only on hardware with those units:
     ``docs/benchmarks.md``); the logits are float32 whatever it is, and the global
     policy is left as it was.
+
+    ``weights``: the path of a published weight file for a resnet or vgg
+    (torchvision's ``.pth``, keras.applications' VGG ``.h5``; ``zoo.weights``), loaded
+    into the new model; ``model.loaded_weights`` says what was loaded and what the
+    inputs must look like. zoo bundles none: ``weights="imagenet"`` is an error that
+    says where to get them.
     """
     import keras
 
@@ -161,10 +175,15 @@ def create_model(name: str, precision: str | None = None, **overrides):
         arguments["name"] = spec.name
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(precision)
+    if weights is not None and not Path(weights).is_file():
+        raise FileNotFoundError(f"weights={str(weights)!r} is not a file. {NOT_BUNDLED}")
     try:
-        return build(**arguments)
+        model = build(**arguments)
     finally:
         keras.config.set_dtype_policy(previous)
+    if weights is not None:
+        model.loaded_weights = load_weights(model, weights)
+    return model
 
 
 def load_model(path, *, compile: bool = True, safe_mode: bool = True):
