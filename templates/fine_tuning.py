@@ -6,6 +6,13 @@ fine-tuned to tell digits 5-9 apart from only 20 labeled examples of each:
     python templates/fine_tuning.py
     python templates/fine_tuning.py --per-class 10
     python templates/fine_tuning.py --checkpoint runs/image-convnet-<time>/model.keras
+    python templates/fine_tuning.py --data photos/ --model resnet18 \
+        --weights resnet18-f37072fd.pth      # torchvision's published file (zoo.weights)
+
+With ``--weights`` the checkpoint is the published file loaded into ``--model`` (zoo
+bundles none; torchvision's .pth for resnet18-152 / vgg*, keras.applications' VGG
+.h5), the images are preprocessed as the file expects (ImageNet's mean and std), and
+every class of ``--data`` is a target class.
 
 Stages: pretrain on the source classes and save the checkpoint -> new head for the
 target classes on the frozen backbone (BatchNormalization in inference mode: its
@@ -50,12 +57,16 @@ UNFROZEN_LR = 1e-4  # then the last stage too, 10x lower so the features are not
 def parse():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--checkpoint", default=None, help="a saved .keras model of the same inputs")
+    p.add_argument("--weights", default=None, help="a published weight file for --model")
+    p.add_argument("--data", default=CONFIG.data)
+    p.add_argument("--model", default=CONFIG.model)
     p.add_argument("--per-class", type=int, default=PER_CLASS)
     p.add_argument("--epochs", type=int, default=CONFIG.epochs)
     p.add_argument("--seed", type=int, default=CONFIG.seed)
     p.add_argument("--run-dir", default=None)
     a = p.parse_args()
-    return replace(CONFIG, epochs=a.epochs, seed=a.seed), a
+    config = replace(CONFIG, data=a.data, model=a.model, weights=a.weights)
+    return replace(config, epochs=a.epochs, seed=a.seed), a
 
 
 def subset(data, split, classes, per_class=None, seed=0):
@@ -99,6 +110,9 @@ def main() -> None:
     run = Path(a.run_dir) if a.run_dir else new_run_dir(f"finetune-{config.model}")
     run.mkdir(parents=True, exist_ok=True)
     write_config(run, config)
+    global TARGET
+    if a.weights:  # ImageNet's classes are the source: every class of the data is a target
+        TARGET = list(range(data.info.num_classes))
     few = subset(data, "train", TARGET, a.per_class, seed=config.seed)
     val = subset(data, "val", TARGET)
     test = subset(data, "test", TARGET)
@@ -106,7 +120,12 @@ def main() -> None:
 
     # 1. The checkpoint: a given one, or the source classes learned from every example.
     checkpoint = Path(a.checkpoint) if a.checkpoint else run / "pretrained.keras"
-    if not a.checkpoint:
+    if a.weights:
+        pretrained = create_model(config.model, input_shape=data.info.input_shape,
+                                  num_classes=len(TARGET), weights=a.weights)  # fmt: skip
+        print(pretrained.loaded_weights.line())
+        save_model(pretrained, checkpoint)
+    elif not a.checkpoint:
         pretrained = with_classes(config, data, len(SOURCE))
         xs, ys = subset(data, "train", SOURCE)
         epochs = train(pretrained, (xs, ys), subset(data, "val", SOURCE), config.epochs,
@@ -145,7 +164,7 @@ def main() -> None:
     train_seconds = time.perf_counter() - started
 
     # 5. Evaluate, compare, export.
-    names = [f"digit {c}" for c in TARGET]
+    names = [str(data.info.class_names[c]) for c in TARGET]
     evaluation = evaluate(model, test, {"task": "classification", "class_names": names},
                           run_dir=run, train=few, val=val, write_metrics=False)  # fmt: skip
     scores = {"from scratch": from_scratch, "head only": head_only, "fine-tuned": tuned}

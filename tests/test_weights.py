@@ -144,3 +144,41 @@ def test_no_weights_are_bundled_and_a_bad_file_is_named(tmp_path):
         warnings.simplefilter("ignore")
         with pytest.raises(ValueError, match="resnet18-152 and vgg11-19"):
             zoo.create_model("mlp", input_shape=(4,), weights=tmp_path / "junk.bin")
+
+
+def _rgb_folder(root, n=8, size=32):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for c in range(2):
+        (root / f"c{c}").mkdir(parents=True)
+        for i in range(n):
+            pixels = rng.integers(0, 60, (size, size, 3)) + 60 + 120 * c
+            Image.fromarray(pixels.astype("uint8")).save(root / f"c{c}" / f"{i}.png")
+    return root
+
+
+def test_zoo_train_with_weights_loads_them_and_preprocesses_as_they_expect(tmp_path, capsys):
+    """`zoo train --model resnet18 --weights FILE`: the file's layers loaded (the new
+    classifier kept as built), the images standardized with ImageNet's statistics
+    inside the run's model.keras, the file in config.json; refused without --model."""
+    torch, ResNet, Basic, _, _, randomized = _torch_models()
+    path = tmp_path / "resnet18.pth"
+    torch.save(randomized(ResNet(Basic, (2, 2, 2, 2))).state_dict(), path)
+    folder, run = _rgb_folder(tmp_path / "img"), tmp_path / "run"
+    from zoo.cli import main
+
+    argv = ["train", str(folder), "--model", "resnet18", "--weights", str(path),
+            "--epochs", "1", "--run-dir", str(run)]  # fmt: skip
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "weights from resnet18.pth (torchvision): 40 layers loaded" in out
+    assert "head_logits (the file's fc is" in out
+    config = json.loads((run / "config.json").read_text())
+    assert config["weights"] == str(path) and config["normalize"] == "auto"
+    packaged = keras.saving.load_model(run / "model.keras", safe_mode=True)
+    fixed = packaged.get_layer("preprocess").get_layer("imagenet")
+    mean = keras.ops.convert_to_numpy(fixed.mean).ravel()
+    np.testing.assert_allclose(mean, [0.485, 0.456, 0.406], rtol=1e-6)
+    assert main(["train", str(folder), "--weights", str(path)]) == 2
+    assert "needs the model the file is for: --model" in capsys.readouterr().err

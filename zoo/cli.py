@@ -234,12 +234,14 @@ def _config(args) -> TrainConfig:
         "data_dir": args.data_dir,
         "augment": args.augment,
         "precision": args.precision,
+        "weights": str(Path(args.weights).resolve()) if args.weights else None,
         "steps_per_execution": args.steps_per_execution,
         "model_kwargs": _model_args(args.model_arg) if args.model_arg else None,
         "devices": check_devices(args.devices),
         "time_budget": _time_budget(args.time_budget),
     }
     return replace(base, **{k: v for k, v in given.items() if v is not None})
+
 
 def _checked(args) -> TrainConfig:
     """The run's settings, the data source and the export formats checked before
@@ -386,8 +388,10 @@ def _cmd_lr_find(args) -> int:
     print(f"learning-rate range test: {config.model} on {config.data}, {config.optimizer}, "
           f"batch {config.batch_size}, {args.steps} steps at most", flush=True)  # fmt: skip
     test = lr_find(build_fn(config, loaded), loaded.train, steps=args.steps)
-    folder = Path(args.run_dir) if args.run_dir else new_run_dir(
-        f"lr-find-{config.model}-{loaded.data.name}"
+    folder = (
+        Path(args.run_dir)
+        if args.run_dir
+        else new_run_dir(f"lr-find-{config.model}-{loaded.data.name}")
     )
     folder.mkdir(parents=True, exist_ok=True)
     write_json(folder / "lr_find.json", test.record())
@@ -421,8 +425,12 @@ def _cmd_check(args) -> int:
 
     out = Path(args.out) if args.out else new_run_dir(f"check-{Path(args.script).stem}")
     found = check_script(
-        args.script, args.args, train=args.train, say=lambda line: print(line, flush=True),
-        budget=args.budget or None, on_checked=lambda f: write_check(f, out),
+        args.script,
+        args.args,
+        train=args.train,
+        say=lambda line: print(line, flush=True),
+        budget=args.budget or None,
+        on_checked=lambda f: write_check(f, out),
         fix_trials=args.fix_trials,
     )
     interrupts.state.in_fit = True  # a signal now waits until the report is written

@@ -98,6 +98,14 @@ def training_args(p) -> None:
         "time budget allows 8 epochs or more)",
     )
     p.add_argument(
+        "--weights",
+        default=None,
+        metavar="FILE",
+        help="a published weight file for --model resnet18-152 / vgg11-19(_bn): "
+        "torchvision's .pth, keras.applications' VGG .h5 (zoo bundles none); images are "
+        "then preprocessed as the file expects",
+    )
+    p.add_argument(
         "--precision",
         default=None,
         help="float32, mixed_bfloat16 or mixed_float16 (default: float32; mixed_bfloat16 "

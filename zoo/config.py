@@ -21,8 +21,9 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from zoo.data.bundled import DEFAULT_SOURCE
-from zoo.registry import check_model_args, check_precision, get_spec
+from zoo.registry import check_model_args, check_precision, get_spec, list_models
 from zoo.runfolder import CONFIG, read_json
+from zoo.weights import NOT_BUNDLED
 
 
 @dataclass
@@ -47,6 +48,10 @@ class TrainConfig:
     fold: tuple[int, int] | None = None  # (k, n): test on fold k of n (cross-validation)
     model_kwargs: dict = field(default_factory=dict)  # e.g. {"dropout": 0.2, "hidden": [64]}
     precision: str | None = None  # None: float32
+    # a published weight file loaded into the model (zoo.weights: torchvision's .pth for
+    # resnet/vgg, keras.applications' VGG .h5); the images are then preprocessed as the
+    # file expects (normalize "auto": "imagenet" or "caffe")
+    weights: str | None = None
     # training steps per call into the backend; None: 8 on TensorFlow and JAX (the small
     # models run 1.2-1.5x faster: benchmarks/speed.py, part steps), 1 on PyTorch (which
     # runs one step per call); callbacks still see every epoch
@@ -242,6 +247,19 @@ def script_problem(path: Path) -> str:
     return ""
 
 
+def check_weights(config: TrainConfig) -> None:
+    """``config.weights`` names a file and the model it loads into (a resnet or vgg),
+    else a ``ValueError`` saying what to give; read without Keras."""
+    if not Path(config.weights).is_file():
+        raise ValueError(f"weights={config.weights!r} is not a file. {NOT_BUNDLED}")
+    pretrained = [n for n in list_models() if get_spec(n).family in ("resnet", "vgg")]
+    if config.model not in pretrained:
+        raise ValueError(
+            f"weights={config.weights!r} needs the model the file is for: --model "
+            f"{' | '.join(pretrained)} (model={config.model!r})."
+        )
+
+
 def validate(config: TrainConfig) -> TrainConfig:
     """``config`` if every setting is one zoo can run, else a ``ValueError`` naming
     the setting, its value and what it takes; called before anything is read or
@@ -255,6 +273,8 @@ def validate(config: TrainConfig) -> TrainConfig:
         get_spec(config.model)
     if config.precision is not None:
         check_precision(config.precision)
+    if config.weights is not None:
+        check_weights(config)
     resolve_steps_per_execution(config.steps_per_execution)
     check_devices(config.devices)
     for name in ("epochs", "batch_size"):

@@ -51,6 +51,7 @@ from zoo.runfolder import (
     write_config,
 )
 from zoo.train import build_fn, fit
+from zoo.weights import expected_inputs
 
 __all__ = [
     "METRICS_SCHEMA",
@@ -161,11 +162,19 @@ def load_data(config: TrainConfig):
         label=config.label,
         image_size=config.image_size,
         data_dir=config.data_dir,
-        normalize=config.normalize,
+        normalize=_normalize(config),
         augment=config.augment,
         fold=config.fold,
     )
     return config, loaded
+
+
+def _normalize(config: TrainConfig) -> str:
+    """The images' preprocessing: as given, else what the weights file expects
+    (``zoo.weights.expected_inputs``), else the data's default."""
+    if config.weights is not None and config.normalize == "auto":
+        return expected_inputs(config.weights)
+    return config.normalize
 
 
 def default_model(config: TrainConfig, loaded) -> TrainConfig:
@@ -275,6 +284,8 @@ def train(run: Run, callbacks=()) -> keras.Model:
     run.training_began = round(time.perf_counter() - run.started, 2)
     with distributed(config.devices, config.batch_size):
         model = build_model()
+        if getattr(model, "loaded_weights", None) is not None:
+            run.say(model.loaded_weights.line())
         init_output_bias(model, loaded.data.y[loaded.indices["train"]])
         run.history, run.train_seconds = fit(
             model,

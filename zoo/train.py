@@ -48,6 +48,7 @@ def build_fn(config: TrainConfig, loaded, **model_kwargs):
             input_shape=info.input_shape,
             num_classes=info.num_classes,
             precision=config.precision,
+            weights=config.weights,
             **model_kwargs,
         )
         lr = learning_rate(config.schedule, config.learning_rate, steps)

@@ -179,7 +179,17 @@ def read_source(
     raise DataError(f"{source}: not a source zoo reads")  # check_source said why
 
 
-NORMALIZATIONS = {"image": ("scale", "per_channel"), "tabular": ("standardize", "none")}
+NORMALIZATIONS = {
+    "image": ("scale", "per_channel", "imagenet", "caffe"),
+    "tabular": ("standardize", "none"),
+}
+# What published ImageNet weights expect (zoo.weights), on pixels scaled to [0, 1]:
+# torchvision's, ImageNet's mean and std; keras.applications' VGGs, 0-255 less the mean
+# (its channel order is turned to RGB in the weights).
+FIXED_STATISTICS = {
+    "imagenet": ((0.485, 0.456, 0.406), (0.229**2, 0.224**2, 0.225**2)),
+    "caffe": ((123.68 / 255, 116.779 / 255, 103.939 / 255), ((1 / 255) ** 2,) * 3),
+}
 
 
 def preprocessing_layer(
@@ -187,7 +197,8 @@ def preprocessing_layer(
 ):
     """The layer that maps raw inputs to what the model trains on, fitted on the
     training rows only. Images: scaled to [0, 1] (``"scale"``), then optionally
-    standardized per channel (``"per_channel"``). Tabular features: standardized
+    standardized per channel (``"per_channel"``) or with the fixed statistics published
+    ImageNet weights expect (``"imagenet"``, ``"caffe"``). Tabular features: standardized
     (``"standardize"``) or passed through (``"none"``)."""
     import keras
 
@@ -203,6 +214,17 @@ def preprocessing_layer(
         scale = keras.layers.Rescaling(1.0 / (data.pixel_max or 255.0), name="scale")
         if normalize == "scale":
             return scale
+        if normalize in FIXED_STATISTICS:
+            shape = data.input_shape
+            if shape[-1] != 3:
+                raise DataError(
+                    f"normalize={normalize!r} is for RGB images (published ImageNet weights); "
+                    f"{data.name} has {shape[-1]} channel(s)."
+                )
+            mean, variance = FIXED_STATISTICS[normalize]
+            fixed = keras.layers.Normalization(mean=mean, variance=variance, name=normalize)
+            fixed.build((None, *shape))  # here, not inside the pipeline's graph
+            return keras.Sequential([scale, fixed], name="preprocess")
         norm = keras.layers.Normalization(axis=-1, name="per_channel")
         norm.adapt(raw_examples(data, train_index).batch(batch_size).map(lambda x, y: scale(x)))
         return keras.Sequential([scale, norm], name="preprocess")
