@@ -57,6 +57,7 @@ LAZY_ALLOWED = {
     "zoo/cli.py": "each subcommand imports what loads TensorFlow: `zoo --help` stays instant",
     "zoo/registry.py": (CLI, "keras, and zoo's layers registered on loading a model"),
     "zoo/plots.py": (CLI, "matplotlib, only when a picture is drawn"),
+    "zoo/weights.py": (CLI, "h5py, only when a keras.applications .h5 file is read"),
     "zoo/data/pipeline.py": (CLI, "keras and tensorflow, only when data is loaded"),
     "zoo/data/images.py": (CLI, "keras and tensorflow, only when images are decoded"),
     "zoo/data/splits.py": (CLI, "scikit-learn, only when data is split"),

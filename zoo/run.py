@@ -51,7 +51,7 @@ from zoo.runfolder import (
     write_config,
 )
 from zoo.train import build_fn, fit
-from zoo.weights import expected_inputs
+from zoo.weights import normalization
 
 __all__ = [
     "METRICS_SCHEMA",
@@ -162,19 +162,11 @@ def load_data(config: TrainConfig):
         label=config.label,
         image_size=config.image_size,
         data_dir=config.data_dir,
-        normalize=_normalize(config),
+        normalize=normalization(config.normalize, config.weights),
         augment=config.augment,
         fold=config.fold,
     )
     return config, loaded
-
-
-def _normalize(config: TrainConfig) -> str:
-    """The images' preprocessing: as given, else what the weights file expects
-    (``zoo.weights.expected_inputs``), else the data's default."""
-    if config.weights is not None and config.normalize == "auto":
-        return expected_inputs(config.weights)
-    return config.normalize
 
 
 def default_model(config: TrainConfig, loaded) -> TrainConfig:

@@ -183,7 +183,7 @@ def read_safetensors(path: str | os.PathLike) -> dict[str, np.ndarray]:
 def read_keras_h5(path: str | os.PathLike) -> dict[str, list[np.ndarray]]:
     """Each layer's weights in a Keras 2 ``.h5`` weights file (keras.applications'
     format): ``{layer name: [kernel, bias, ...]}``."""
-    import h5py
+    import h5py  # only for these files: not at zoo's start-up
 
     def text(value):
         return value.decode() if isinstance(value, bytes) else str(value)
@@ -405,3 +405,11 @@ def load_weights(model, path: str | os.PathLike) -> LoadedWeights:
 def expected_inputs(path: str | os.PathLike) -> str:
     """``"imagenet"`` (torchvision's files) or ``"caffe"`` (keras.applications')."""
     return "caffe" if kind_of(Path(path)) == "keras" else "imagenet"
+
+
+def normalization(normalize: str, weights: str | os.PathLike | None) -> str:
+    """The images' preprocessing: ``normalize`` as given, else (``"auto"``) what the
+    ``weights`` file expects, else the data's default (``"auto"``)."""
+    if weights is not None and normalize == "auto":
+        return expected_inputs(weights)
+    return normalize

@@ -183,9 +183,8 @@ NORMALIZATIONS = {
     "image": ("scale", "per_channel", "imagenet", "caffe"),
     "tabular": ("standardize", "none"),
 }
-# What published ImageNet weights expect (zoo.weights), on pixels scaled to [0, 1]:
-# torchvision's, ImageNet's mean and std; keras.applications' VGGs, 0-255 less the mean
-# (its channel order is turned to RGB in the weights).
+# What published ImageNet weights expect (zoo.weights), on pixels in [0, 1]: torchvision's
+# ImageNet's mean and std; keras.applications' VGGs (made RGB) 0-255 less the mean.
 FIXED_STATISTICS = {
     "imagenet": ((0.485, 0.456, 0.406), (0.229**2, 0.224**2, 0.225**2)),
     "caffe": ((123.68 / 255, 116.779 / 255, 103.939 / 255), ((1 / 255) ** 2,) * 3),
