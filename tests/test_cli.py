@@ -244,6 +244,10 @@ def test_recipe_defaults_reach_99_percent_on_digits_with_every_check_passing(tmp
         (["train", "nowhere/data.csv"], "nowhere/data.csv does not exist"),
         (["tune", "wien"], "Did you mean wine?"),
         (["check", "nothere.py"], "nothere.py: no such script"),
+        (
+            ["train", "digits", "--model", "convnet", "--model-arg", "widht_multiplier=0.5"],
+            "widht_multiplier: did you mean width_multiplier?",
+        ),
     ],
 )
 def test_a_first_mistake_is_answered_before_tensorflow_loads(argv, words, tmp_path):

@@ -136,3 +136,16 @@ def test_the_registry_holds_the_builders_and_reads_the_families_table():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0 and done.stdout.strip() == "False", done.stderr[-2000:]
+
+
+def test_builder_parameters_read_from_source_are_the_signatures():
+    """The parameter names ``check_model_args`` reads from the families' source (so a
+    wrong model argument is answered without Keras) are the builders' own."""
+    import inspect
+
+    from zoo.registry import builder_parameters, builders
+
+    read = builder_parameters()
+    assert set(read) == set(builders())
+    for name, build in builders().items():
+        assert read[name] == list(inspect.signature(build).parameters), name

@@ -11,8 +11,8 @@ builders (and Keras) are loaded when a model is built or its arguments are check
 
 from __future__ import annotations
 
+import ast
 import difflib
-import inspect
 import os
 import zipfile
 from dataclasses import dataclass, field
@@ -125,16 +125,43 @@ def check_precision(precision: str) -> str:
     return precision
 
 
+def builder_parameters() -> dict[str, list[str]]:
+    """Each registered builder's parameter names, by its registered name, read from
+    the families' source (``@register("name")`` over a ``def``) without importing
+    them: checking a model argument does not load Keras (``tests/test_registry.py``
+    holds these to the builders' signatures)."""
+    if not _PARAMETERS:
+        for path in sorted(Path(__file__).with_name("models").glob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if not isinstance(node, ast.FunctionDef):
+                    continue
+                for dec in node.decorator_list:
+                    if (isinstance(dec, ast.Call) and getattr(dec.func, "id", "") == "register"
+                            and dec.args and isinstance(dec.args[0], ast.Constant)):  # fmt: skip
+                        args = node.args
+                        names = [a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs)]
+                        _PARAMETERS[dec.args[0].value] = names
+    return _PARAMETERS
+
+
+_PARAMETERS: dict[str, list[str]] = {}
+
+
 def check_model_args(name: str, arguments: dict) -> list[str]:
     """The arguments ``create_model(name, ...)`` accepts; a ``ValueError`` naming the
-    ones in ``arguments`` it does not, without building anything."""
-    build, spec = builder(name)
-    accepted = [p for p in inspect.signature(build).parameters if p not in spec.kwargs]
+    ones in ``arguments`` it does not, without building anything (or loading Keras)."""
+    spec = get_spec(name)
+    accepted = [p for p in builder_parameters()[spec.builder] if p not in spec.kwargs]
     unknown = sorted(set(arguments) - set(accepted))
     if unknown:
+        close = [
+            f" {u}: did you mean {m[0]}?"
+            for u in unknown
+            if (m := difflib.get_close_matches(u, accepted, n=1, cutoff=0.7))
+        ]
         raise ValueError(
-            f"create_model({name!r}) got unknown argument(s) {', '.join(unknown)}; "
-            f"it accepts: {', '.join(accepted)}."
+            f"create_model({name!r}) got unknown argument(s) {', '.join(unknown)};"
+            f"{''.join(close)} it accepts: {', '.join(accepted)}."
         )
     return accepted
 
