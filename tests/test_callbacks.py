@@ -152,3 +152,29 @@ def test_dead_units_are_logged_at_the_epochs_they_were_measured(tmp_path):
     dead = history.history["dead_units"]
     assert len(dead) == 6 and [np.isnan(v) for v in dead] == [False, True, False, True, True, False]
     assert plot_history(history.history, tmp_path / "curves.png").stat().st_size > 1000
+
+
+def test_the_bar_line_is_ended_when_training_stops_before_its_planned_epochs(monkeypatch):
+    """On a terminal the epochs show as one bar; stopped early (early stopping, a
+    signal), its line is ended, so the summary printed next starts a line of its own."""
+    import io
+    import sys
+
+    from zoo.callbacks import TimeBudget
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    class StopAt(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            self.model.stop_training = epoch >= 1
+
+    screen = Terminal()
+    monkeypatch.setattr(sys, "stdout", screen)
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    x = np.zeros((8, 2), "float32")
+    model.fit(x, x[:, :1], epochs=10, verbose=0, callbacks=[TimeBudget(10), StopAt()])
+    print("2 epochs in 0.1s")
+    assert "2/10" in screen.getvalue() and "\n2 epochs in 0.1s" in screen.getvalue()

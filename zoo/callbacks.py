@@ -291,7 +291,7 @@ class TimeBudget(keras.callbacks.Callback):
         self.times: list[float] = []
         self.plans: list[int] = [epochs]  # every plan made, the first before training
         self.stopped_early = False
-        self._bar = None
+        self._bar, self._ended = None, False
 
     def on_train_begin(self, logs=None):
         if self.show and sys.stdout.isatty():  # a log file gets a line per epoch
@@ -301,6 +301,13 @@ class TimeBudget(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.perf_counter()
+
+    def on_train_end(self, logs=None):
+        # Stopped before the planned epochs (early stopping, a signal): the bar's line
+        # is ended here, so what is printed next starts a line of its own.
+        if self._bar is not None and not self._ended:
+            sys.stdout.write("\n")
+            sys.stdout.flush()
 
     def epoch_seconds(self) -> float:
         times = self.times[1:] or self.times
@@ -345,6 +352,7 @@ class TimeBudget(keras.callbacks.Callback):
         shown = [(k, float(v)) for k, v in (logs or {}).items() if k in self.SHOWN]
         if self._bar is not None:
             self._bar.update(min(done, self.epochs), values=shown, finalize=done >= self.epochs)
+            self._ended = done >= self.epochs
         elif self.show:
             figures = " - ".join(f"{k}: {v:.4f}" for k, v in shown)
             left = "about" if self.deadline is not None else "at most"  # early stopping
