@@ -334,3 +334,22 @@ def test_predict_on_a_folder_of_images(tmp_path, image_folder):
     one = tmp_path / "one.csv"
     assert main(["predict", str(run), str(folder / "c1" / "0.png"), "--out", str(one)]) == 0
     assert one.read_text().splitlines()[1].split(",")[1] in ("c0", "c1")
+
+
+def test_each_warning_is_shown_once_per_command():
+    """A warning whose text changes with each batch (Keras' input-structure warning)
+    is shown once per command, not once per text."""
+    import warnings
+
+    from zoo.cli import each_warning_once
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with each_warning_once():
+            for shape in (3, 4, 5):
+                warnings.warn(f"The structure doesn't match.\nReceived: ({shape},)", stacklevel=1)
+            warnings.warn("another one", stacklevel=1)
+    assert [str(w.message).splitlines()[0] for w in caught] == [
+        "The structure doesn't match.",
+        "another one",
+    ]

@@ -5,9 +5,11 @@ TensorFlow or Keras are imported inside the subcommands that need them, so `zoo
 from __future__ import annotations
 
 import ast
+import contextlib
 import os
 import subprocess
 import sys
+import warnings
 from dataclasses import replace
 from pathlib import Path
 
@@ -516,6 +518,27 @@ COMMANDS = {
 }
 
 
+@contextlib.contextmanager
+def each_warning_once():
+    """Each warning shown once per command: Python shows a warning again whenever its
+    text differs (Keras' "The structure of `inputs` doesn't match", with each batch's
+    shape in it, came 8 times in a run); here one whose category and first line were
+    shown already is left out."""
+    shown, show = set(), warnings.showwarning
+
+    def once(message, category, filename, lineno, file=None, line=None):
+        key = (category, str(message).splitlines()[0] if str(message) else "")
+        if key not in shown:
+            shown.add(key)
+            show(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = once
+    try:
+        yield
+    finally:
+        warnings.showwarning = show
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
@@ -539,7 +562,7 @@ def main(argv: list[str] | None = None) -> int:
         "TF_CPP_MIN_LOG_LEVEL", "2" if os.path.exists("/proc/driver/nvidia") else "3"
     )
     try:
-        with stop_cleanly():
+        with stop_cleanly(), each_warning_once():
             return COMMANDS[args.command](args)
     except ValueError as err:
         print(f"zoo {args.command}: {err}", file=sys.stderr)

@@ -54,7 +54,10 @@ def _fed(model, base, x: np.ndarray) -> np.ndarray:
             if layer is base:
                 return keras.ops.convert_to_numpy(h)
             h = layer(h, training=False)
-    probe = keras.Model(model.inputs, inbound_tensor(base))
+    # one input as itself, not a list of one: Keras warns when a list-input model is
+    # called on a tensor
+    inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
+    probe = keras.Model(inputs, inbound_tensor(base))
     return keras.ops.convert_to_numpy(probe(x, training=False))
 
 

@@ -74,7 +74,8 @@ def model_input(model, x: np.ndarray) -> tuple[np.ndarray, str, object]:
                 h = pre(h, training=False)
     else:
         try:
-            probe = keras.Model(model.inputs, layer.input if layer is not None else model.outputs)
+            inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs  # as called
+            probe = keras.Model(inputs, layer.input if layer is not None else model.outputs)
             h = probe(x, training=False)
         except Exception:  # noqa: BLE001 - a graph zoo cannot cut there: read the input
             return x, "the model's input", layer

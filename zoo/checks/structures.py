@@ -104,7 +104,7 @@ class OutputsSideBySide:
             [keras.ops.cast(keras.ops.reshape(p, (-1, size)), "float32")
              for p, size in zip(parts, self.out_sizes, strict=True)]
         )  # fmt: skip
-        wrapper = keras.Model(model.inputs, flat, name=f"{model.name}_outputs")
+        wrapper = keras.Model(inputs, flat, name=f"{model.name}_outputs")
         wrapper.side_by_side = getattr(model, "side_by_side", None)
         wrapper.outputs_side_by_side = self.names
         return wrapper
