@@ -124,6 +124,23 @@ def test_a_clipped_loss_is_caught(cancer):
     assert not result.passed and "clipped" in result.message
 
 
+@pytest.mark.parametrize("classes", [2, 1])
+def test_large_logits_from_logits_are_not_read_as_a_clipped_loss(classes):
+    """Confidently wrong logits (a pretrained trunk's features under a new head) cost
+    what Keras computes from logits, unclipped; only the clipped copy above fails."""
+    x = np.zeros((64, 3), "float32")
+    y = np.arange(64) % 2
+    inputs = keras.Input((3,))
+    logits = layers.Dense(classes, kernel_initializer="zeros", name="logits")(inputs)
+    model = keras.Model(inputs, logits)
+    loss = (keras.losses.SparseCategoricalCrossentropy if classes == 2
+            else keras.losses.BinaryCrossentropy)(from_logits=True)  # fmt: skip
+    model.compile(optimizer="adam", loss=loss)
+    model.get_layer("logits").bias.assign([-140.0, -5.0] if classes == 2 else [60.0])
+    result = loss_at_init(model, (x, y))
+    assert result.measured > 25 and "clipped" not in result.message, result.message
+
+
 def test_regularization_so_strong_nothing_fits_fails_overfit_one_batch(cancer):
     train, _ = cancer
     result = overfit_one_batch(mlp(regularizer="l2:10"), train, max_steps=400)

@@ -115,15 +115,28 @@ def standard_loss(info: LossInfo, y: np.ndarray, out: np.ndarray) -> float | Non
     ``out`` (logits or probabilities, as the loss takes them); None for a loss zoo does
     not know."""
     y = np.asarray(y)
+    # From logits Keras computes the loss exactly (a confidently wrong output costs what
+    # it costs: 138 for logits 140 apart); from probabilities it clips them to
+    # [1e-7, 1 - 1e-7] first. The formula here does the same, or a pretrained model's
+    # large logits would read as a "clipped or scaled" loss.
     if info.kind == "softmax":
-        p = _as_probabilities(out, info)
-        p = p.reshape(-1, p.shape[-1])  # sequence outputs (n, T, C): every position
-        one_hot = y.ndim > 1 and y.shape[-1] > 1 and y.size == p.size
+        if info.from_logits:
+            z = np.asarray(out, "float64")
+            z = z.reshape(-1, z.shape[-1])  # sequence outputs (n, T, C): every position
+            z = z - z.max(axis=-1, keepdims=True)
+            log_p = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+        else:
+            p = _as_probabilities(out, info)
+            log_p = np.log(p.reshape(-1, p.shape[-1]))
+        one_hot = y.ndim > 1 and y.shape[-1] > 1 and y.size == log_p.size
         labels = (y.argmax(-1) if one_hot else y).reshape(-1).astype(int)
-        return float(-np.mean(np.log(p[np.arange(len(p)), labels])))
+        return float(-np.mean(log_p[np.arange(len(log_p)), labels]))
     if info.kind == "binary":
-        p = _as_probabilities(out, info).reshape(len(y), -1)
         t = y.reshape(len(y), -1).astype("float64")
+        if info.from_logits:
+            z = np.asarray(out, "float64").reshape(len(y), -1)
+            return float(np.mean(t * np.logaddexp(0, -z) + (1 - t) * np.logaddexp(0, z)))
+        p = _as_probabilities(out, info).reshape(len(y), -1)
         return float(-np.mean(t * np.log(p) + (1 - t) * np.log(1 - p)))
     if info.kind == "regression":
         err = y.reshape(len(y), -1) - np.asarray(out, "float64").reshape(len(y), -1)
