@@ -7,11 +7,13 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from zoo.run import schema_problems
 
-TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
+ROOT = Path(__file__).resolve().parents[1]
+TEMPLATES = ROOT / "templates"
 
 
 def template_config(name: str):
@@ -129,3 +131,37 @@ def test_fine_tuning_template(tmp_path):
     assert set(metrics["scores"]) == {"from scratch", "head only", "fine-tuned"}
     for path in ("pretrained.keras", "finetune.png", "export/saved_model.pb"):
         assert (run / path).exists(), path
+
+
+@pytest.mark.slow  # about 30 s: a ResNet-18 fine-tuned on 32 small images
+def test_fine_tuning_template_takes_a_published_weight_file(tmp_path):
+    """`--weights FILE --model resnet18 --data FOLDER`: the file is the checkpoint
+    (a torchvision-layout state dict here, randomized), every class a target."""
+    torch = pytest.importorskip("torch")
+    from PIL import Image
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import torch_resnet as tv
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    weights = tmp_path / "resnet18.pth"
+    torch.save(tv.randomized(tv.TvResNet(tv.TvBasic, (2, 2, 2, 2))).state_dict(), weights)
+    rng = np.random.default_rng(0)
+    for c in range(2):
+        (tmp_path / "img" / f"c{c}").mkdir(parents=True)
+        for i in range(16):
+            pixels = rng.integers(0, 60, (32, 32, 3)) + 60 + 120 * c
+            Image.fromarray(pixels.astype("uint8")).save(tmp_path / "img" / f"c{c}" / f"{i}.png")
+    run = tmp_path / "run"
+    done = subprocess.run(
+        [sys.executable, str(TEMPLATES / "fine_tuning.py"), "--data", str(tmp_path / "img"),
+         "--model", "resnet18", "--weights", str(weights), "--epochs", "2", "--per-class", "8",
+         "--run-dir", str(run)],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "weights from resnet18.pth (torchvision): 40 layers loaded" in done.stdout
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["num_examples"]["train"] == 2 * 8 and not schema_problems(metrics)
+    assert json.loads((run / "config.json").read_text())["weights"] == str(weights)
