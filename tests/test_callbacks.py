@@ -178,3 +178,18 @@ def test_the_bar_line_is_ended_when_training_stops_before_its_planned_epochs(mon
     model.fit(x, x[:, :1], epochs=10, verbose=0, callbacks=[TimeBudget(10), StopAt()])
     print("2 epochs in 0.1s")
     assert "2/10" in screen.getvalue() and "\n2 epochs in 0.1s" in screen.getvalue()
+
+
+def test_dead_unit_monitor_measures_a_sequential_given_no_input():
+    """A Sequential built by `fit` (no `keras.Input`) has no `model.input` to cut a
+    probe from: its layers are called in turn, and the dead units still counted."""
+    from zoo.callbacks import DeadUnitMonitor
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.layers.Dense(8, activation="relu", name="hidden"),
+                              keras.layers.Dense(1)])  # fmt: skip
+    model.compile("sgd", "mse")
+    x = np.random.default_rng(0).random((32, 3)).astype("float32")
+    monitor = DeadUnitMonitor(x[:8])
+    model.fit(x, x[:, :1], epochs=2, verbose=0, callbacks=[monitor])
+    assert set(monitor.fractions) == {"hidden"} and 0 <= monitor.fractions["hidden"] <= 1

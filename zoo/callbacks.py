@@ -171,6 +171,13 @@ class PredictionDynamics(keras.callbacks.Callback):
             )
 
 
+def _has_input(model) -> bool:
+    try:
+        return model.input is not None
+    except (AttributeError, ValueError):
+        return False
+
+
 class DeadUnitMonitor(keras.callbacks.Callback):
     """Per ReLU layer, the fraction of units (channels) that output zero for every
     example of a fixed batch: dead units no longer learn. ``fractions`` holds the last
@@ -202,10 +209,19 @@ class DeadUnitMonitor(keras.callbacks.Callback):
         if not layers:
             self.fractions = {}
             return {}
-        if self._probe is None:
-            self._probe = keras.Model(model.input, [layer.output for layer in layers])
-        outputs = self._probe(self.x, training=False)
-        outputs = outputs if isinstance(outputs, list | tuple) else [outputs]
+        if isinstance(model, keras.Sequential) and not _has_input(model):
+            # a Sequential given no Input has no graph to cut (model.input is undefined,
+            # even after fit): its layers are called in turn on the batch instead
+            h, seen = self.x, {}
+            for layer in model.layers:
+                h = seen[id(layer)] = layer(h, training=False)
+            layers = [layer for layer in layers if id(layer) in seen]
+            outputs = [seen[id(layer)] for layer in layers]
+        else:
+            if self._probe is None:
+                self._probe = keras.Model(model.input, [layer.output for layer in layers])
+            outputs = self._probe(self.x, training=False)
+            outputs = outputs if isinstance(outputs, list | tuple) else [outputs]
         fractions = {}
         for layer, out in zip(layers, outputs, strict=True):
             out = keras.ops.convert_to_numpy(out)
