@@ -60,6 +60,7 @@ LAZY_ALLOWED = {
     "zoo/weights.py": (CLI, "h5py, only when a keras.applications .h5 file is read"),
     "zoo/data/pipeline.py": (CLI, "keras and tensorflow, only when data is loaded"),
     "zoo/data/images.py": (CLI, "keras and tensorflow, only when images are decoded"),
+    "zoo/data/shuffle.py": (CLI, "tensorflow, only when a pipeline is made"),
     "zoo/data/splits.py": (CLI, "scikit-learn, only when data is split"),
     "zoo/data/bundled.py": (CLI, "scikit-learn's bundled sets, only when one is read"),
     "zoo/data/tfds_source.py": (CLI, "tensorflow_datasets, only for a tfds: source"),

@@ -19,6 +19,7 @@ from zoo.data.bundled import BUNDLED, DEFAULT_SOURCE, Dataset, load_bundled
 from zoo.data.csv_source import read_csv
 from zoo.data.errors import DataError
 from zoo.data.images import decode_fn, image_shape, scan_image_folder, to_array
+from zoo.data.shuffle import shuffled
 from zoo.data.sources import check_source
 from zoo.data.splits import fold_indices, split_indices
 from zoo.data.tfds_source import PREFIX as TFDS_PREFIX
@@ -288,10 +289,10 @@ def raw_examples(data: Dataset, index: np.ndarray, *, shuffle_seed: int | None =
 
     if data.x is not None:
         ds = tf.data.Dataset.from_tensor_slices((data.x[index], data.y[index]))
-        return ds.shuffle(len(index), seed=shuffle_seed) if shuffle_seed is not None else ds
+        return shuffled(ds, len(index), shuffle_seed) if shuffle_seed is not None else ds
     ds = tf.data.Dataset.from_tensor_slices((data.files[index], data.y[index]))
     if shuffle_seed is not None:
-        ds = ds.shuffle(len(index), seed=shuffle_seed, reshuffle_each_iteration=True)
+        ds = shuffled(ds, len(index), shuffle_seed)
     decode = decode_fn(data.file_shape)
     return ds.map(lambda p, y: (decode(p), y), num_parallel_calls=tf.data.AUTOTUNE)
 
@@ -318,7 +319,7 @@ def pipeline(
     if cached:
         ds = ds.cache(cache if isinstance(cache, str) else "")
     if late_shuffle:
-        ds = ds.shuffle(len(index), seed=seed, reshuffle_each_iteration=True)
+        ds = shuffled(ds, len(index), seed)
     ds = ds.batch(batch_size)
     if augment is not None:
         ds = ds.map(
