@@ -349,7 +349,10 @@ def test_each_warning_is_shown_once_per_command():
             for shape in (3, 4, 5):
                 warnings.warn(f"The structure doesn't match.\nReceived: ({shape},)", stacklevel=1)
             warnings.warn("another one", stacklevel=1)
+            for shape in ("(1, 1)", "(4, 1)"):  # the numbers in the first line aside
+                warnings.warn(f"A softmax over a tensor of shape {shape}", stacklevel=1)
     assert [str(w.message).splitlines()[0] for w in caught] == [
         "The structure doesn't match.",
         "another one",
+        "A softmax over a tensor of shape (1, 1)",
     ]

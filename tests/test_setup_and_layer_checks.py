@@ -316,3 +316,13 @@ def test_the_checks_run_on_the_jax_backend():
     assert "GOOD []" in done.stdout  # no false alarm: input gradients and layer gradients
     assert "BAD fail" in done.stdout  # batch mixing caught through jax.grad
     assert "JIT True" in done.stdout  # zoo compiles with jax.jit there (27x on ResNet-50)
+
+
+def test_unit_histograms_take_outputs_that_all_but_agree():
+    """Saturated units whose float32 outputs differ in the last bit: NumPy cannot cut
+    40 finite bins there (it raised, and gradient_health errored in a fix trial)."""
+    from zoo.checks.layers import _histogram
+
+    x = np.array([0.5, np.nextafter(np.float32(0.5), np.float32(1))], "float32")
+    counts, edges = _histogram(x)
+    assert counts.sum() == 2 and len(edges) == 41 and np.all(np.isfinite(edges))

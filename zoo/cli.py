@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import os
+import re
 import subprocess
 import sys
 import warnings
@@ -522,12 +523,13 @@ COMMANDS = {
 def each_warning_once():
     """Each warning shown once per command: Python shows a warning again whenever its
     text differs (Keras' "The structure of `inputs` doesn't match", with each batch's
-    shape in it, came 8 times in a run); here one whose category and first line were
-    shown already is left out."""
+    shape in it, came 8 times in a run); here one whose category and first line (its
+    numbers aside) were shown already is left out."""
     shown, show = set(), warnings.showwarning
 
     def once(message, category, filename, lineno, file=None, line=None):
-        key = (category, str(message).splitlines()[0] if str(message) else "")
+        first = str(message).splitlines()[0] if str(message) else ""
+        key = (category, re.sub(r"\d+", "N", first))  # "shape (1, 1)" and "(4, 1)": one
         if key not in shown:
             shown.add(key)
             show(message, category, filename, lineno, file, line)

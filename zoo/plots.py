@@ -514,13 +514,16 @@ def layer_figures(results, path: str | os.PathLike) -> Path | None:
         names = r.details["layers"]
         at = np.arange(len(names))
         bars = ((-0.2, "init", "at initialization"), (0.2, "after", "after a few steps"))
+        positive = False
         for shift, key, label in bars:
             values = np.nan_to_num(np.asarray(r.details[key], "float64"), nan=0.0, posinf=1e30)
             ax.barh(at + shift, values, height=0.4, label=label)
+            positive = positive or bool(np.any(values > 0))
         ax.set_yticks(at, names, fontsize=7)
         ax.invert_yaxis()
         if r.name == "gradient_health":
-            ax.set_xscale("log")
+            if positive:  # every gradient zero: no log axis to draw them on
+                ax.set_xscale("log")
             ax.set_xlabel("gradient norm / weight norm")
         else:
             ax.set_xlim(0, 1)

@@ -208,7 +208,7 @@ def unit_states(model, x) -> dict[str, tuple[str, float, tuple]]:
             continue
         out = outs[layer.name].reshape(-1, outs[layer.name].shape[-1])
         kind = _activation_name(layer)
-        counts, edges = np.histogram(out[np.isfinite(out)], bins=40)
+        counts, edges = _histogram(out[np.isfinite(out)])
         histogram = (counts.tolist(), edges.tolist())
         if kind == "relu":
             states[layer.name] = ("dead", float(1.0 - (out > 0).any(axis=0).mean()), histogram)
@@ -217,6 +217,15 @@ def unit_states(model, x) -> dict[str, tuple[str, float, tuple]]:
             near = (out < low + 0.01 * (high - low)) | (out > high - 0.01 * (high - low))
             states[layer.name] = ("saturated", float(near.mean()), histogram)
     return states
+
+
+def _histogram(values: np.ndarray, bins: int = 40):
+    """NumPy's histogram, also of values that all but agree (saturated units: 0.5 to
+    within 1e-9), where NumPy cannot make ``bins`` finite-sized bins and raises."""
+    lo, hi = (float(values.min()), float(values.max())) if values.size else (0.0, 1.0)
+    if not hi - lo > 1e-6 * max(1.0, abs(lo), abs(hi)):
+        lo, hi = lo - 0.5, hi + 0.5
+    return np.histogram(values, bins=bins, range=(lo, hi))
 
 
 @register("layers")
