@@ -2,8 +2,9 @@
 
 A run folder (``runs/<name>-<time>/``) holds ``config.json`` (the ``TrainConfig``),
 ``history.csv``, ``curves.png``, ``best.keras`` (the checkpoint with the lowest
-validation loss), ``model.keras``, ``tensorboard/``, ``export/`` (the SavedModel taking
-raw inputs), ``evaluation.md`` with its plots and ``metrics.json``; while training runs,
+validation loss) and ``model.keras`` (both taking raw inputs, the preprocessing inside:
+``zoo.packaged``), ``model_summary.txt``, ``tensorboard/``, ``export/`` (the SavedModel
+taking raw inputs), ``evaluation.md`` with its plots and ``metrics.json``; while training runs,
 ``backup/`` lets a killed run resume.
 
 Everything written here goes through ``atomic_path``: into a temporary name beside
