@@ -57,6 +57,13 @@ NOT_BUNDLED = (
 
 MEAN = (0.485, 0.456, 0.406)  # ImageNet's, RGB in [0, 1]
 STD = (0.229, 0.224, 0.225)
+# What the files expect, as (mean, variance) on pixels in [0, 1] (zoo.data's normalize):
+# torchvision's, ImageNet's mean and std; keras.applications' VGGs (made RGB here),
+# 0-255 less ImageNet's mean.
+FIXED_STATISTICS = {
+    "imagenet": (MEAN, tuple(s**2 for s in STD)),
+    "caffe": ((123.68 / 255, 116.779 / 255, 103.939 / 255), ((1 / 255) ** 2,) * 3),
+}
 
 
 @dataclass

@@ -24,6 +24,7 @@ from zoo.data.sources import check_source
 from zoo.data.splits import fold_indices, split_indices
 from zoo.data.tfds_source import PREFIX as TFDS_PREFIX
 from zoo.data.tfds_source import read_tfds
+from zoo.weights import FIXED_STATISTICS  # the inputs published weights expect
 
 
 @dataclass
@@ -183,12 +184,6 @@ def read_source(
 NORMALIZATIONS = {
     "image": ("scale", "per_channel", "imagenet", "caffe"),
     "tabular": ("standardize", "none"),
-}
-# What published ImageNet weights expect (zoo.weights), on pixels in [0, 1]: torchvision's
-# ImageNet's mean and std; keras.applications' VGGs (made RGB) 0-255 less the mean.
-FIXED_STATISTICS = {
-    "imagenet": ((0.485, 0.456, 0.406), (0.229**2, 0.224**2, 0.225**2)),
-    "caffe": ((123.68 / 255, 116.779 / 255, 103.939 / 255), ((1 / 255) ** 2,) * 3),
 }
 
 
