@@ -177,7 +177,9 @@ def test_the_bar_line_is_ended_when_training_stops_before_its_planned_epochs(mon
     x = np.zeros((8, 2), "float32")
     model.fit(x, x[:, :1], epochs=10, verbose=0, callbacks=[TimeBudget(10), StopAt()])
     print("2 epochs in 0.1s")
-    assert "2/10" in screen.getvalue() and "\n2 epochs in 0.1s" in screen.getvalue()
+    # the bar was drawn (Keras redraws it at most every 0.05 s: epoch 2 may not show),
+    # and its line ended before the summary
+    assert "1/10" in screen.getvalue() and "\n2 epochs in 0.1s" in screen.getvalue()
 
 
 def test_dead_unit_monitor_measures_a_sequential_given_no_input():
