@@ -327,9 +327,9 @@ def _from_torch(model, state: dict, result: LoadedWeights):
         if problem:
             if kind != "Dense":
                 raise ValueError(
-                f"{result.path}: {layer.name} cannot take it: {problem} (a file for "
-                "another model or depth?)."
-            )
+                    f"{result.path}: {layer.name} cannot take it: {problem} (a file for "
+                    "another model or depth?)."
+                )
             result.skipped[layer.name] = problem
         else:
             result.loaded.append(layer.name)
@@ -383,9 +383,9 @@ def _from_keras(model, layers_in_file: dict, result: LoadedWeights):
         if problem:
             if not layer.name.startswith("head"):
                 raise ValueError(
-                f"{result.path}: {layer.name} cannot take it: {problem} (a file for "
-                "another model or depth?)."
-            )
+                    f"{result.path}: {layer.name} cannot take it: {problem} (a file for "
+                    "another model or depth?)."
+                )
             result.skipped[layer.name] = problem
         else:
             result.loaded.append(layer.name)
