@@ -147,3 +147,21 @@ def test_best_model_saves_on_improvement_only_and_says_once_what_is_missing(tmp_
         for epoch in range(3):
             best.on_epoch_end(epoch, {"loss": 0.1})
     assert len(caught) == 1 and "val_loss" in str(caught[0].message)
+
+
+def test_best_model_resumed_keeps_the_best_of_the_epochs_before(tmp_path):
+    """After a resume, the best so far is read from history.csv: a worse epoch does
+    not replace the best.keras the interrupted run left."""
+    from zoo.callbacks import BestModel
+
+    (tmp_path / "best.keras").write_bytes(b"the interrupted run's best")
+    (tmp_path / "history.csv").write_text("epoch,loss,val_loss\n0,1.0,0.5\n1,0.8,0.3\n")
+    saved = []
+    best = BestModel(tmp_path / "best.keras", save=lambda m, p: saved.append(p),
+                     history=tmp_path / "history.csv")  # fmt: skip
+    best.set_model(keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]))
+    best.on_train_begin()
+    best.on_epoch_end(2, {"val_loss": 0.4})
+    assert saved == [] and best.best == 0.3
+    best.on_epoch_end(3, {"val_loss": 0.2})
+    assert len(saved) == 1

@@ -16,6 +16,7 @@ before half the planned steps: "secretly driving your learning rate to zero".
 
 from __future__ import annotations
 
+import csv
 import os
 import sys
 import time
@@ -249,11 +250,23 @@ class BestModel(keras.callbacks.Callback):
     ``zoo.packaged.save_packaged``, through a temporary file renamed into place);
     ``model.save`` when ``save`` is None."""
 
-    def __init__(self, path, monitor: str = "val_loss", save=None):
+    def __init__(self, path, monitor: str = "val_loss", save=None, history=None):
         super().__init__()
         self.path, self.monitor = Path(path), monitor
         self.save = save or (lambda model, path: save_model(model, path))
+        self.history = Path(history) if history else None
         self.best, self._warned = np.inf, False
+
+    def on_train_begin(self, logs=None):
+        # A resumed run: the best so far is in the epochs logged before the interruption
+        # (history.csv, cut back to the backup's epoch), so a worse epoch after the
+        # resume does not replace the best.keras they left.
+        if self.history is not None and self.history.is_file() and self.path.is_file():
+            with open(self.history, newline="") as f:
+                logged = [row.get(self.monitor) for row in csv.DictReader(f)]
+            values = [float(v) for v in logged if v not in (None, "", "nan")]
+            if values:
+                self.best = min(values)
 
     def on_epoch_end(self, epoch, logs=None):
         current = (logs or {}).get(self.monitor)
@@ -423,7 +436,11 @@ def standard(
             monitor=monitor, patience=patience, min_delta=min_delta, restore_best_weights=True
         )
     )
-    cbs.append(BestModel(run_dir / "best.keras", monitor=monitor, save=save))
+    cbs.append(
+        BestModel(
+            run_dir / "best.keras", monitor=monitor, save=save, history=run_dir / "history.csv"
+        )
+    )
     if backup:
         # double_checkpoint: the previous epoch's copy is kept, to resume from if the
         # latest is cut short (zoo.runfolder.hold checks both)
