@@ -248,7 +248,8 @@ class BestModel(keras.callbacks.Callback):
     far: ``keras.callbacks.ModelCheckpoint(save_best_only=True)`` with the writing
     given to ``save(model, path)`` (zoo's: the network packaged with its preprocessing,
     ``zoo.packaged.save_packaged``, through a temporary file renamed into place);
-    ``model.save`` when ``save`` is None."""
+    ``model.save`` when ``save`` is None. ``history``: a run's ``history.csv``, where a
+    resumed run finds the best before the interruption."""
 
     def __init__(self, path, monitor: str = "val_loss", save=None, history=None):
         super().__init__()
@@ -258,15 +259,11 @@ class BestModel(keras.callbacks.Callback):
         self.best, self._warned = np.inf, False
 
     def on_train_begin(self, logs=None):
-        # A resumed run: the best so far is in the epochs logged before the interruption
-        # (history.csv, cut back to the backup's epoch), so a worse epoch after the
-        # resume does not replace the best.keras they left.
+        # resumed: the best so far is in history.csv, cut back to the backup's epoch
         if self.history is not None and self.history.is_file() and self.path.is_file():
             with open(self.history, newline="") as f:
                 logged = [row.get(self.monitor) for row in csv.DictReader(f)]
-            values = [float(v) for v in logged if v not in (None, "", "nan")]
-            if values:
-                self.best = min(values)
+            self.best = min([float(v) for v in logged if v not in (None, "", "nan")] or [np.inf])
 
     def on_epoch_end(self, epoch, logs=None):
         current = (logs or {}).get(self.monitor)
