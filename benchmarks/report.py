@@ -28,6 +28,7 @@ SECTIONS = {
     "squeeze": "Ensembles, distillation, fine-tuning",
     "bug_detection": "Bugs found by `zoo check`, false alarms on the fixed programs",
     "backends": "jit_compile and steps_per_execution on each Keras backend (zoo's defaults)",
+    "weights": "Published weights in zoo's ResNets and VGGs: outputs against the originals",
     "gpu": "Training speed on a GPU: zoo's path, the bare jit step, keras.applications, "
     "torchvision",
     "gpu_cpu": "The same script on this CPU (--smoke sizes): zoo's path against the bare "

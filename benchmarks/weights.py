@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from common import machine, write_result  # benchmarks/common.py, beside this file
 
 import zoo
 
@@ -82,16 +83,23 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", default="resnet18,resnet50,vgg16,vgg16_bn")
     args = parser.parse_args(argv)
-    print("| model | parameters | layers loaded | max abs diff | max abs output | "
-          "top-1 alike | load s |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|")
+    lines = ["| model | parameters | layers loaded | max abs diff | max abs output | "
+             "top-1 alike | load s |", "|---|---|---|---|---|---|---|"]  # fmt: skip
+    print("\n".join(lines), flush=True)
+    rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.models.split(","):
             r = measure(name, Path(tmp))
+            rows.append(r)
             cells = [r["model"], f"{r['params']:,}", r["layers"], f"{r['diff']:.1e}",
                      f"{r['scale']:.3g}", f"{r['same_class']:.0%}",
                      f"{r['seconds']:.1f}"]  # fmt: skip
-            print("| " + " | ".join(map(str, cells)) + " |", flush=True)
+            lines.append("| " + " | ".join(map(str, cells)) + " |")
+            print(lines[-1], flush=True)
+    note = ("\n\nThe originals: torchvision's layout (benchmarks/torch_resnet.py), random "
+            "weights, BatchNormalization statistics calibrated on a random batch; 224x224, "
+            "batch 2. The published files themselves could not be fetched here.")  # fmt: skip
+    write_result("weights", machine(torch=True), rows, "\n".join(lines) + note)
 
 
 if __name__ == "__main__":
