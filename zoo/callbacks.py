@@ -254,7 +254,7 @@ class BestModel(keras.callbacks.Callback):
     def __init__(self, path, monitor: str = "val_loss", save=None, history=None):
         super().__init__()
         self.path, self.monitor = Path(path), monitor
-        self.save = save or (lambda model, path: save_model(model, path))
+        self.save = save or save_model
         self.history = Path(history) if history else None
         self.best, self._warned = np.inf, False
 

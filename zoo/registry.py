@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import difflib
+import functools
 import os
 import zipfile
 from dataclasses import dataclass, field
@@ -125,26 +126,24 @@ def check_precision(precision: str) -> str:
     return precision
 
 
+@functools.cache
 def builder_parameters() -> dict[str, list[str]]:
     """Each registered builder's parameter names, by its registered name, read from
     the families' source (``@register("name")`` over a ``def``) without importing
     them: checking a model argument does not load Keras (``tests/test_registry.py``
     holds these to the builders' signatures)."""
-    if not _PARAMETERS:
-        for path in sorted(Path(__file__).with_name("models").glob("*.py")):
-            for node in ast.walk(ast.parse(path.read_text())):
-                if not isinstance(node, ast.FunctionDef):
-                    continue
-                for dec in node.decorator_list:
-                    if (isinstance(dec, ast.Call) and getattr(dec.func, "id", "") == "register"
-                            and dec.args and isinstance(dec.args[0], ast.Constant)):  # fmt: skip
-                        args = node.args
-                        names = [a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs)]
-                        _PARAMETERS[dec.args[0].value] = names
-    return _PARAMETERS
-
-
-_PARAMETERS: dict[str, list[str]] = {}
+    found = {}
+    for path in sorted(Path(__file__).with_name("models").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.FunctionDef):
+                continue
+            for dec in node.decorator_list:
+                if (isinstance(dec, ast.Call) and getattr(dec.func, "id", "") == "register"
+                        and dec.args and isinstance(dec.args[0], ast.Constant)):  # fmt: skip
+                    args = node.args
+                    names = [a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs)]
+                    found[dec.args[0].value] = names
+    return found
 
 
 def check_model_args(name: str, arguments: dict) -> list[str]:

@@ -269,14 +269,28 @@ def torch_names(model) -> dict[str, str]:
     return out
 
 
-def _assign(layer, values: list[np.ndarray], source: str):
+def _place(layer, values: list[np.ndarray], source: str, result: LoadedWeights) -> None:
+    """``values`` (the file's ``source``) into ``layer``. A classifier layer (``head_*``)
+    that does not fit, or that follows one kept at its initial values, keeps its own,
+    and ``result`` says why; any other layer that does not fit is an error."""
+    head = layer.name.startswith("head")
+    if head and result.skipped:
+        result.skipped[layer.name] = "after a layer kept at its initial values"
+        return
     have = [tuple(w.shape) for w in layer.weights]
     want = [tuple(v.shape) for v in values]
     if have != want:
-        return f"the file's {source} is {want}, the layer {have}"
+        problem = f"the file's {source} is {want}, the layer {have}"
+        if not head:
+            raise ValueError(
+                f"{result.path}: {layer.name} cannot take it: {problem} (a file for "
+                "another model or depth?)."
+            )
+        result.skipped[layer.name] = problem
+        return
     for w, v in zip(layer.weights, values, strict=True):
         w.assign(v.astype(w.dtype))
-    return None
+    result.loaded.append(layer.name)
 
 
 def _from_torch(model, state: dict, result: LoadedWeights):
@@ -302,7 +316,6 @@ def _from_torch(model, state: dict, result: LoadedWeights):
                 mean = mean - conv_bias  # zoo's conv before BN has no bias: folded here
             values = [weight, state[f"{key}.bias"], mean, state[f"{key}.running_var"]]
             used.update(f"{key}.{n}" for n in ("bias", "running_mean", "running_var"))
-            used.add(f"{key}.num_batches_tracked")
         elif kind == "Conv2D":
             values = [weight.transpose(2, 3, 1, 0)]
             if layer.use_bias:
@@ -320,19 +333,7 @@ def _from_torch(model, state: dict, result: LoadedWeights):
         if values[0] is None:
             result.skipped[layer.name] = f"{key} is for 224x224 inputs"
             continue
-        if kind == "Dense" and result.skipped:
-            result.skipped[layer.name] = "after a layer kept at its initial values"
-            continue
-        problem = _assign(layer, values, key)
-        if problem:
-            if kind != "Dense":
-                raise ValueError(
-                    f"{result.path}: {layer.name} cannot take it: {problem} (a file for "
-                    "another model or depth?)."
-                )
-            result.skipped[layer.name] = problem
-        else:
-            result.loaded.append(layer.name)
+        _place(layer, values, key, result)
     left = sorted(k for k in state if k not in used and not k.endswith("num_batches_tracked"))
     if left:
         raise ValueError(
@@ -373,22 +374,10 @@ def _from_keras(model, layers_in_file: dict, result: LoadedWeights):
                 result.skipped[layer.name] = "not in the file (a _notop file)"
                 continue
             raise ValueError(f"{result.path} has no layer {source} for {layer.name}.")
-        if layer.name.startswith("head") and result.skipped:
-            result.skipped[layer.name] = "after a layer kept at its initial values"
-            continue
         values = list(layers_in_file[source])
         if layer.name == "block1_conv1_conv":
             values[0] = values[0][:, :, ::-1, :]  # BGR -> RGB
-        problem = _assign(layer, values, source)
-        if problem:
-            if not layer.name.startswith("head"):
-                raise ValueError(
-                    f"{result.path}: {layer.name} cannot take it: {problem} (a file for "
-                    "another model or depth?)."
-                )
-            result.skipped[layer.name] = problem
-        else:
-            result.loaded.append(layer.name)
+        _place(layer, values, source, result)
 
 
 def load_weights(model, path: str | os.PathLike) -> LoadedWeights:
