@@ -435,6 +435,7 @@ def _cmd_check(args) -> int:
         budget=args.budget or None,
         on_checked=lambda f: write_check(f, out),
         fix_trials=args.fix_trials,
+        seed=args.seed,
     )
     interrupts.state.in_fit = True  # a signal now waits until the report is written
     write_check(found, out)

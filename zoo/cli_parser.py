@@ -157,6 +157,16 @@ def format_args(p) -> None:
     )
 
 
+def _seed(text: str) -> int | None:
+    """``--seed``: an integer, or ``none``."""
+    if text.strip().lower() == "none":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer or 'none'") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="zoo",
@@ -295,6 +305,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-fix-trial", dest="fix_trials", action="store_false",
         help="do not try each root cause's fix on a copy (the fix trial re-runs the failing "
         "checks with the fix applied, to show it works)",
+    )
+    p.add_argument(
+        "--seed", type=_seed, default=1,
+        help="random seed set before the script runs, so an unseeded script gets the same "
+        "initial weights and verdicts each time (default 1; 'none': unseeded, as python runs "
+        "it; a seed the script sets wins)",
     )
     p.add_argument("script", help="a Python file that builds a Keras model and calls fit")
     p.add_argument("args", nargs=argparse.REMAINDER, help="the script's own arguments")

@@ -422,8 +422,8 @@ def check_curves(results, path: str | os.PathLike) -> Path | None:
         losses = (r.details or {}).get("losses")
         if r.name in ("overfit_one_batch", "loss_decreasing") and losses:
             panels.append(r)
-    trials = [r.details["trial"] for r in results
-              if "checks" in ((r.details or {}).get("trial") or {})]  # fmt: skip
+    trials = [t for r in results for key in ("trial", "together")
+              if "checks" in (t := (r.details or {}).get(key) or {})]  # fmt: skip
     after = {name: (t["change"], curve) for t in trials
              for name, curve in (t.get("curves") or {}).items() if curve}  # fmt: skip
     baseline = [t for t in trials if "input_independent_baseline" in t.get("baseline", {})]

@@ -209,6 +209,24 @@ def arrays(train, limit: int | None = None):
     return x, y, w
 
 
+# the short trainings whose failure shows that a setup finding does harm
+HARM = ("overfit_one_batch", "loss_decreasing", "input_independent_baseline")
+
+
+def feature_axes(x: np.ndarray) -> tuple[int, ...]:
+    """The axes a per-feature statistic is taken over: every axis but the last (per
+    feature, or per channel of an image); the rows of a one-dimensional input."""
+    return tuple(range(max(x.ndim - 1, 1)))
+
+
+def standardized(x: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
+    """``x`` and ``others`` standardized with ``x``'s mean and spread per feature."""
+    axes = feature_axes(x)
+    mean, std = x.mean(axis=axes, keepdims=True), x.std(axis=axes, keepdims=True)
+    std = np.where(std > 0, std, 1.0)
+    return [((a - mean) / std).astype("float32") for a in (x, *others)]
+
+
 def snapshot(model) -> Callable[[], None]:
     """A function that puts ``model`` and its optimizer back as they are now: every
     variable (weights, normalization statistics, random-seed states) and the
@@ -249,13 +267,14 @@ USUAL_RATES = {"SGD": 0.01, "Adam": 1e-3, "AdamW": 1e-3, "Nadam": 1e-3, "Adamax"
                "RMSprop": 1e-3, "Adagrad": 1e-3, "Adadelta": 1e-3, "Lion": 1e-4}  # fmt: skip
 
 
-def rate_fix(optimizer, lower: bool) -> dict:
+def rate_fix(optimizer, lower: bool, schedules: bool = False) -> dict:
     """The learning-rate fix a trial tries: the optimizer's usual rate where the
-    program's is beyond it, else ten times lower (``lower``) or higher; ``{}`` for a
-    schedule (a schedule's own finding says what to change)."""
+    program's is beyond it, else ten times lower (``lower``) or higher. For a schedule
+    ``{}`` (its own finding says what to change), or with ``schedules`` the schedule's
+    rates ten times lower or higher (``learning_rate_times``)."""
     schedule = learning_rate_schedule(optimizer)
     if isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
-        return {}
+        return {"learning_rate_times": 0.1 if lower else 10.0} if schedules else {}
     rate = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
     usual = USUAL_RATES.get(type(optimizer).__name__, rate)
     if (lower and rate > usual) or (not lower and rate < usual / 10):

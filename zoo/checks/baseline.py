@@ -11,11 +11,13 @@ import keras
 import numpy as np
 
 from zoo.checks.base import (
+    HARM,
     CheckResult,
     arrays,
     fit_steps,
     read_modes,
     register,
+    standardized,
     start_from_labels,
     still_falling,
 )
@@ -184,10 +186,7 @@ def standardized_trial(
     trains, same seed): what the program would reach with its inputs scaled."""
     x, y, w = arrays(train)
     xv, yv, wv = arrays(val, limit=1024)
-    axes = tuple(range(x.ndim - 1))  # per feature, or per channel of an image
-    mean, std = x.mean(axis=axes, keepdims=True), x.std(axis=axes, keepdims=True)
-    std = np.where(std > 0, std, 1.0)
-    xs, xvs = ((x - mean) / std).astype("float32"), ((xv - mean) / std).astype("float32")
+    xs, xvs = standardized(x, xv)
     return min(_trained(build, (xs, y, w), (xvs, yv, wv), steps, batch_size)[0].values())
 
 
@@ -203,3 +202,45 @@ def _trained(build: Callable, train: tuple, val: tuple, steps: int, batch_size: 
     halfway = read_modes(model, xv, yv, wv)
     fit_steps(model, x, y, steps - steps // 2, batch_size, seed=8, sample_weight=w)
     return read_modes(model, xv, yv, wv), halfway, model
+
+
+def scale_needs_harm(
+    result: CheckResult, results: list[CheckResult], trial: float | None, total_steps: int | None,
+    steps: int,
+) -> None:
+    """An input scale far from 1 fails only when the harm is measured: a short training
+    fails (a check of ``base.HARM``), or the same model trained on standardized inputs
+    (``trial``: its validation loss after the baseline's steps) learns at least three
+    times as much against the zeroed-input model as the model as written, while the
+    program's own training (``total_steps``) is under ten times that long, too short to
+    make it up. Otherwise it is a warning: the program trains as written, slower than
+    it would on standardized inputs."""
+    harmed = [r.name for r in results if r.name in HARM and r.status == "fail"]
+    ran = [r.name for r in results if r.name in HARM and r.status != "error"]
+    if harmed or not ran:
+        return
+    base = next((r for r in results if r.name == "input_independent_baseline"), None)
+    details = base.details if base is not None else {}
+    if trial is not None and "real" in details and "zeros" in details:
+        mode = details.get("mode", "inference")
+        real, zeros = details["real"][mode], details["zeros"][mode]
+        gained, could = zeros - real, zeros - trial
+        short = total_steps is None or total_steps < 10 * steps
+        result.details["standardized"] = {"validation_loss": trial, "as_written": real,
+                                          "zeroed_inputs": zeros}  # fmt: skip
+        if could > 0 and could >= 3 * max(gained, 0.0) and short:
+            result.message += (
+                f". Measured: after {steps} steps the validation loss is {real:.4g} as written "
+                f"and {trial:.4g} with the inputs standardized (zeroed inputs: {zeros:.4g}); the "
+                f"program's own {total_steps or 'few'} steps will not make that up"
+            )
+            return
+    result.status, result.passed = "warn", True
+    result.message += f" (the short trainings show no harm yet: {', '.join(ran)} did not fail"
+    if "standardized" in result.details:
+        seen = result.details["standardized"]
+        result.message += (
+            f"; validation loss {seen['as_written']:.4g} as written, {seen['validation_loss']:.4g}"
+            f" with the inputs standardized, {seen['zeroed_inputs']:.4g} with them zeroed"
+        )
+    result.message += ")"

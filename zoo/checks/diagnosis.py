@@ -60,8 +60,11 @@ def _explains(root: CheckResult, other: CheckResult) -> bool:
         return False
     if root.name == "loss_at_init" and not root.details.get("root"):
         return False  # the init scale or the output bias: slow, not the cause of failures
-    if other.name in (root.details.get("trial") or {}).get("still_failing", ()):
-        return False  # its fix trial left it failing: a finding of its own
+    together = root.details.get("together") or {}
+    if other.name in (root.details.get("trial") or {}).get("still_failing", ()) and (
+        other.name not in together.get("cleared", ())
+    ):
+        return False  # its fix trial left it failing (the fixes together too): its own
     if root.name == "inference_mode":  # only a baseline that learned in training mode
         d = other.details
         real, zeros = d.get("real", {}), d.get("zeros", {})
@@ -127,12 +130,16 @@ _SUBJECT = {
 def subject_layer(result: CheckResult, model) -> str | None:
     """The name of the layer a finding is about, where it is about one."""
     details = result.details
+    if {"learning_rate", "learning_rate_times"} & set(result.fix):
+        return None  # the layer shows it; the rate is changed where the optimizer is made
     if details.get("layer"):
         return details["layer"]
     only_loss = ("loss" in result.fix or "from_logits" in result.fix) and (
         "activation" not in result.fix)
     if only_loss or (result.name == "loss_at_init" and result.details.get("root")):
         return None  # a loss: compile's loss= line
+    if "targets" in result.fix:
+        return None  # the targets: where y was made
     if result.name in ("output_and_loss", "loss_at_init"):
         layer = activation_layer(model) if model is not None else None
         return None if layer is None else layer.name
@@ -155,10 +162,13 @@ def subjects(r: CheckResult) -> tuple[str, ...]:
         return ("frozen", "compile")
     if r.name == "loss_decreasing" and r.message.startswith("learning-rate schedule"):
         return ("schedule", "optimizer", "compile")
-    if "learning_rate" in fix:
-        return ("optimizer", "compile")
+    if "learning_rate" in fix or "learning_rate_times" in fix:
+        return ("schedule", "optimizer", "compile") if "learning_rate_times" in fix else (
+            "optimizer", "compile")
     if fix.get("split"):
         return ("fit",)
+    if "targets" in fix:
+        return ("y", "fit")
     if ("loss" in fix or "from_logits" in fix) and "activation" not in fix:
         return ("loss", "compile")
     if r.name == "loss_at_init" and r.details.get("root"):
@@ -211,6 +221,23 @@ def trial_words(trial: dict) -> str:
     return f"fix trial, with {trial['change']}: {moves}; {verdict} ({trial['seconds']:.1f} s)"
 
 
+def together_here(root: CheckResult, roots: list[CheckResult]) -> bool:
+    """Whether the trial of several root causes' fixes together is told under ``root``
+    (the last of those it joins that is still a root cause)."""
+    together = root.details.get("together")
+    if not together:
+        return False
+    names = {r.name for r in roots}
+    return [n for n in together["roots"] if n in names][-1:] == [root.name]
+
+
+def together_words(trial: dict) -> str:
+    """``"the fixes of output_and_loss and overfit_one_batch together, ..."``."""
+    names = trial["roots"]
+    joined = " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
+    return f"the fixes of {joined} together: " + trial_words(trial).removeprefix("fix trial, ")
+
+
 def lines(roots: list[CheckResult], results: list[CheckResult]) -> list[str]:
     """The diagnosis as text lines: each root cause with its line in the script, its
     evidence and fix (its message), the fix trial, and its consequences."""
@@ -234,6 +261,8 @@ def lines(roots: list[CheckResult], results: list[CheckResult]) -> list[str]:
         trial = root.details.get("trial")
         if trial:
             out.append(f"     {trial_words(trial)}")
+        if together_here(root, roots):
+            out.append(f"     {together_words(root.details['together'])}")
         after = [r for r in results if r.caused_by == root.name]
         if after:
             out.append("     consequences (no advice of their own): " + ", ".join(

@@ -10,7 +10,7 @@ from collections.abc import Callable
 import keras
 import numpy as np
 
-from zoo.checks.base import CheckResult, arrays
+from zoo.checks.base import CheckResult, arrays, feature_axes, standardized
 from zoo.models import leaf_layers
 from zoo.outputs import activation_layer, resolve_loss
 
@@ -33,8 +33,12 @@ def change_words(fix: dict, model=None) -> str:
         words.append(f"from_logits={fix['from_logits']}")
     if "learning_rate" in fix:
         words.append(f"learning rate {fix['learning_rate']:g}")
+    if "learning_rate_times" in fix:
+        words.append(f"the learning rate(s) times {fix['learning_rate_times']:g}")
     if fix.get("inputs") == "standardize":
         words.append("the inputs standardized (each feature's training mean and spread)")
+    if fix.get("targets") == "standardize":
+        words.append("the targets standardized (training mean and spread)")
     if fix.get("labels") == "minus_one":
         words.append("the labels minus 1")
     if fix.get("labels") == "zero_one":
@@ -75,7 +79,30 @@ def _recompile(model, fix: dict) -> None:
     config = model.optimizer.get_config()
     if "learning_rate" in fix:
         config["learning_rate"] = fix["learning_rate"]
+    if "learning_rate_times" in fix:
+        config["learning_rate"] = _scaled_rate(config["learning_rate"], fix["learning_rate_times"])
     model.compile(optimizer=model.optimizer.__class__.from_config(config), loss=loss)
+
+
+# the rates a serialized schedule holds (ExponentialDecay, InverseTimeDecay, Polynomial-,
+# Cosine- and PiecewiseConstantDecay)
+_SCHEDULE_RATES = ("initial_learning_rate", "end_learning_rate", "warmup_target", "values")
+
+
+def _scaled_rate(rate, times: float):
+    """An optimizer config's ``learning_rate`` (a number, or a serialized schedule) with
+    every rate ``times`` as large."""
+    if isinstance(rate, int | float):
+        return rate * times
+    config = dict(rate.get("config", {})) if isinstance(rate, dict) else {}
+    found = [k for k in _SCHEDULE_RATES if config.get(k) is not None]
+    if not found:
+        name = rate.get("class_name") if isinstance(rate, dict) else type(rate).__name__
+        raise ValueError(f"cannot scale the rates of the learning-rate schedule {name}")
+    for key in found:
+        value = config[key]
+        config[key] = [v * times for v in value] if isinstance(value, list) else value * times
+    return {**rate, "config": config}
 
 
 def _set(layer, attr: str, value, undo: list) -> None:
@@ -115,7 +142,7 @@ def apply_to_model(model, fix: dict, undo: list) -> None:
                 for coef in ("l1", "l2"):
                     if reg is not None and getattr(reg, coef, 0):
                         _set(reg, coef, getattr(reg, coef) * fix["penalty"], undo)
-    if {"loss", "from_logits", "learning_rate"} & set(fix):
+    if {"loss", "from_logits", "learning_rate", "learning_rate_times"} & set(fix):
         _recompile(model, fix)
 
 
@@ -124,18 +151,17 @@ def apply_to_data(train: tuple, val: tuple, fix: dict) -> tuple[tuple, tuple]:
     x, y, w = arrays(train)
     xv, yv, wv = arrays(val)
     if fix.get("inputs") == "standardize" and x.dtype.kind in "fiu":
-        axes = tuple(range(x.ndim - 1))
-        mean, std = x.mean(axis=axes, keepdims=True), x.std(axis=axes, keepdims=True)
-        std = np.where(std > 0, std, 1.0)
-        x, xv = ((x - mean) / std).astype("float32"), ((xv - mean) / std).astype("float32")
+        x, xv = standardized(x, xv)
     if "inputs_affine" in fix:
         scale, shift = fix["inputs_affine"]
         x, xv = (x * scale + shift).astype("float32"), (xv * scale + shift).astype("float32")
     if fix.get("validation") == "rescale":
-        axes = tuple(range(x.ndim - 1))
+        axes = feature_axes(x)
         mt, st = x.mean(axis=axes, keepdims=True), x.std(axis=axes, keepdims=True)
         mv, sv = xv.mean(axis=axes, keepdims=True), xv.std(axis=axes, keepdims=True)
         xv = ((xv - mv) / np.where(sv > 0, sv, 1.0) * st + mt).astype("float32")
+    if fix.get("targets") == "standardize":
+        y, yv = standardized(np.asarray(y, "float64"), np.asarray(yv, "float64"))
     if fix.get("labels") == "minus_one":
         y, yv = y - 1, yv - 1
     if fix.get("labels_times"):
@@ -156,6 +182,70 @@ def apply_to_data(train: tuple, val: tuple, fix: dict) -> tuple[tuple, tuple]:
     return pack(x, y, w), pack(xv, yv, wv)
 
 
+def run_trial(fix: dict, names: list[str], results: list[CheckResult], build: Callable,
+               train: tuple, val: tuple, rerun: Callable) -> dict:
+    """The checks ``names`` run again (``rerun``, the runner with the same plan) on a
+    copy with ``fix`` applied: the before/after of each, what it cleared, what it left
+    failing; ``{"change", "error"}`` where the fix cannot be applied here."""
+    change = change_words(fix)
+    undo: list = []
+
+    def fixed_build():
+        model = build()
+        apply_to_model(model, fix, undo)
+        return model
+
+    start = time.perf_counter()
+    try:
+        fixed_train, fixed_val = apply_to_data(train, val, fix)
+        again = rerun(fixed_build, fixed_train, fixed_val, tuple(names))
+    except Exception as err:  # noqa: BLE001 - a fix that cannot be applied here
+        return {"change": change, "error": f"{type(err).__name__}: {err}"}
+    finally:
+        for obj, attr, value in reversed(undo):
+            setattr(obj, attr, value)
+    before = {r.name: r for r in results}
+    checks = {}
+    for r in again.results:
+        old = before.get(r.name)
+        checks[r.name] = {
+            "before": old.status if old else None,
+            "after": r.status,
+            "measured_before": _plain(old.measured) if old else None,
+            "measured_after": _plain(r.measured),
+            "message_after": r.message,
+        }
+    failing = [n for n, c in checks.items() if c["before"] == "fail"]
+    cleared = [n for n in failing if checks[n]["after"] in ("pass", "warn")]
+    warned = [n for n, c in checks.items() if c["before"] == "warn"]
+    return {
+        "change": change,
+        "fix": fix,
+        "checks": checks,
+        "cleared": cleared,
+        "still_failing": [n for n in failing if n not in cleared],
+        # None: nothing was failing (then "improved": every warning passes)
+        "fixed": len(cleared) == len(failing) if failing else None,
+        "improved": bool(warned) and all(checks[n]["after"] == "pass" for n in warned),
+        "seconds": round(time.perf_counter() - start, 1),
+        "curves": {r.name: [float(v) for v in r.details["losses"]] for r in again.results
+                   if r.details.get("losses") is not None},
+        "baseline": _baseline_figures(before.get("input_independent_baseline"),
+                                      again.results),
+    }  # fmt: skip
+
+
+def trial_names(root: CheckResult, results: list[CheckResult], order: tuple[str, ...]) -> list[str]:
+    """The checks a root's trial runs again: the root and what it explains, in the
+    runner's ``order`` (``inference_mode`` reads ``loss_decreasing``'s training)."""
+    names = [root.name, *(r.name for r in results if r.caused_by == root.name)]
+    if root.name == "input_scale" and root.status == "fail" and "standardized" in root.details:
+        names.append("input_independent_baseline")  # its harm was measured there
+    if "inference_mode" in names:
+        names = ["loss_decreasing", *names]
+    return [n for n in order if n in names]
+
+
 def try_fixes(
     roots: list[CheckResult],
     results: list[CheckResult],
@@ -164,88 +254,68 @@ def try_fixes(
     val: tuple,
     rerun: Callable,
     *,
+    model=None,
     allowed: Callable[[float], bool] = lambda seconds: True,
     order: tuple[str, ...] = (),
 ) -> list[dict]:
     """For each root cause with a mechanical fix, the trial: ``rerun(build, train, val,
     checks)`` (the runner, same plan) on a copy with the fix applied; the before/after
-    of every check run again goes into ``root.details["trial"]``. A warning whose fix
-    clears a failing consequence becomes a FAIL (the harm is measured); a consequence the
-    fix leaves failing is no longer marked as caused by it. ``allowed(seconds)`` says
-    whether a trial estimated at ``seconds`` still fits the time budget; ``order``: the
-    runner's order of the checks, which a trial keeps."""
+    of every check run again goes into ``root.details["trial"]``. A learning rate that
+    moved the right way but not far enough is tried ten times further (``model``: the
+    program's, for its rate). A warning whose fix clears a failing consequence becomes
+    a FAIL (the harm is measured); a consequence the fix leaves failing is no longer
+    marked as caused by it. ``allowed(seconds)`` says whether a trial estimated at
+    ``seconds`` still fits the time budget; ``order``: the runner's order of the checks,
+    which a trial keeps."""
     trials = []
     for root in roots:
         fix = root.fix
-        if not fix:
-            continue
-        names = [root.name, *(r.name for r in results if r.caused_by == root.name)]
-        if "inference_mode" in names:  # it reads loss_decreasing's training
-            names = ["loss_decreasing", *names]
-        names = [n for n in order if n in names]  # the runner's checks (not first_step)
+        names = trial_names(root, results, order) if fix and "trial" not in root.details else []
         if not names:
             continue
-        estimate = sum(r.seconds for r in results if r.name in names)
-        change = change_words(fix)
-        if not allowed(estimate):
-            root.details["trial"] = {"change": change, "skipped": "over the time budget"}
+        if not allowed(sum(r.seconds for r in results if r.name in names)):
+            root.details["trial"] = {"change": change_words(fix),
+                                     "skipped": "over the time budget"}  # fmt: skip
             continue
-        undo: list = []
-
-        def fixed_build(fix=fix, undo=undo):
-            model = build()
-            apply_to_model(model, fix, undo)
-            return model
-
-        start = time.perf_counter()
-        try:
-            fixed_train, fixed_val = apply_to_data(train, val, fix)
-            again = rerun(fixed_build, fixed_train, fixed_val, tuple(names))
-        except Exception as err:  # noqa: BLE001 - a fix that cannot be applied here
-            root.details["trial"] = {"change": change, "error": f"{type(err).__name__}: {err}"}
-            continue
-        finally:
-            for obj, attr, value in reversed(undo):
-                setattr(obj, attr, value)
-        before = {r.name: r for r in results}
-        checks = {}
-        for r in again.results:
-            old = before.get(r.name)
-            checks[r.name] = {
-                "before": old.status if old else None,
-                "after": r.status,
-                "measured_before": _plain(old.measured) if old else None,
-                "measured_after": _plain(r.measured),
-                "message_after": r.message,
-            }
-        failing = [n for n, c in checks.items() if c["before"] == "fail"]
-        cleared = [n for n in failing if checks[n]["after"] in ("pass", "warn")]
-        warned = [n for n, c in checks.items() if c["before"] == "warn"]
-        trial = {
-            "change": change,
-            "checks": checks,
-            "cleared": cleared,
-            "still_failing": [n for n in failing if n not in cleared],
-            # None: nothing was failing (then "improved": every warning passes)
-            "fixed": len(cleared) == len(failing) if failing else None,
-            "improved": bool(warned) and all(checks[n]["after"] == "pass" for n in warned),
-            "seconds": round(time.perf_counter() - start, 1),
-            "curves": {r.name: [float(v) for v in r.details["losses"]] for r in again.results
-                       if r.details.get("losses") is not None},
-            "baseline": _baseline_figures(before.get("input_independent_baseline"),
-                                          again.results),
-        }  # fmt: skip
+        trial = run_trial(fix, names, results, build, train, val, rerun)
+        further = _further_rate(fix, model) if trial.get("fixed") is False else {}
+        if further and allowed(sum(r.seconds for r in results if r.name in names)):
+            second = run_trial(further, names, results, build, train, val, rerun)
+            if second.get("fixed"):  # ten times further was needed: that is the fix
+                trial, fix = second, root.details.setdefault("fix", {})
+                fix.update(further)
         root.details["trial"] = trial
+        if "error" in trial:
+            continue
         trials.append(trial)
         for r in results:
-            after = checks.get(r.name, {}).get("after")
+            after = trial["checks"].get(r.name, {}).get("after")
             if r.caused_by == root.name and after == r.status == "fail":
                 r.caused_by = None  # the fix leaves it failing: a finding of its own
-        if root.status == "warn" and any(n != root.name for n in cleared):
-            root.status, root.passed = "fail", False
-            root.message += (f". Measured: with {change}, {', '.join(cleared)} "
-                             f"{'passes' if len(cleared) == 1 else 'pass'}")  # fmt: skip
+        measured_harm(root, trial, change_words(fix))
     return trials
+
+
+def measured_harm(root: CheckResult, trial: dict, change: str) -> None:
+    """A warning whose fix clears a failing check besides itself becomes a FAIL."""
+    cleared = [n for n in trial["cleared"] if n != root.name]
+    if root.status == "warn" and cleared:
+        root.status, root.passed = "fail", False
+        root.message += (f". Measured: with {change}, {', '.join(cleared)} "
+                         f"{'passes' if len(cleared) == 1 else 'pass'}")  # fmt: skip
+
+
+def _further_rate(fix: dict, model) -> dict:
+    """A learning-rate fix taken ten times further in the direction it moved the
+    program's rate; ``{}`` for any other fix."""
+    if set(fix) != {"learning_rate"} or model is None or model.optimizer is None:
+        return {}
+    try:
+        rate = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+    except (TypeError, ValueError):
+        return {}
+    new = fix["learning_rate"]
+    return {"learning_rate": new / 10 if new < rate else new * 10} if new != rate else {}
 
 
 def _baseline_figures(old: CheckResult | None, again: list[CheckResult]) -> dict:

@@ -277,7 +277,7 @@ def dead_units(
         harm = kind == "dead" and worst >= fail_at and found["examples"] > 1
         details["layer"] = name
         born = measured["init"].get(name, ("", 0.0))[1]
-        if born >= warn_at / 2:  # the init made them so: initialize afresh
+        if born >= max(warn_at / 2, worst - 0.2):  # the init made them so: afresh
             details["fix"] = {"reinit": True}
         elif kind == "dead":  # they died in training: a step too large
             details["fix"] = found.get("rate_fix") or {}

@@ -13,15 +13,16 @@ import numpy as np
 from zoo.checks import base as C
 from zoo.checks import baseline as B
 from zoo.checks import diagnosis as D
-from zoo.checks import fixes as F
 from zoo.checks import independence as N
 from zoo.checks import init as I
 from zoo.checks import layers as L
 from zoo.checks import pretrained as P
+from zoo.checks import regularization as R
 from zoo.checks import sequence as Q
 from zoo.checks import setup as S
 from zoo.checks import split as V
 from zoo.checks import training as T
+from zoo.checks import trials as TR
 from zoo.outputs import init_output_bias
 
 
@@ -117,6 +118,8 @@ def _diagnosis_markdown(roots: list[C.CheckResult], results: list[C.CheckResult]
         trial = root.details.get("trial")
         if trial:
             out.append(f"   - {D.trial_words(trial)}")
+        if D.together_here(root, roots):
+            out.append(f"   - {D.together_words(root.details['together'])}")
         after = [r for r in results if r.caused_by == root.name]
         if after:
             out.append("   - its consequences: " + ", ".join(
@@ -336,7 +339,7 @@ def run_checks(
         "input_scale": lambda: S.input_scale(again(), train),
         "labels": lambda: S.labels(again(), train, None if own_holdout else val),
         "output_and_loss": lambda: S.output_and_loss(again(), train),
-        "regularization": lambda: S.regularization(again(), train),
+        "regularization": lambda: R.regularization(again(), train),
         "validation_data": lambda: V.validation_data(train, None if own_holdout else val),
         "frozen_inputs": lambda: P.frozen_inputs(again(), train),
         "sequence_leak": lambda: Q.sequence_leak(again(), train),
@@ -365,21 +368,30 @@ def run_checks(
         except Exception as err:  # noqa: BLE001 - a check's own error is its result
             result = could_not_run(name, err)
         result.seconds = round(time.perf_counter() - start, 2)  # building the model too
-        if name == "input_scale" and result.status == "fail" and result.measured:
-            held.append(result)  # a scale alone is judged once the trainings have run
+        if result.status == "fail" and (
+            (name == "input_scale" and result.measured)  # judged once the trainings ran
+            or (name == "loss_decreasing" and "input_independent_baseline" in checks)
+        ):  # (a slow start, if the baseline's longer training learns)
+            held.append(result)
             report.results.append(result)
             continue
         add(result)
+    T.slow_start(report.results)
     for result in held:
+        if result.name == "loss_decreasing":
+            if progress:
+                progress(result)
+            continue
         trial = None
-        if not any(r.name in HARM and r.status == "fail" for r in report.results):
+        if not any(r.name in C.HARM and r.status == "fail" for r in report.results):
             try:  # no training failed: does standardizing the inputs show the harm?
                 trial = B.standardized_trial(
                     again, train, val, batch_size=batch, steps=steps["input_independent_baseline"]
                 )
             except Exception:  # noqa: BLE001 - then the trainings alone decide
                 trial = None
-        _scale_needs_harm(result, report, trial, total_steps, steps["input_independent_baseline"])
+        B.scale_needs_harm(result, report.results, trial, total_steps,
+                           steps["input_independent_baseline"])
         if progress:
             progress(result)
     report.diagnose()
@@ -396,53 +408,6 @@ def run_checks(
             spent = time.perf_counter() - started
             return budget is None or spent + seconds <= 1.5 * budget
 
-        F.try_fixes(report.roots, report.results, build, train, val, rerun, allowed=allowed,
-                    order=ALL_CHECKS)
-        report.diagnose()
+        TR.run_trials(lambda: report.diagnose() or report.roots, report.results, build, train,
+                      val, rerun, again(), allowed=allowed, order=ALL_CHECKS)  # fmt: skip
     return report
-
-
-# the short trainings whose failure shows that a setup finding does harm
-HARM = ("overfit_one_batch", "loss_decreasing", "input_independent_baseline")
-
-
-def _scale_needs_harm(
-    result: C.CheckResult, report: ChecksReport, trial: float | None, total_steps: int | None,
-    steps: int,
-) -> None:
-    """An input scale far from 1 fails only when the harm is measured: a short training
-    fails (a check of ``HARM``), or the same model trained on standardized inputs
-    (``trial``: its validation loss after the baseline's steps) learns at least three
-    times as much against the zeroed-input model as the model as written, while the
-    program's own training (``total_steps``) is under ten times that long, too short to
-    make it up. Otherwise it is a warning: the program trains as written, slower than
-    it would on standardized inputs."""
-    harmed = [r.name for r in report.results if r.name in HARM and r.status == "fail"]
-    ran = [r.name for r in report.results if r.name in HARM and r.status != "error"]
-    if harmed or not ran:
-        return
-    base = next((r for r in report.results if r.name == "input_independent_baseline"), None)
-    details = base.details if base is not None else {}
-    if trial is not None and "real" in details and "zeros" in details:
-        mode = details.get("mode", "inference")
-        real, zeros = details["real"][mode], details["zeros"][mode]
-        gained, could = zeros - real, zeros - trial
-        short = total_steps is None or total_steps < 10 * steps
-        result.details["standardized"] = {"validation_loss": trial, "as_written": real,
-                                          "zeroed_inputs": zeros}  # fmt: skip
-        if could > 0 and could >= 3 * max(gained, 0.0) and short:
-            result.message += (
-                f". Measured: after {steps} steps the validation loss is {real:.4g} as written "
-                f"and {trial:.4g} with the inputs standardized (zeroed inputs: {zeros:.4g}); the "
-                f"program's own {total_steps or 'few'} steps will not make that up"
-            )
-            return
-    result.status, result.passed = "warn", True
-    result.message += f" (the short trainings show no harm yet: {', '.join(ran)} did not fail"
-    if "standardized" in result.details:
-        seen = result.details["standardized"]
-        result.message += (
-            f"; validation loss {seen['as_written']:.4g} as written, {seen['validation_loss']:.4g}"
-            f" with the inputs standardized, {seen['zeroed_inputs']:.4g} with them zeroed"
-        )
-    result.message += ")"

@@ -107,6 +107,7 @@ def _root_record(root: CheckResult, results: list[CheckResult]) -> dict:
         "message": root.message,
         "fix": root.fix,
         "trial": trial or None,
+        "together": root.details.get("together"),
         "consequences": [r.name for r in results if r.caused_by == root.name],
     }
 
@@ -167,6 +168,7 @@ def check_script(
     budget: float | None = 60.0,
     on_checked=None,
     fix_trials: bool = True,
+    seed: int | None = 1,
 ) -> ScriptCheck:
     """Run the script at ``path`` with ``args`` as ``python path args`` would (its
     folder first on ``sys.path``, ``__file__``, ``sys.argv``, ``__name__ ==
@@ -177,7 +179,11 @@ def check_script(
     (1 for an uncaught exception, as python; its ``sys.exit`` status), else 1 when a
     check failed, 2 when nothing could be checked, 130 when Ctrl-C stopped it (the
     checks that finished are kept). Every finding names the line of the script that
-    made its cause (``locate``); ``fix_trials``: see ``zoo.check``."""
+    made its cause (``locate``); ``fix_trials``: see ``zoo.check``. ``seed``: the
+    random seed set before the script runs (``keras.utils.set_random_seed``: Python,
+    NumPy and the backend), so that an unseeded script gets the same initial weights,
+    and the same verdicts, at every check; a seed the script sets itself still wins.
+    None leaves the generators as python would."""
     path = Path(path)
     problem = script_problem(path)
     if problem:
@@ -229,6 +235,7 @@ def check_script(
             "learning_rate": f"{rate:g}",
             "batch_size": batch or 32,
             "epochs": given.get("epochs"),
+            **({"seed": seed} if seed is not None else {}),
         }
         say(
             f"zoo check: checking the first fit of {path.name}: "
@@ -299,6 +306,8 @@ def check_script(
     watching = recording(path.resolve().parent)
     sites = watching.__enter__()
     try:
+        if seed is not None:
+            keras.utils.set_random_seed(seed)
         runpy.run_path(str(path), run_name="__main__")
     except _StopScript:
         pass

@@ -304,6 +304,25 @@ def _batch_normalizations(model) -> list:
     return [la for la in leaf_layers(model) if isinstance(la, keras.layers.BatchNormalization)]
 
 
+def slow_start(results: list[CheckResult]) -> None:
+    """A ``loss_decreasing`` that failed on a loss that barely moved in its few steps
+    goes back to a warning when ``input_independent_baseline``'s longer training, with
+    the same optimizer, learned clearly (it passed): a slow start, not a model that
+    cannot learn. Divergence, a schedule and frozen weights stay failures."""
+    by_name = {r.name: r for r in results}
+    loss, base = by_name.get("loss_decreasing"), by_name.get("input_independent_baseline")
+    if loss is None or base is None or loss.status != "fail" or base.status != "pass":
+        return
+    losses = np.asarray(loss.details.get("losses", [np.nan]), "float64")
+    if loss.fix or not np.all(np.isfinite(losses)) or not loss.message.startswith(
+        "training loss moved"
+    ):
+        return
+    loss.status, loss.passed = "warn", True
+    loss.message += (f". A slow start only: the baseline's longer training with this optimizer "
+                     f"learned ({base.message})")  # fmt: skip
+
+
 @register(FAMILY)
 def inference_mode(
     model, loss_decreasing_details: dict, *, gap: float = 1.5, total_steps: int | None = None
