@@ -189,11 +189,13 @@ def real_pairs(folder: str) -> list[tuple[str, Path, Path, bool]]:
 
 def diagnosis_row(name: str, result: dict, expected: set[str], right_lines: set[int]) -> dict:
     """How the diagnosis of one buggy program did: the first root cause, its line, and
-    its fix trial (a root cause whose trial cleared the failing checks)."""
+    its fix trial (a root cause whose trial, alone or with the other root causes' fixes
+    together, cleared the failing checks)."""
     roots = result.get("diagnosis") or []
     first = roots[0] if roots else {}
     where = first.get("location") or {}
-    trials = [d["trial"] for d in roots if d.get("trial") and "fixed" in d["trial"]]
+    trials = [d[key] for d in roots for key in ("trial", "together")
+              if d.get(key) and "fixed" in d[key]]  # each fix alone, and the fixes together
     return {
         "script": name,
         "first_root": first.get("check"),

@@ -417,11 +417,19 @@ def _cmd_evaluate(args) -> int:
     return 0
 
 
+_CHECK_OPTIONS = ("--out", "--budget", "--train", "--no-fix-trial", "--seed")
+
+
 def _cmd_check(args) -> int:
     problem = script_problem(Path(args.script))
     if problem:  # nothing run, nothing written, before Keras loads
         print(f"zoo check: {problem}", file=sys.stderr)
         return 2
+    own = [a.split("=")[0] for a in args.args if a.split("=")[0] in _CHECK_OPTIONS]
+    if own:  # the script may have options of the same name: a note, not an error
+        print(f"zoo check: {', '.join(own)} after the script name goes to the script, as with "
+              "python; zoo check's own options go before it: zoo check --out DIR train.py",
+              file=sys.stderr)  # fmt: skip
     import_tensorflow_quietly()
     from zoo import interrupts
     from zoo.checks.script import check_script, write_check

@@ -60,11 +60,8 @@ def _explains(root: CheckResult, other: CheckResult) -> bool:
         return False
     if root.name == "loss_at_init" and not root.details.get("root"):
         return False  # the init scale or the output bias: slow, not the cause of failures
-    together = root.details.get("together") or {}
-    if other.name in (root.details.get("trial") or {}).get("still_failing", ()) and (
-        other.name not in together.get("cleared", ())
-    ):
-        return False  # its fix trial left it failing (the fixes together too): its own
+    if other.name in (root.details.get("trial") or {}).get("still_failing", ()):
+        return False  # its fix trial left it failing: a finding of its own (or another's)
     if root.name == "inference_mode":  # only a baseline that learned in training mode
         d = other.details
         real, zeros = d.get("real", {}), d.get("zeros", {})
@@ -258,9 +255,9 @@ def lines(roots: list[CheckResult], results: list[CheckResult]) -> list[str]:
         where = where_words(root)
         out.append(f"  {i}. {root.name} ({marks[root.status]})" + (f" at {where}" if where else ""))
         out.append(f"     {root.message}")
-        trial = root.details.get("trial")
+        trial = trial_words(root.details.get("trial") or {})
         if trial:
-            out.append(f"     {trial_words(trial)}")
+            out.append(f"     {trial}")
         if together_here(root, roots):
             out.append(f"     {together_words(root.details['together'])}")
         after = [r for r in results if r.caused_by == root.name]

@@ -54,7 +54,7 @@ def change_words(fix: dict, model=None) -> str:
     if "bn_momentum" in fix:
         words.append(f"BatchNormalization momentum {fix['bn_momentum']:g}")
     if fix.get("hidden_activation"):
-        words.append(f"{fix['hidden_activation']} in the hidden layers")
+        words.append(f"{fix['hidden_activation']} in the hidden layers (He-initialized)")
     if fix.get("reinit"):
         words.append("the layers initialized afresh (Glorot kernels, zero biases)")
     if fix.get("unfreeze"):
@@ -129,6 +129,8 @@ def apply_to_model(model, fix: dict, undo: list) -> None:
         name = getattr(getattr(layer, "activation", None), "__name__", "")
         if fix.get("hidden_activation") and layer is not out and name in ("sigmoid", "tanh"):
             _set(layer, "activation", keras.activations.get(fix["hidden_activation"]), undo)
+            if getattr(layer, "kernel", None) is not None:  # with the init made for it
+                layer.kernel.assign(keras.initializers.HeNormal(seed=7)(layer.kernel.shape))
         if fix.get("reinit") and getattr(layer, "kernel", None) is not None:
             layer.kernel.assign(keras.initializers.GlorotUniform(seed=7)(layer.kernel.shape))
             if getattr(layer, "bias", None) is not None:

@@ -115,9 +115,9 @@ def _diagnosis_markdown(roots: list[C.CheckResult], results: list[C.CheckResult]
         where = D.where_words(root)
         out.append(f"{i}. **{root.name}** ({_MARKS[root.status]})"
                    + (f" at `{where}`" if where else "") + f": {root.message}.")  # fmt: skip
-        trial = root.details.get("trial")
+        trial = D.trial_words(root.details.get("trial") or {})
         if trial:
-            out.append(f"   - {D.trial_words(trial)}")
+            out.append(f"   - {trial}")
         if D.together_here(root, roots):
             out.append(f"   - {D.together_words(root.details['together'])}")
         after = [r for r in results if r.caused_by == root.name]
@@ -376,7 +376,8 @@ def run_checks(
             report.results.append(result)
             continue
         add(result)
-    T.slow_start(report.results)
+    T.slow_start(report.results, total_steps if steps_known else None,
+                 steps["input_independent_baseline"])
     for result in held:
         if result.name == "loss_decreasing":
             if progress:

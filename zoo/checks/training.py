@@ -304,23 +304,27 @@ def _batch_normalizations(model) -> list:
     return [la for la in leaf_layers(model) if isinstance(la, keras.layers.BatchNormalization)]
 
 
-def slow_start(results: list[CheckResult]) -> None:
+def slow_start(results: list[CheckResult], total_steps: int | None, steps: int) -> None:
     """A ``loss_decreasing`` that failed on a loss that barely moved in its few steps
-    goes back to a warning when ``input_independent_baseline``'s longer training, with
-    the same optimizer, learned clearly (it passed): a slow start, not a model that
-    cannot learn. Divergence, a schedule and frozen weights stay failures."""
+    goes back to a warning when ``input_independent_baseline``'s longer training
+    (``steps``), with the same optimizer, learned clearly (it passed) and the program's
+    own training (``total_steps``, None: unknown) is at least three times that long: a
+    slow start the program outgrows, not a model that cannot learn. Divergence, a
+    schedule and frozen weights stay failures."""
     by_name = {r.name: r for r in results}
     loss, base = by_name.get("loss_decreasing"), by_name.get("input_independent_baseline")
     if loss is None or base is None or loss.status != "fail" or base.status != "pass":
         return
+    if total_steps is None or total_steps < 3 * steps:
+        return  # the program stops before it would get going
     losses = np.asarray(loss.details.get("losses", [np.nan]), "float64")
     if loss.fix or not np.all(np.isfinite(losses)) or not loss.message.startswith(
         "training loss moved"
     ):
         return
     loss.status, loss.passed = "warn", True
-    loss.message += (f". A slow start only: the baseline's longer training with this optimizer "
-                     f"learned ({base.message})")  # fmt: skip
+    loss.message += (f". A slow start only: in {steps} steps with this optimizer the baseline "
+                     f"learned ({base.message}), and the program trains {total_steps}")  # fmt: skip
 
 
 @register(FAMILY)
