@@ -398,12 +398,14 @@ def output_and_loss(model, train, *, limit: int = 4096) -> CheckResult:
                           {"activation": "linear"})  # fmt: skip
         scale = float(np.sqrt(np.mean(y**2)))
         if activation == "linear" and not binary and scale > TARGET_SCALE:
+            squared = (f", and the loss and its gradients are {scale**2:.2g} times those of "
+                       "standardized targets") if "squared" in info.name else ""  # fmt: skip
             return result("warn", f"{info.name} on targets of root mean square {scale:.4g} "
-                          f"(spread {y.std():.4g}): the loss and its gradients are {scale**2:.2g}"
-                          " times those of standardized targets, and the output layer must grow"
-                          " that far from its initial scale of about 1; standardize the targets "
-                          "(subtract the training mean, divide by the spread, and invert that "
-                          "on the predictions)", {"targets": "standardize"})  # fmt: skip
+                          f"(spread {y.std():.4g}): the output must grow about {scale:.2g} times "
+                          f"from its initial scale of about 1 to reach them{squared}; standardize "
+                          "the targets (subtract the training mean, divide by the spread, and "
+                          "invert that on the predictions)",
+                          {"targets": "standardize"})  # fmt: skip
     return result("pass", f"a {activation} output with {info.name}"
                   + (f" on targets in [{y.min():.4g}, {y.max():.4g}]" if info.kind == "regression"
                      else ""))  # fmt: skip
