@@ -11,7 +11,7 @@ import numpy as np
 
 from zoo.checks.base import CheckResult
 from zoo.checks.diagnosis import diagnose, lines
-from zoo.checks.fixes import _further_rate, _scaled_rate, apply_to_data, apply_to_model
+from zoo.checks.fixes import _further, _scaled_rate, apply_to_data, apply_to_model
 from zoo.checks.training import slow_start
 from zoo.checks.trials import _harm_elsewhere
 from zoo.cli import main
@@ -88,9 +88,12 @@ def test_a_schedule_and_a_constant_rate_are_scaled(tmp_path):
         raise AssertionError("a schedule without known rates must say so")
     # a rate lowered (or raised) once is taken ten times further the same way
     model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
-    assert _further_rate({"learning_rate": 0.01}, model) == {"learning_rate": 0.001}
-    assert _further_rate({"learning_rate": 1.0}, model) == {"learning_rate": 10.0}
-    assert _further_rate({"learning_rate": 0.01, "loss": "mse"}, model) == {}
+    assert _further({"learning_rate": 0.01}, model) == {"learning_rate": 0.001}
+    assert _further({"learning_rate": 1.0}, model) == {"learning_rate": 10.0}
+    assert _further({"learning_rate": 0.01, "loss": "mse"}, model) == {}
+    # ReLUs that did not clear it: with the He initialization made for them
+    assert _further({"hidden_activation": "relu"}, model) == {"he_init": True}
+    assert _further({"hidden_activation": "relu", "he_init": True}, model) == {}
 
 
 def test_one_dimensional_inputs_and_targets_are_standardized():

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from zoo import __version__
 from zoo.backend import import_tensorflow_quietly
-from zoo.cli_parser import build_parser, refuse_unknown
+from zoo.cli_parser import build_parser, misplaced_check_options, refuse_unknown
 from zoo.config import (
     DEFAULTS,
     TrainConfig,
@@ -417,19 +417,13 @@ def _cmd_evaluate(args) -> int:
     return 0
 
 
-_CHECK_OPTIONS = ("--out", "--budget", "--train", "--no-fix-trial", "--seed")
-
-
 def _cmd_check(args) -> int:
     problem = script_problem(Path(args.script))
     if problem:  # nothing run, nothing written, before Keras loads
         print(f"zoo check: {problem}", file=sys.stderr)
         return 2
-    own = [a.split("=")[0] for a in args.args if a.split("=")[0] in _CHECK_OPTIONS]
-    if own:  # the script may have options of the same name: a note, not an error
-        print(f"zoo check: {', '.join(own)} after the script name goes to the script, as with "
-              "python; zoo check's own options go before it: zoo check --out DIR train.py",
-              file=sys.stderr)  # fmt: skip
+    if misplaced_check_options(args.args):  # a note: the script may have them too
+        print(f"zoo check: {misplaced_check_options(args.args)}", file=sys.stderr)
     import_tensorflow_quietly()
     from zoo import interrupts
     from zoo.checks.script import check_script, write_check
@@ -442,8 +436,7 @@ def _cmd_check(args) -> int:
         say=lambda line: print(line, flush=True),
         budget=args.budget or None,
         on_checked=lambda f: write_check(f, out),
-        fix_trials=args.fix_trials,
-        seed=args.seed,
+        fix_trials=args.fix_trials, seed=args.seed,
     )
     interrupts.state.in_fit = True  # a signal now waits until the report is written
     write_check(found, out)

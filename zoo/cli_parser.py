@@ -333,3 +333,16 @@ def refuse_unknown(parser: argparse.ArgumentParser, command: str | None, unknown
                 hints.append(f"{arg}: did you mean {' or '.join(close)}?")
     message = f"unrecognized arguments: {' '.join(unknown)}"
     target.error(message + ("; " + "; ".join(hints) if hints else ""))
+
+
+CHECK_OPTIONS = ("--out", "--budget", "--train", "--no-fix-trial", "--seed")
+
+
+def misplaced_check_options(script_args: list[str]) -> str:
+    """A note on ``zoo check``'s own options found after the script name (which go to
+    the script, as with python); empty when there are none."""
+    own = [a.split("=")[0] for a in script_args if a.split("=")[0] in CHECK_OPTIONS]
+    if not own:
+        return ""
+    return (f"{', '.join(own)} after the script name goes to the script, as with python; zoo "
+            "check's own options go before it: zoo check --out DIR train.py")

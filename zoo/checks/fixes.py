@@ -54,7 +54,8 @@ def change_words(fix: dict, model=None) -> str:
     if "bn_momentum" in fix:
         words.append(f"BatchNormalization momentum {fix['bn_momentum']:g}")
     if fix.get("hidden_activation"):
-        words.append(f"{fix['hidden_activation']} in the hidden layers (He-initialized)")
+        words.append(f"{fix['hidden_activation']} in the hidden layers"
+                     + (" (He-initialized)" if fix.get("he_init") else ""))
     if fix.get("reinit"):
         words.append("the layers initialized afresh (Glorot kernels, zero biases)")
     if fix.get("unfreeze"):
@@ -129,7 +130,7 @@ def apply_to_model(model, fix: dict, undo: list) -> None:
         name = getattr(getattr(layer, "activation", None), "__name__", "")
         if fix.get("hidden_activation") and layer is not out and name in ("sigmoid", "tanh"):
             _set(layer, "activation", keras.activations.get(fix["hidden_activation"]), undo)
-            if getattr(layer, "kernel", None) is not None:  # with the init made for it
+            if fix.get("he_init") and getattr(layer, "kernel", None) is not None:
                 layer.kernel.assign(keras.initializers.HeNormal(seed=7)(layer.kernel.shape))
         if fix.get("reinit") and getattr(layer, "kernel", None) is not None:
             layer.kernel.assign(keras.initializers.GlorotUniform(seed=7)(layer.kernel.shape))
@@ -280,10 +281,10 @@ def try_fixes(
                                      "skipped": "over the time budget"}  # fmt: skip
             continue
         trial = run_trial(fix, names, results, build, train, val, rerun)
-        further = _further_rate(fix, model) if trial.get("fixed") is False else {}
+        further = _further(fix, model) if trial.get("fixed") is False else {}
         if further and allowed(sum(r.seconds for r in results if r.name in names)):
-            second = run_trial(further, names, results, build, train, val, rerun)
-            if second.get("fixed"):  # ten times further was needed: that is the fix
+            second = run_trial({**fix, **further}, names, results, build, train, val, rerun)
+            if second.get("fixed"):  # the further fix was needed: that is the fix
                 trial, fix = second, root.details.setdefault("fix", {})
                 fix.update(further)
         root.details["trial"] = trial
@@ -307,9 +308,12 @@ def measured_harm(root: CheckResult, trial: dict, change: str) -> None:
                          f"{'passes' if len(cleared) == 1 else 'pass'}")  # fmt: skip
 
 
-def _further_rate(fix: dict, model) -> dict:
-    """A learning-rate fix taken ten times further in the direction it moved the
-    program's rate; ``{}`` for any other fix."""
+def _further(fix: dict, model) -> dict:
+    """The fix taken further where its trial left checks failing: a learning rate ten
+    times further in the direction it moved the program's rate; ReLUs with the He
+    initialization made for them; ``{}`` for any other fix."""
+    if fix.get("hidden_activation") == "relu" and not fix.get("he_init"):
+        return {"he_init": True}
     if set(fix) != {"learning_rate"} or model is None or model.optimizer is None:
         return {}
     try:
