@@ -424,8 +424,8 @@ def check_curves(results, path: str | os.PathLike) -> Path | None:
             panels.append(r)
     trials = [t for r in results for key in ("trial", "together")
               if "checks" in (t := (r.details or {}).get(key) or {})]  # fmt: skip
-    after = {name: (t["change"], curve) for t in trials
-             for name, curve in (t.get("curves") or {}).items() if curve}  # fmt: skip
+    after = {name: (t["change"], curve, t["checks"].get(name, {}).get("expected_after"))
+             for t in trials for name, curve in (t.get("curves") or {}).items() if curve}
     baseline = [t for t in trials if "input_independent_baseline" in t.get("baseline", {})]
     if not panels and not baseline:
         return None
@@ -446,11 +446,16 @@ def check_curves(results, path: str | os.PathLike) -> Path | None:
             ax.plot(range(1, len(losses) + 1), losses, color="C1", lw=1, label="as written")
             ax.set_title(f"first steps on real batches: {r.status}")
         if r.name in after:
-            change, curve = after[r.name]
+            change, curve, goal = after[r.name]
             every = 10 if r.name == "overfit_one_batch" else 1
             ax.plot([every * (i + 1) for i in range(len(curve))], curve, color="C3", lw=1,
                     label=f"with {change}"[:60])  # fmt: skip
             shown += [v for v in curve if math.isfinite(v)]
+            if r.name == "overfit_one_batch" and isinstance(goal, float) and not math.isclose(
+                goal, float(r.expected), rel_tol=0.01
+            ):  # the fix changed the loss (or the targets): its own goal
+                ax.axhline(goal, color="C3", ls="--", lw=1, label="goal with the fix")
+                shown.append(goal)
         ax.legend(fontsize=7)
         ax.set_xlabel("optimizer step")
         ax.set_ylabel("loss")

@@ -216,6 +216,7 @@ def run_trial(fix: dict, names: list[str], results: list[CheckResult], build: Ca
             "after": r.status,
             "measured_before": _plain(old.measured) if old else None,
             "measured_after": _plain(r.measured),
+            "expected_after": _plain(r.expected),
             "message_after": r.message,
         }
     failing = [n for n, c in checks.items() if c["before"] == "fail"]
