@@ -15,6 +15,7 @@ from zoo.checks.fixes import _further, _scaled_rate, apply_to_data, apply_to_mod
 from zoo.checks.training import slow_start
 from zoo.checks.trials import _harm_elsewhere
 from zoo.cli import main
+from zoo.cli_parser import build_parser
 
 
 def run_check(tmp_path, capsys, text: str, *args, name="train.py"):
@@ -64,7 +65,7 @@ def test_two_bugs_are_cleared_by_their_fixes_together_and_the_fixed_script_is_cl
     assert "SGD(" in lines_[completed["location"]["line"] - 1]  # the optimizer's line
     assert "the fixes of" in out and "together" in out
     clean = TWO_BUGS.format(activation="sigmoid", rate="0.05", loss="binary_crossentropy")
-    code, out, saved, _ = run_check(tmp_path, capsys, clean, name="fixed.py")
+    code, out, saved, _ = run_check(tmp_path, capsys, clean, "--no-fix-trial", name="fixed.py")
     assert code == 0, out
     assert not any(r["status"] == "fail" for r in saved["results"])
 
@@ -141,7 +142,7 @@ def test_regression_targets_far_from_unit_scale_are_named_where_they_were_made(
     assert (result["status"] == "fail") == bool(root["trial"].get("cleared"))
     clean = REGRESSION.format(scale="from sklearn.preprocessing import StandardScaler",
                               scale_y="y = StandardScaler().fit_transform(y)")  # fmt: skip
-    code, out, saved, _ = run_check(tmp_path, capsys, clean, name="scaled.py")
+    code, out, saved, _ = run_check(tmp_path, capsys, clean, "--no-fix-trial", name="scaled.py")
     result = next(r for r in saved["results"] if r["name"] == "output_and_loss")
     assert result["status"] == "pass", result["message"]
 
@@ -218,12 +219,12 @@ def test_an_unseeded_script_gets_the_same_verdicts_at_every_check(tmp_path, caps
     figures = []
     for _ in range(2):
         keras.utils.set_random_seed(np.random.SeedSequence().entropy % 2**31)  # as a new run
-        _, _, saved, _ = run_check(tmp_path, capsys, text, "--no-fix-trial")
+        _, _, saved, _ = run_check(tmp_path, capsys, text, "--no-fix-trial", "--budget", "10")
         figures.append({r["name"]: r["measured"] for r in saved["results"]})
         assert saved["settings"]["seed"] == 1
     assert figures[0] == figures[1]
-    _, _, saved, _ = run_check(tmp_path, capsys, text, "--no-fix-trial", "--seed", "none")
-    assert "seed" not in saved["settings"]
+    assert build_parser().parse_args(["check", "--seed", "none", "t.py"]).seed is None
+    assert build_parser().parse_args(["check", "--seed", "7", "t.py"]).seed == 7
 
 
 def test_zoo_checks_options_after_the_script_name_are_pointed_out(tmp_path, capsys):
