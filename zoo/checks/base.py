@@ -267,14 +267,13 @@ USUAL_RATES = {"SGD": 0.01, "Adam": 1e-3, "AdamW": 1e-3, "Nadam": 1e-3, "Adamax"
                "RMSprop": 1e-3, "Adagrad": 1e-3, "Adadelta": 1e-3, "Lion": 1e-4}  # fmt: skip
 
 
-def rate_fix(optimizer, lower: bool, schedules: bool = False) -> dict:
+def rate_fix(optimizer, lower: bool) -> dict:
     """The learning-rate fix a trial tries: the optimizer's usual rate where the
-    program's is beyond it, else ten times lower (``lower``) or higher. For a schedule
-    ``{}`` (its own finding says what to change), or with ``schedules`` the schedule's
-    rates ten times lower or higher (``learning_rate_times``)."""
+    program's is beyond it, else ten times lower (``lower``) or higher; ``{}`` for a
+    schedule (a schedule's own finding says what to change)."""
     schedule = learning_rate_schedule(optimizer)
     if isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
-        return {"learning_rate_times": 0.1 if lower else 10.0} if schedules else {}
+        return {}
     rate = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
     usual = USUAL_RATES.get(type(optimizer).__name__, rate)
     if (lower and rate > usual) or (not lower and rate < usual / 10):

@@ -159,9 +159,10 @@ def subjects(r: CheckResult) -> tuple[str, ...]:
         return ("frozen", "compile")
     if r.name == "loss_decreasing" and r.message.startswith("learning-rate schedule"):
         return ("schedule", "optimizer", "compile")
-    if "learning_rate" in fix or "learning_rate_times" in fix:
-        return ("schedule", "optimizer", "compile") if "learning_rate_times" in fix else (
-            "optimizer", "compile")
+    if "learning_rate_times" in fix:  # a schedule's rates, or the constant one
+        return ("schedule", "optimizer", "compile")
+    if "learning_rate" in fix:
+        return ("optimizer", "compile")
     if fix.get("split"):
         return ("fit",)
     if "targets" in fix:

@@ -35,9 +35,11 @@ class ChecksReport:
     plan: dict = field(default_factory=dict)
     roots: list[C.CheckResult] = field(default_factory=list)  # the diagnosis: root causes
 
-    def diagnose(self) -> None:
-        """Mark the root causes and their consequences again (after a result is added)."""
+    def diagnose(self) -> list[C.CheckResult]:
+        """Mark the root causes and their consequences again (after a result is added);
+        the root causes."""
         self.roots = D.diagnose(self.results)
+        return self.roots
 
     def diagnosis(self) -> list[str]:
         """The diagnosis as text lines (root causes, their lines, fix trials)."""
@@ -409,6 +411,6 @@ def run_checks(
             spent = time.perf_counter() - started
             return budget is None or spent + seconds <= 1.5 * budget
 
-        TR.run_trials(lambda: report.diagnose() or report.roots, report.results, build, train,
-                      val, rerun, again(), allowed=allowed, order=ALL_CHECKS)  # fmt: skip
+        TR.run_trials(report.diagnose, report.results, build, train, val, rerun,
+                      model=again(), allowed=allowed, order=ALL_CHECKS)
     return report

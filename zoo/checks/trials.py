@@ -14,16 +14,16 @@ from zoo.checks.fixes import measured_harm, run_trial, trial_names, try_fixes
 
 
 def run_trials(diagnose: Callable[[], list[CheckResult]], results: list[CheckResult],
-               build: Callable, train: tuple, val: tuple, rerun: Callable, model=None,
+               build: Callable, train: tuple, val: tuple, rerun: Callable,
                **limits) -> None:
     """The fix trials, and the diagnosis after them (``diagnose()``: the root causes
     now): each root cause's fix (``try_fixes``); then those of the root causes that
     round leaves (what a trial leaves failing is a finding of its own); then the fixes
     together where each alone left checks failing (``try_together``). ``limits``:
-    ``allowed`` and ``order``, as ``try_fixes`` takes them."""
+    ``model`` (the program's), ``allowed`` and ``order``, as ``try_fixes`` takes them."""
     for _ in range(2):
-        try_fixes(diagnose(), results, build, train, val, rerun, model=model, **limits)
-    try_together(diagnose(), results, build, train, val, rerun, model, **limits)
+        try_fixes(diagnose(), results, build, train, val, rerun, **limits)
+    try_together(diagnose(), results, build, train, val, rerun, **limits)
     _harm_elsewhere(results)
     diagnose()
 
@@ -61,8 +61,8 @@ def try_together(
     train: tuple,
     val: tuple,
     rerun: Callable,
-    model=None,
     *,
+    model=None,
     allowed: Callable[[float], bool] = lambda seconds: True,
     order: tuple[str, ...] = (),
 ) -> dict | None:
