@@ -381,20 +381,16 @@ def run_checks(
     T.slow_start(report.results, total_steps if steps_known else None,
                  steps["input_independent_baseline"])
     for result in held:
-        if result.name == "loss_decreasing":
-            if progress:
-                progress(result)
-            continue
-        trial = None
-        if not any(r.name in C.HARM and r.status == "fail" for r in report.results):
-            try:  # no training failed: does standardizing the inputs show the harm?
-                trial = B.standardized_trial(
-                    again, train, val, batch_size=batch, steps=steps["input_independent_baseline"]
-                )
-            except Exception:  # noqa: BLE001 - then the trainings alone decide
-                trial = None
-        B.scale_needs_harm(result, report.results, trial, total_steps,
-                           steps["input_independent_baseline"])
+        if result.name == "input_scale":
+            trial = None
+            if not any(r.name in C.HARM and r.status == "fail" for r in report.results):
+                try:  # no training failed: does standardizing the inputs show the harm?
+                    trial = B.standardized_trial(again, train, val, batch_size=batch,
+                                                 steps=steps["input_independent_baseline"])
+                except Exception:  # noqa: BLE001 - then the trainings alone decide
+                    trial = None
+            B.scale_needs_harm(result, report.results, trial, total_steps,
+                               steps["input_independent_baseline"])
         if progress:
             progress(result)
     report.diagnose()
